@@ -1,0 +1,11 @@
+/**
+ * atomic-fs: replace files atomically and durably.
+ * @packageDocumentation
+ */
+export { writeFile, writeFileSync } from './write-file.js';
+export { openAtomic, openAtomicSync } from './atomic-file.js';
+export type { AtomicFile, AtomicFileSync } from './atomic-file.js';
+export { AtomicFsError } from './errors.js';
+export type { Phase } from './errors.js';
+export type { WriteOptions, Durability, SymlinkPolicy } from './options.js';
+export type { Chunk, Data } from './data.js';

@@ -1,0 +1,156 @@
+/**
+ * From a call's arguments to a job: validate, resolve the destination, name the temp file,
+ * and run the job's plans on the I/O thread or the calling thread.
+ */
+import { basename, join } from 'node:path';
+import { OFFLOAD_MAX_BYTES } from './constants.js';
+import { AtomicFsError, throwIfAborted } from './errors.js';
+import { trackTemp, untrackTemp } from './exit-cleanup.js';
+import { canOffload, offload } from './offload.js';
+import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
+import { runAsync } from './plan.js';
+import { PathQueue } from './queue.js';
+import {
+  type Job,
+  type TempFile,
+  type WriteSettings,
+  commit,
+  discard,
+  openTemp,
+  writeWhole,
+} from './steps.js';
+import { resolveTarget } from './target.js';
+import { tempName } from './temp.js';
+
+/** The process-wide per-path queue of asynchronous writes. */
+export const pathQueue = new PathQueue();
+
+export interface PreparedCall {
+  readonly job: Job;
+  readonly options: Normalized;
+}
+
+export interface ValidCall {
+  readonly dest: string;
+  readonly options: Normalized;
+}
+
+/** Validate a write call's path and options (nothing is touched yet). */
+export function validateCall(
+  path: unknown,
+  options: WriteOptions | BufferEncoding | undefined,
+): ValidCall {
+  return { dest: pathOf(path), options: normalizeOptions(options) };
+}
+
+/** Resolve where a validated call lands (synchronously, so calls keep their order). */
+export function resolveCall({ dest, options }: ValidCall): PreparedCall {
+  throwIfAborted(options.signal, dest);
+  const { target, dir } = resolveTarget(dest, options.symlinks, options.settings.mkdirs);
+  return { job: newJob(dest, target, dir, options.settings), options };
+}
+
+/** Validate a write call and resolve where it lands. */
+export function prepareCall(
+  path: unknown,
+  options: WriteOptions | BufferEncoding | undefined,
+): PreparedCall {
+  return resolveCall(validateCall(path, options));
+}
+
+/** A job for `target` with a fresh temp name beside it. */
+export function newJob(dest: string, target: string, dir: string, settings: WriteSettings): Job {
+  return { dest, target, dir, tmp: join(dir, tempName(basename(target))), settings };
+}
+
+/** Key under which queued whole-data writes of equal settings may coalesce. */
+export function coalesceKey(options: Normalized): string | undefined {
+  const { settings } = options;
+  if (!options.coalesce || options.signal !== undefined || !settings.overwrite) return undefined;
+  return JSON.stringify([settings.mode, settings.chown, settings.durability, settings.mkdirs]);
+}
+
+function afterFailure(tmp: string, error: unknown): void {
+  // Keep tracking a temp that may still exist, so the exit handler removes it.
+  const mayExist =
+    error instanceof AtomicFsError &&
+    (error.leftover !== undefined || error.code === 'ERR_ATOMIC_WORKER');
+  if (!mayExist) untrackTemp(tmp);
+}
+
+function total(chunks: readonly Uint8Array[]): number {
+  let sum = 0;
+  for (const chunk of chunks) sum += chunk.byteLength;
+  return sum;
+}
+
+/** Copies that do not drag a larger backing buffer (e.g. Buffer's 8 KiB pool) across threads. */
+function compact(chunks: readonly Uint8Array[]): Uint8Array[] {
+  return chunks.map((chunk) =>
+    chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : chunk.slice(),
+  );
+}
+
+function offloadable(signal: AbortSignal | undefined): boolean {
+  // With a signal, every step checks it on this thread.
+  return signal === undefined && canOffload();
+}
+
+/** Write whole data: the full plan, on the I/O thread when it is worth it. */
+export async function runWhole(
+  job: Job,
+  chunks: readonly Uint8Array[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  trackTemp(job.tmp);
+  try {
+    if (total(chunks) <= OFFLOAD_MAX_BYTES && offloadable(signal)) {
+      await offload('writeWhole', job.dest, job, compact(chunks));
+    } else {
+      await runAsync(writeWhole(job, chunks, signal));
+    }
+  } catch (error) {
+    afterFailure(job.tmp, error);
+    throw error;
+  }
+  untrackTemp(job.tmp);
+}
+
+/** Create the temp file for streamed data or a handle. */
+export async function openTempAsync(job: Job, signal: AbortSignal | undefined): Promise<TempFile> {
+  trackTemp(job.tmp);
+  try {
+    if (offloadable(signal)) return (await offload('openTemp', job.dest, job)) as TempFile;
+    return await runAsync(openTemp(job));
+  } catch (error) {
+    afterFailure(job.tmp, error);
+    throw error;
+  }
+}
+
+/** Commit a filled temp file; owns `fd` from here on. */
+export async function commitAsync(
+  job: Job,
+  temp: TempFile,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  try {
+    if (offloadable(signal)) await offload('commit', job.dest, job, temp.fd, temp.created);
+    else await runAsync(commit(job, temp.fd, temp.created, undefined, signal));
+  } catch (error) {
+    afterFailure(job.tmp, error);
+    throw error;
+  }
+  untrackTemp(job.tmp);
+}
+
+/** Remove a temp file (closing `fd` if still held); returns it if it could not be removed. */
+export async function discardAsync(
+  job: Job,
+  fd: number | undefined,
+  created: readonly string[],
+): Promise<string | undefined> {
+  const leftover = await runAsync(discard(job, fd, created));
+  if (leftover === undefined) untrackTemp(job.tmp);
+  return leftover;
+}

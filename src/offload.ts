@@ -1,0 +1,129 @@
+/**
+ * The I/O thread. An atomic replace is about eight system calls; awaited one by one from the
+ * event loop, each is a separate trip through libuv's threadpool. Sent here instead, the
+ * whole plan runs as synchronous calls on one worker thread: one round trip per write, the
+ * event loop never blocked. The thread starts on first use (writes made before it is
+ * online run on the calling thread), is unreferenced while idle so it never keeps a process
+ * alive, and is bypassed whenever the fs seam is patched (tests, the crash recorder) so that
+ * every call stays observable. `ATOMIC_FS_IO_THREAD=0` turns it off.
+ */
+import { Worker } from 'node:worker_threads';
+import { type SerializedError, deserializeError, ownError } from './errors.js';
+import { isPristine } from './fs.js';
+import type { Job } from './steps.js';
+
+/** The plans the I/O thread can run, with their arguments. */
+export interface OffloadPlans {
+  writeWhole: [job: Job, chunks: readonly Uint8Array[]];
+  openTemp: [job: Job];
+  commit: [job: Job, fd: number, created: readonly string[]];
+}
+
+export type OffloadRequest = {
+  [K in keyof OffloadPlans]: { id: number; name: K; args: OffloadPlans[K] };
+}[keyof OffloadPlans];
+
+export type OffloadReply =
+  { id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedError };
+
+interface Pending {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  readonly dest: string;
+}
+
+type Status = 'idle' | 'starting' | 'ready' | 'off';
+
+let status: Status = process.env.ATOMIC_FS_IO_THREAD === '0' ? 'off' : 'idle';
+let worker: Worker | undefined;
+let online: Promise<boolean> | undefined;
+let nextId = 0;
+const pending = new Map<number, Pending>();
+
+function stop(reason: unknown): void {
+  status = 'off';
+  worker = undefined;
+  for (const [id, request] of pending) {
+    pending.delete(id);
+    request.reject(
+      ownError(
+        'ERR_ATOMIC_WORKER',
+        'worker',
+        request.dest,
+        'the I/O thread stopped during the write; whether the new content was published is unknown',
+        reason,
+      ),
+    );
+  }
+}
+
+function start(): Promise<boolean> {
+  status = 'starting';
+  let thread: Worker;
+  try {
+    thread = new Worker(new URL('./worker.js', import.meta.url));
+  } catch {
+    // A bundler or runtime without worker_threads: everything stays on the calling thread.
+    status = 'off';
+    return Promise.resolve(false);
+  }
+  worker = thread;
+  thread.unref();
+  thread.on('message', (reply: OffloadReply) => {
+    const request = pending.get(reply.id);
+    if (request === undefined) return;
+    pending.delete(reply.id);
+    if (pending.size === 0) thread.unref();
+    if (reply.ok) request.resolve(reply.value);
+    else request.reject(deserializeError(reply.error));
+  });
+  thread.on('error', stop);
+  thread.on('exit', (code) => {
+    stop(new Error(`I/O thread exited with code ${code}`));
+  });
+  return new Promise<boolean>((resolve) => {
+    thread.once('online', () => {
+      if (status === 'starting') status = 'ready';
+      resolve(status === 'ready');
+    });
+    thread.once('error', () => {
+      resolve(false);
+    });
+  });
+}
+
+/**
+ * True when a plan may be sent to the I/O thread now. The first call starts the thread;
+ * until it is online the answer is false and the caller runs the plan itself.
+ */
+export function canOffload(): boolean {
+  if (status === 'ready') return isPristine();
+  if (status === 'idle' && isPristine()) online = start();
+  return false;
+}
+
+/** Start the I/O thread and wait until it can take work (tests use this to be deterministic). */
+export function ioThreadReady(): Promise<boolean> {
+  if (status === 'idle') online = start();
+  return online ?? Promise.resolve(status === 'ready');
+}
+
+/** Run a plan on the I/O thread. Only call after `canOffload()` returned true. */
+export function offload<K extends keyof OffloadPlans>(
+  name: K,
+  dest: string,
+  ...args: OffloadPlans[K]
+): Promise<unknown> {
+  const thread = worker;
+  if (thread === undefined) {
+    return Promise.reject(
+      ownError('ERR_ATOMIC_WORKER', 'worker', dest, 'the I/O thread is not running'),
+    );
+  }
+  const id = (nextId += 1);
+  return new Promise((resolve, reject) => {
+    if (pending.size === 0) thread.ref();
+    pending.set(id, { resolve, reject, dest });
+    thread.postMessage({ id, name, args });
+  });
+}

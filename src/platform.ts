@@ -1,0 +1,51 @@
+/**
+ * Platform rules, each a small named function with its own test. They take the platform as
+ * an argument (the seam's `platform`), so the Windows and macOS paths run in Linux CI.
+ */
+
+/**
+ * Directories can be opened and fsynced on POSIX systems; on Windows they cannot, and
+ * NTFS journals the rename itself.
+ */
+export function fsyncsDirectories(platform: NodeJS.Platform): boolean {
+  return platform !== 'win32';
+}
+
+/** POSIX owners and permission bits exist; on Windows only the read-only bit does. */
+export function hasPosixMetadata(platform: NodeJS.Platform): boolean {
+  return platform !== 'win32';
+}
+
+const TRANSIENT_RENAME_CODES = new Set(['EPERM', 'EBUSY', 'EACCES']);
+
+/**
+ * On Windows a rename fails for a moment while an antivirus scanner or the search indexer
+ * holds the destination open. Only those codes, only there, are worth a bounded retry: on
+ * POSIX the same codes mean a real permission problem and are reported at once.
+ */
+export function isTransientRenameError(
+  platform: NodeJS.Platform,
+  code: string | undefined,
+): boolean {
+  return platform === 'win32' && code !== undefined && TRANSIENT_RENAME_CODES.has(code);
+}
+
+/**
+ * When the library only *preserves* an existing file's owner (the caller did not ask for
+ * one), a non-root process cannot give the file away: that EPERM is expected and ignored,
+ * exactly as `cp -p` does. An owner the caller asked for is never ignored.
+ */
+export function isIgnorableChownError(code: string | undefined, explicit: boolean): boolean {
+  return !explicit && code === 'EPERM';
+}
+
+const UNSUPPORTED_DIR_FSYNC_CODES = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * Some file systems (several FUSE and network ones) refuse fsync on a directory. There is
+ * nothing better to do there; the README says that `'full'` durability then rests on the
+ * file system's own ordering.
+ */
+export function isUnsupportedDirectoryFsync(code: string | undefined): boolean {
+  return code !== undefined && UNSUPPORTED_DIR_FSYNC_CODES.has(code);
+}

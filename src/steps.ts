@@ -1,0 +1,414 @@
+/**
+ * The steps of an atomic replace, as plans (see plan.ts). Each step wraps its failures in
+ * an AtomicFsError naming its phase. Descriptors follow one ladder: a variable holds the
+ * descriptor while it is owned, is set to `undefined` the moment close() is called (so a
+ * failed close is never retried: descriptor numbers are reused at once), and cleanup
+ * closes only what is still held.
+ */
+import { dirname } from 'node:path';
+import {
+  MAX_WRITE_CHUNK,
+  NEW_DIR_MODE,
+  NEW_FILE_MODE,
+  WINDOWS_RENAME_FIRST_DELAY_MS,
+  WINDOWS_RENAME_RETRY_MS,
+} from './constants.js';
+import { type Phase, AtomicFsError, errorCode, fieldsOf, ownError, wrapError } from './errors.js';
+import { flags, seam } from './fs.js';
+import { type Plan, call } from './plan.js';
+import {
+  fsyncsDirectories,
+  hasPosixMetadata,
+  isIgnorableChownError,
+  isTransientRenameError,
+  isUnsupportedDirectoryFsync,
+} from './platform.js';
+
+export type Durability = 'full' | 'file' | 'none';
+
+/** Normalised write options: plain data, so a job can cross to the I/O thread. */
+export interface WriteSettings {
+  readonly mode: number | undefined;
+  readonly chown: { readonly uid: number; readonly gid: number } | false | undefined;
+  readonly durability: Durability;
+  readonly overwrite: boolean;
+  readonly mkdirs: boolean;
+}
+
+/** One replace of one destination. */
+export interface Job {
+  /** The destination as the caller named it (used in errors). */
+  readonly dest: string;
+  /** The file that will be replaced: `dest` with symlinks resolved per the policy. */
+  readonly target: string;
+  /** The directory of `target`, where the temp file lives. */
+  readonly dir: string;
+  /** The temp file's full path. */
+  readonly tmp: string;
+  readonly settings: WriteSettings;
+}
+
+/** Metadata of the file being replaced. */
+export interface Existing {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** What is known about the destination before replacing it. */
+export interface Inspection {
+  /** Mode and owner to preserve; `undefined` for a new file (or a symlink being replaced). */
+  readonly existing: Existing | undefined;
+}
+
+function* inPhase<R>(phase: Phase, dest: string, plan: Plan<R>): Plan<R> {
+  try {
+    return yield* plan;
+  } catch (error) {
+    throw wrapError(error, phase, dest);
+  }
+}
+
+function errnoLike(code: string, syscall: string, path: string, message: string): Error {
+  return Object.assign(new Error(`${code}: ${message}, ${syscall} '${path}'`), {
+    code,
+    syscall,
+    path,
+  });
+}
+
+/** Look at the destination: refuse a directory, honour create-only, read what to preserve. */
+export function* inspectTarget(job: Job): Plan<Inspection> {
+  let stats;
+  try {
+    stats = yield* call('lstat', job.target);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return { existing: undefined };
+    throw wrapError(error, 'resolve', job.dest);
+  }
+  if (stats.isDirectory()) {
+    throw wrapError(
+      errnoLike('EISDIR', 'open', job.target, 'illegal operation on a directory'),
+      'resolve',
+      job.dest,
+    );
+  }
+  if (!job.settings.overwrite) {
+    throw wrapError(
+      errnoLike('EEXIST', 'link', job.target, 'file already exists'),
+      'link',
+      job.dest,
+    );
+  }
+  if (stats.isSymbolicLink()) return { existing: undefined };
+  return { existing: { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid } };
+}
+
+/** The mode the new file must end up with, when one is known. */
+function wantedMode(job: Job, inspection: Inspection): number | undefined {
+  return job.settings.mode ?? inspection.existing?.mode;
+}
+
+/**
+ * Create every missing directory above the temp file, top down. Under `'full'` each new
+ * directory's entry is fsynced into its parent. Returns the directories created, top first.
+ */
+export function* makeParents(job: Job): Plan<string[]> {
+  const missing: string[] = [];
+  for (let dir = job.dir; ;) {
+    try {
+      yield* call('lstat', dir);
+      break;
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw wrapError(error, 'mkdirs', job.dest);
+    }
+    missing.unshift(dir);
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  const created: string[] = [];
+  try {
+    for (const dir of missing) {
+      try {
+        yield* call('mkdir', dir, NEW_DIR_MODE);
+        created.push(dir);
+      } catch (error) {
+        if (errorCode(error) !== 'EEXIST') throw error;
+      }
+    }
+    if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
+      for (const dir of created) yield* fsyncDirectory(dirname(dir));
+    }
+  } catch (error) {
+    yield* removeDirectories(created);
+    throw wrapError(error, 'mkdirs', job.dest);
+  }
+  return created;
+}
+
+/** Remove directories this call created, deepest first; failures are ignored. */
+export function* removeDirectories(created: readonly string[]): Plan<void> {
+  for (const dir of [...created].reverse()) {
+    try {
+      yield* call('rmdir', dir);
+    } catch {
+      // Another writer may have put something there; leave it.
+    }
+  }
+}
+
+export interface TempFile {
+  readonly fd: number;
+  /** Directories created for it by `mkdirs`, top first. */
+  readonly created: readonly string[];
+}
+
+/**
+ * Create the temp file exclusively (O_CREAT|O_EXCL|O_NOFOLLOW), never with permissions wider
+ * than the final mode: a file that will be 0600 is never readable by others, not even while
+ * it is being written. With `mkdirs`, missing parents are created on the first ENOENT.
+ */
+export function* createTemp(job: Job, inspection: Inspection): Plan<TempFile> {
+  const mode = wantedMode(job, inspection);
+  const createMode = mode === undefined ? NEW_FILE_MODE : mode & 0o777;
+  let created: readonly string[] = [];
+  try {
+    return { fd: yield* call('open', job.tmp, flags.createTemp, createMode), created };
+  } catch (error) {
+    if (!(job.settings.mkdirs && errorCode(error) === 'ENOENT')) {
+      throw wrapError(error, 'create-temp', job.dest);
+    }
+  }
+  created = yield* makeParents(job);
+  try {
+    return { fd: yield* call('open', job.tmp, flags.createTemp, createMode), created };
+  } catch (error) {
+    yield* removeDirectories(created);
+    throw wrapError(error, 'create-temp', job.dest);
+  }
+}
+
+/** Write every byte of every chunk, looping over short writes. */
+export function* writeChunks(
+  job: Job,
+  fd: number,
+  chunks: readonly Uint8Array[],
+  signal?: AbortSignal,
+): Plan<void> {
+  for (const chunk of chunks) {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      if (signal?.aborted === true) {
+        throw ownError('ABORT_ERR', 'abort', job.dest, 'the operation was aborted', signal.reason);
+      }
+      const length = Math.min(chunk.byteLength - offset, MAX_WRITE_CHUNK);
+      const written = yield* inPhase('write', job.dest, call('write', fd, chunk, offset, length));
+      if (written <= 0) {
+        throw ownError('EIO', 'write', job.dest, 'write() made no progress');
+      }
+      offset += written;
+    }
+  }
+}
+
+/**
+ * Give the temp file its final owner and mode, on the descriptor and after the data (a
+ * write by a non-root process clears set-user-ID bits, and so does a chown). The existing
+ * file's owner and mode are preserved unless the caller set them.
+ */
+export function* applyMetadata(job: Job, fd: number, inspection: Inspection): Plan<void> {
+  const { settings } = job;
+  const mode = wantedMode(job, inspection);
+  const explicitOwner = settings.chown !== undefined && settings.chown !== false;
+  const owner =
+    settings.chown === false ? undefined : (settings.chown ?? inspection.existing ?? undefined);
+  if (!hasPosixMetadata(seam.platform)) {
+    // Windows: fchmod only toggles the read-only attribute; owners do not apply.
+    if (settings.mode !== undefined) {
+      yield* inPhase('chmod', job.dest, call('fchmod', fd, settings.mode));
+    }
+    return;
+  }
+  if (mode === undefined && owner === undefined) return;
+  let current: Existing | undefined;
+  if (inspection.existing !== undefined) {
+    const stats = yield* inPhase('chmod', job.dest, call('fstat', fd));
+    current = { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
+  }
+  let chowned = false;
+  if (owner !== undefined && (current?.uid !== owner.uid || current.gid !== owner.gid)) {
+    try {
+      yield* call('fchown', fd, owner.uid, owner.gid);
+      chowned = true;
+    } catch (error) {
+      if (!isIgnorableChownError(errorCode(error), explicitOwner)) {
+        throw wrapError(error, 'chown', job.dest);
+      }
+    }
+  }
+  if (mode !== undefined && (chowned || current?.mode !== mode)) {
+    yield* inPhase('chmod', job.dest, call('fchmod', fd, mode));
+  }
+}
+
+/** Rename with the bounded Windows retry (see platform.ts); elsewhere exactly one attempt. */
+function* renameWithRetry(job: Job): Plan<void> {
+  let delay = WINDOWS_RENAME_FIRST_DELAY_MS;
+  let waited = 0;
+  for (;;) {
+    try {
+      yield* call('rename', job.tmp, job.target);
+      return;
+    } catch (error) {
+      const retry =
+        isTransientRenameError(seam.platform, errorCode(error)) &&
+        waited + delay <= WINDOWS_RENAME_RETRY_MS;
+      if (!retry) throw wrapError(error, 'rename', job.dest);
+    }
+    yield* call('sleep', delay);
+    waited += delay;
+    delay = Math.min(delay * 2, 100);
+  }
+}
+
+/**
+ * Put the temp file in place: rename over the destination, or, create-only, link() it to
+ * the destination (fails with EEXIST if anything is there, even under a race) and drop the
+ * temp name. From here on the temp name is never unlinked again.
+ */
+function* publish(job: Job): Plan<void> {
+  if (job.settings.overwrite) {
+    yield* renameWithRetry(job);
+    return;
+  }
+  yield* inPhase('link', job.dest, call('link', job.tmp, job.target));
+  try {
+    yield* call('unlink', job.tmp);
+  } catch (error) {
+    throw withLeftover(wrapError(error, 'unlink-temp', job.dest, { committed: true }), job.tmp);
+  }
+}
+
+/** fsync a directory through its own short-lived descriptor. */
+export function* fsyncDirectory(dir: string): Plan<void> {
+  const fd = yield* call('open', dir, flags.directory, 0);
+  let open: number | undefined = fd;
+  try {
+    try {
+      yield* call('fsync', fd);
+    } catch (error) {
+      if (!isUnsupportedDirectoryFsync(errorCode(error))) throw error;
+    }
+    open = undefined;
+    yield* call('close', fd);
+  } finally {
+    if (open !== undefined) {
+      try {
+        yield* call('close', open);
+      } catch {
+        // The fsync error is the one to report.
+      }
+    }
+  }
+}
+
+/**
+ * Everything after the last byte: owner and mode, fsync, close, publish, directory fsync.
+ * Takes ownership of `fd`: it is closed exactly once whatever happens. On any failure before
+ * the publish, the temp file is removed.
+ */
+export function* commit(
+  job: Job,
+  fd: number,
+  created: readonly string[],
+  inspected?: Inspection,
+  signal?: AbortSignal,
+): Plan<void> {
+  let open: number | undefined = fd;
+  try {
+    // A handle may be committed long after it was opened: look at the destination again.
+    const inspection = inspected ?? (yield* inspectTarget(job));
+    yield* applyMetadata(job, fd, inspection);
+    if (job.settings.durability !== 'none') {
+      yield* inPhase('fsync', job.dest, call('fsync', fd));
+    }
+    open = undefined;
+    yield* inPhase('close', job.dest, call('close', fd));
+    if (signal?.aborted === true) {
+      throw ownError('ABORT_ERR', 'abort', job.dest, 'the operation was aborted', signal.reason);
+    }
+    yield* publish(job);
+  } catch (error) {
+    if (error instanceof AtomicFsError && error.committed) throw error;
+    throw withLeftover(error, yield* discard(job, open, created));
+  }
+  if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
+    try {
+      yield* fsyncDirectory(job.dir);
+    } catch (error) {
+      throw wrapError(error, 'fsync-dir', job.dest, { committed: true });
+    }
+  }
+}
+
+/**
+ * Note, on an error, a temp file that could not be removed. Errors that are not the
+ * library's own (a TypeError for a bad chunk) pass through as they are.
+ */
+export function withLeftover<E>(error: E, leftover: string | undefined): E | AtomicFsError {
+  if (leftover === undefined || !(error instanceof AtomicFsError)) return error;
+  return new AtomicFsError(error.message, { ...fieldsOf(error), leftover });
+}
+
+/**
+ * Undo a temp file: close it if still held, unlink it, remove directories made for it.
+ * Never throws. Returns the temp path if it could not be removed (the process removes it
+ * again at exit, and `cleanupTemps` finds it later), else `undefined`.
+ */
+export function* discard(
+  job: Job,
+  fd: number | undefined,
+  created: readonly string[],
+): Plan<string | undefined> {
+  if (fd !== undefined) {
+    try {
+      yield* call('close', fd);
+    } catch {
+      // The error that made us discard is the one to report.
+    }
+  }
+  let leftover: string | undefined;
+  try {
+    yield* call('unlink', job.tmp);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') leftover = job.tmp;
+  }
+  yield* removeDirectories(created);
+  return leftover;
+}
+
+/** The whole replace with the data in hand: inspect, create, write, commit. */
+export function* writeWhole(
+  job: Job,
+  chunks: readonly Uint8Array[],
+  signal?: AbortSignal,
+): Plan<void> {
+  const inspection = yield* inspectTarget(job);
+  if (signal?.aborted === true) {
+    throw ownError('ABORT_ERR', 'abort', job.dest, 'the operation was aborted', signal.reason);
+  }
+  const temp = yield* createTemp(job, inspection);
+  try {
+    yield* writeChunks(job, temp.fd, chunks, signal);
+  } catch (error) {
+    throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
+  }
+  yield* commit(job, temp.fd, temp.created, inspection, signal);
+}
+
+/** Open a temp file for a handle: inspect, then create. */
+export function* openTemp(job: Job): Plan<TempFile> {
+  const inspection = yield* inspectTarget(job);
+  return yield* createTemp(job, inspection);
+}

@@ -1,0 +1,116 @@
+/**
+ * writeFile and writeFileSync: the core of the library. See DESIGN.md §1 for what they
+ * guarantee; every step is in steps.ts.
+ */
+import { AtomicFsError, ownError, throwIfAborted } from './errors.js';
+import { type Data, chunkBytes, chunkSource, invalidData, requireChunk } from './data.js';
+import {
+  type PreparedCall,
+  coalesceKey,
+  commitAsync,
+  discardAsync,
+  openTempAsync,
+  pathQueue,
+  resolveCall,
+  runWhole,
+  validateCall,
+} from './job.js';
+import type { WriteOptions } from './options.js';
+import { runSync } from './plan.js';
+import { StagedWriter } from './staged-writer.js';
+import { type TempFile, withLeftover, writeWhole } from './steps.js';
+
+/** Read a streaming source into the temp file; on any failure the temp file is removed. */
+async function fill(
+  call: PreparedCall,
+  source: AsyncIterable<unknown> | Iterable<unknown>,
+): Promise<TempFile> {
+  const { job, options } = call;
+  const temp = await openTempAsync(job, options.signal);
+  const writer = new StagedWriter(job, temp.fd, options.signal);
+  try {
+    let reading = true;
+    try {
+      for await (const chunk of source) {
+        reading = false;
+        throwIfAborted(options.signal, job.dest);
+        await writer.add(requireChunk(chunk, options.encoding, 'chunk read from the data source'));
+        reading = true;
+      }
+    } catch (error) {
+      if (!reading || error instanceof AtomicFsError || error instanceof TypeError) throw error;
+      throw ownError(
+        'ERR_ATOMIC_SOURCE',
+        'read-source',
+        job.dest,
+        `the data source failed: ${error instanceof Error ? error.message : String(error)}`,
+        error,
+      );
+    }
+    await writer.flush();
+    throwIfAborted(options.signal, job.dest);
+  } catch (error) {
+    throw withLeftover(error, await discardAsync(job, temp.fd, temp.created));
+  }
+  return temp;
+}
+
+/**
+ * Replace `path` atomically and durably with `data`.
+ *
+ * Readers see the old content or the new, never a mix; after a power cut at any moment the
+ * file is old or new; once the promise resolves (durability `'full'`) the new content, mode
+ * and owner survive a power cut. On failure nothing at `path` has changed and no temp file
+ * is left. Writes to one file keep call order; a burst is coalesced.
+ *
+ * @param data A string, Buffer, TypedArray, DataView or ArrayBuffer; or an iterable, async
+ * iterable, Node Readable or web ReadableStream of those (read with backpressure, in
+ * bounded memory).
+ * @example
+ * import { writeFile } from 'atomic-fs';
+ * await writeFile('config.json', JSON.stringify(config));
+ */
+export async function writeFile(
+  path: string | URL,
+  data: Data,
+  options?: WriteOptions | BufferEncoding,
+): Promise<void> {
+  const valid = validateCall(path, options);
+  const bytes = chunkBytes(data, valid.options.encoding);
+  const source = bytes === undefined ? chunkSource(data) : undefined;
+  if (bytes === undefined && source === undefined) throw invalidData(data, false);
+  const call = resolveCall(valid);
+  const { job } = call;
+  const { signal } = call.options;
+  if (bytes !== undefined) {
+    return pathQueue.add(job.target, coalesceKey(call.options), () =>
+      runWhole(job, [bytes], signal),
+    );
+  }
+  // Reading starts now; publishing waits for the writes called before this one.
+  const filled = fill(call, source ?? []);
+  filled.catch(() => undefined);
+  return pathQueue.add(job.target, undefined, async () => {
+    await commitAsync(job, await filled, signal);
+  });
+}
+
+/**
+ * The synchronous twin of `writeFile`, for strings and bytes. It does not wait for
+ * asynchronous writes to the same file that are still in flight.
+ *
+ * @example
+ * import { writeFileSync } from 'atomic-fs';
+ * writeFileSync('state.json', JSON.stringify(state));
+ */
+export function writeFileSync(
+  path: string | URL,
+  data: string | NodeJS.ArrayBufferView | ArrayBuffer,
+  options?: WriteOptions | BufferEncoding,
+): void {
+  const valid = validateCall(path, options);
+  const bytes = chunkBytes(data, valid.options.encoding);
+  if (bytes === undefined) throw invalidData(data, true);
+  const call = resolveCall(valid);
+  runSync(writeWhole(call.job, [bytes], call.options.signal));
+}
