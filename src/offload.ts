@@ -69,7 +69,8 @@ function start(): Promise<boolean> {
   }
   worker = thread;
   thread.unref();
-  thread.on('message', (reply: OffloadReply) => {
+  thread.on('message', (reply: OffloadReply | 'ready') => {
+    if (reply === 'ready') return;
     const request = pending.get(reply.id);
     if (request === undefined) return;
     pending.delete(reply.id);
@@ -82,7 +83,9 @@ function start(): Promise<boolean> {
     stop(new Error(`I/O thread exited with code ${code}`));
   });
   return new Promise<boolean>((resolve) => {
-    thread.once('online', () => {
+    // 'ready' comes once the thread has loaded every module (not merely started).
+    thread.on('message', (message: unknown) => {
+      if (message !== 'ready') return;
       if (status === 'starting') status = 'ready';
       resolve(status === 'ready');
     });

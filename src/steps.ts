@@ -213,6 +213,22 @@ export function* writeChunks(
 }
 
 /**
+ * The owner the new file must end up with: the caller's (an id of -1 keeps the existing
+ * file's id), else the existing file's, else none to set.
+ */
+function ownerOf(
+  chown: WriteSettings['chown'],
+  existing: Existing | undefined,
+): { uid: number; gid: number } | undefined {
+  if (chown === false) return undefined;
+  if (chown === undefined) return existing;
+  return {
+    uid: chown.uid === -1 && existing !== undefined ? existing.uid : chown.uid,
+    gid: chown.gid === -1 && existing !== undefined ? existing.gid : chown.gid,
+  };
+}
+
+/**
  * Give the temp file its final owner and mode, on the descriptor and after the data (a
  * write by a non-root process clears set-user-ID bits, and so does a chown). The existing
  * file's owner and mode are preserved unless the caller set them.
@@ -221,8 +237,7 @@ export function* applyMetadata(job: Job, fd: number, inspection: Inspection): Pl
   const { settings } = job;
   const mode = wantedMode(job, inspection);
   const explicitOwner = settings.chown !== undefined && settings.chown !== false;
-  const owner =
-    settings.chown === false ? undefined : (settings.chown ?? inspection.existing ?? undefined);
+  const owner = ownerOf(settings.chown, inspection.existing);
   if (!hasPosixMetadata(seam.platform)) {
     // Windows: fchmod only toggles the read-only attribute; owners do not apply.
     if (settings.mode !== undefined) {
