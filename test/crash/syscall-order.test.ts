@@ -1,0 +1,203 @@
+/**
+ * The order of system calls of one write, recorded with strace: exclusive create of the temp
+ * in the destination's directory → writes → fchown/fchmod → fsync(temp) → close → rename →
+ * fsync(directory), and the temp name is never unlinked after the rename.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { dirname, join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseTempName } from '../../src/temp.js';
+import { isLinux, needs, tempDir } from '../helpers.js';
+
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+const library = fileURLToPath(new URL('../../src/index.js', import.meta.url));
+const offload = fileURLToPath(new URL('../../src/offload.js', import.meta.url));
+
+interface Syscall {
+  readonly name: string;
+  readonly args: string;
+  readonly result: string;
+}
+
+/** Run one write in a child under strace; return its calls that touch `dir`. */
+function trace(t: TestContext, dir: string, body: string): Syscall[] {
+  const script = `
+    const lib = await import(${JSON.stringify(library)});
+    await (await import(${JSON.stringify(offload)})).ioThreadReady();
+    const dest = process.argv[1];
+    ${body}`;
+  const log = join(tempDir(t, 'afs-trace-'), 'trace.txt');
+  const result = spawnSync(
+    'strace',
+    [
+      '-f',
+      '-qq',
+      '-y',
+      '-s',
+      '256',
+      '-o',
+      log,
+      '-e',
+      'trace=openat,open,creat,write,pwrite64,writev,fchmod,fchown,fsync,fdatasync,close,rename,renameat,renameat2,link,linkat,unlink,unlinkat,io_uring_setup,io_uring_enter',
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      script,
+      join(dir, 'file'),
+    ],
+    { encoding: 'utf8', env: { ...process.env, UV_USE_IO_URING: '0' }, timeout: 60_000 },
+  );
+  assert.equal(result.status, 0, result.stderr);
+  const calls: Syscall[] = [];
+  // A call interrupted by another thread's is split into "<unfinished ...>" and "<... resumed>".
+  const unfinished = new Map<string, string>();
+  for (const raw of fs.readFileSync(log, 'utf8').split('\n')) {
+    const pid = /^(\d+)\s+/.exec(raw)?.[1] ?? '';
+    let line = raw;
+    if (raw.endsWith(' <unfinished ...>')) {
+      unfinished.set(pid, raw.slice(0, -' <unfinished ...>'.length));
+      continue;
+    }
+    const resumed = /^\d+\s+<\.\.\. \w+ resumed>(.*)$/.exec(raw);
+    if (resumed !== null) {
+      line = `${unfinished.get(pid) ?? ''}${resumed[1] ?? ''}`;
+      unfinished.delete(pid);
+    }
+    const match = /^\d+\s+(\w+)\((.*)\)\s+=\s+(.*)$/.exec(line);
+    if (match === null) continue;
+    const [, name = '', args = '', ret = ''] = match;
+    assert.ok(!name.startsWith('io_uring'), 'io_uring would hide file system calls');
+    if (args.includes(dir) || ret.includes(dir)) calls.push({ name, args, result: ret });
+  }
+  return calls;
+}
+
+function isTemp(text: string): boolean {
+  const name = /\/(\.[^/"<>]*\.tmp)/.exec(text)?.[1];
+  return name !== undefined && parseTempName(name) !== undefined;
+}
+
+/** Indexes of the calls matching `predicate`. */
+function where(calls: Syscall[], predicate: (call: Syscall) => boolean): number[] {
+  return calls.flatMap((call, index) => (predicate(call) ? [index] : []));
+}
+
+function assertOrder(calls: Syscall[], dir: string, expectMetadata: boolean): void {
+  const names = calls.map((call) => `${call.name}(${call.args.slice(0, 60)})`).join('\n');
+  const [create, ...moreCreates] = where(
+    calls,
+    (c) => c.name === 'openat' && c.args.includes('O_CREAT') && isTemp(c.args),
+  );
+  assert.ok(create !== undefined && moreCreates.length === 0, `one temp created:\n${names}`);
+  const createCall = calls[create];
+  assert.ok(createCall !== undefined);
+  for (const flag of ['O_EXCL', 'O_NOFOLLOW', 'O_CREAT']) {
+    assert.ok(createCall.args.includes(flag), `temp opened with ${flag}`);
+  }
+  const tempPath = /"([^"]+)"/.exec(createCall.args)?.[1] ?? '';
+  assert.equal(dirname(tempPath), dir, 'the temp lives in the destination directory');
+  const onTemp = (name: string) => (c: Syscall) => c.name === name && isTemp(c.args);
+  const writes = where(calls, (c) => /^(write|pwrite64|writev)$/.test(c.name) && isTemp(c.args));
+  const metadata = where(calls, (c) => /^(fchmod|fchown)$/.test(c.name) && isTemp(c.args));
+  const [fsyncTemp, ...extraFsyncs] = where(calls, onTemp('fsync'));
+  const [closeTemp] = where(calls, onTemp('close'));
+  const [rename] = where(calls, (c) => /^rename/.test(c.name));
+  const [openDir] = where(calls, (c) => c.name === 'openat' && c.args.includes('O_DIRECTORY'));
+  const [fsyncDir] = where(calls, (c) => c.name === 'fsync' && c.args.includes(`<${dir}>`));
+  const [closeDir] = where(calls, (c) => c.name === 'close' && c.args.includes(`<${dir}>`));
+  for (const [name, index] of Object.entries({
+    fsyncTemp,
+    closeTemp,
+    rename,
+    openDir,
+    fsyncDir,
+    closeDir,
+  })) {
+    assert.ok(index !== undefined, `${name} missing:\n${names}`);
+  }
+  assert.deepEqual(extraFsyncs, [], 'the temp is fsynced once');
+  assert.ok(writes.length > 0);
+  assert.ok(
+    writes.every((i) => i > create && i < (fsyncTemp ?? 0)),
+    `writes between create and fsync:\n${names}`,
+  );
+  if (expectMetadata) assert.ok(metadata.length > 0, `fchmod/fchown expected:\n${names}`);
+  const lastWrite = writes.at(-1) ?? 0;
+  assert.ok(
+    metadata.every((i) => i > lastWrite && i < (fsyncTemp ?? 0)),
+    `metadata after the data, before fsync:\n${names}`,
+  );
+  const sequence = [create, lastWrite, fsyncTemp, closeTemp, rename, openDir, fsyncDir, closeDir];
+  assert.deepEqual(
+    [...sequence].sort((a, b) => (a ?? 0) - (b ?? 0)),
+    sequence,
+    `order:\n${names}`,
+  );
+  const unlinksAfter = where(calls, (c) => /^unlink/.test(c.name) && isTemp(c.args)).filter(
+    (i) => i > (rename ?? 0),
+  );
+  assert.deepEqual(unlinksAfter, [], 'the temp name is never unlinked after the rename');
+}
+
+const cases: [string, string, (dir: string) => void, boolean][] = [
+  [
+    'writeFile over an existing 0600 file',
+    `await lib.writeFile(dest, 'new');`,
+    (dir) => {
+      fs.writeFileSync(join(dir, 'file'), 'old', { mode: 0o600 });
+    },
+    false,
+  ],
+  [
+    'writeFile with a set-user-ID mode',
+    `await lib.writeFile(dest, 'new', { mode: 0o4755 });`,
+    () => undefined,
+    true,
+  ],
+  [
+    'writeFileSync over an existing file',
+    `lib.writeFileSync(dest, 'new');`,
+    (dir) => {
+      fs.writeFileSync(join(dir, 'file'), 'old');
+    },
+    false,
+  ],
+  [
+    'writeFile from a stream',
+    `await lib.writeFile(dest, (async function* () { yield 'a'; yield Buffer.alloc(100000); })());`,
+    () => undefined,
+    false,
+  ],
+  [
+    'openAtomic',
+    `const f = await lib.openAtomic(dest, { mode: 0o4700 }); await f.write('x'); await f.commit();`,
+    () => undefined,
+    true,
+  ],
+];
+
+for (const [name, body, setup, expectMetadata] of cases) {
+  test(`syscall order under strace: ${name}`, (t) => {
+    if (!needs(t, isLinux && hasStrace, 'needs Linux and strace')) return;
+    const dir = fs.realpathSync(tempDir(t));
+    setup(dir);
+    assertOrder(trace(t, dir, body), dir, expectMetadata);
+    assert.equal(fs.readFileSync(join(dir, 'file')).length > 0, true);
+  });
+}
+
+test('syscall order under strace: create-only links, then drops the temp name once', (t) => {
+  if (!needs(t, isLinux && hasStrace, 'needs Linux and strace')) return;
+  const dir = fs.realpathSync(tempDir(t));
+  const calls = trace(t, dir, `await lib.writeFile(dest, 'new', { overwrite: false });`);
+  const link = calls.findIndex((c) => /^link/.test(c.name));
+  const unlink = calls.findIndex((c) => /^unlink/.test(c.name) && isTemp(c.args));
+  const fsyncTemp = calls.findIndex((c) => c.name === 'fsync' && isTemp(c.args));
+  const fsyncDir = calls.findIndex((c) => c.name === 'fsync' && c.args.includes(`<${dir}>`));
+  assert.ok(fsyncTemp >= 0 && fsyncTemp < link && link < unlink && unlink < fsyncDir);
+  assert.equal(calls.filter((c) => /^unlink/.test(c.name)).length, 1);
+  assert.ok(!calls.some((c) => /^rename/.test(c.name)));
+});

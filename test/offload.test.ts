@@ -1,0 +1,78 @@
+/** The I/O thread: never keeps a process alive, waits for pending work, and steps aside. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from './helpers.js';
+
+const library = fileURLToPath(new URL('../src/index.js', import.meta.url));
+const offload = fileURLToPath(new URL('../src/offload.js', import.meta.url));
+
+function runChild(body: string, dest: string, env: NodeJS.ProcessEnv = {}) {
+  const script = `
+    const lib = await import(${JSON.stringify(library)});
+    const io = await import(${JSON.stringify(offload)});
+    const dest = process.argv[1];
+    ${body}`;
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script, dest], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, ...env },
+  });
+}
+
+const programs: [string, string][] = [
+  ['one write while the thread starts', `await lib.writeFile(dest, 'done');`],
+  [
+    'writes on the ready thread',
+    `await io.ioThreadReady(); await lib.writeFile(dest, 'x'); await lib.writeFile(dest, 'done');`,
+  ],
+  ['a write not awaited', `await io.ioThreadReady(); void lib.writeFile(dest, 'done');`],
+  [
+    'a stream and a handle',
+    `await lib.writeFile(dest, ['d', 'o']); const f = await lib.openAtomic(dest); await f.write('done'); await f.commit();`,
+  ],
+  [
+    'the thread turned off',
+    `await lib.writeFile(dest, 'done'); if (await io.ioThreadReady()) throw new Error('thread on');`,
+  ],
+];
+
+for (const [name, body] of programs) {
+  test(`a process exits by itself after ${name}`, (t) => {
+    const dest = join(tempDir(t), 'file');
+    const env = name.includes('turned off') ? { ATOMIC_FS_IO_THREAD: '0' } : {};
+    const child = runChild(body, dest, env);
+    assert.equal(child.signal, null, 'the process had to be killed: something kept it alive');
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(fs.readFileSync(dest, 'utf8'), 'done');
+  });
+}
+
+test('a patched seam keeps every call on the calling thread', async (t) => {
+  const { ioThreadReady } = await import('../src/offload.js');
+  const { writeFile } = await import('../src/index.js');
+  const { instrument } = await import('./helpers.js');
+  assert.equal(await ioThreadReady(), true);
+  const recorder = instrument(t);
+  await writeFile(join(tempDir(t), 'file'), 'seen');
+  assert.deepEqual(
+    recorder.calls.map((call) => call.name),
+    [
+      'realpath',
+      'lstat',
+      'realpath',
+      'lstat',
+      'open',
+      'write',
+      'fsync',
+      'close',
+      'rename',
+      'open',
+      'fsync',
+      'close',
+    ],
+  );
+});
