@@ -263,7 +263,7 @@ export async function openAtomic(
   options?: WriteOptions | BufferEncoding,
 ): Promise<AtomicFile> {
   const call = prepareCall(path, options);
-  const temp = await openTempAsync(call.job, call.options.signal);
+  const temp = await openTempAsync(call.job);
   return new Handle(call, temp);
 }
 

@@ -91,11 +91,6 @@ function compact(chunks: readonly Uint8Array[]): Uint8Array[] {
   );
 }
 
-function offloadable(signal: AbortSignal | undefined): boolean {
-  // With a signal, every step checks it on this thread.
-  return signal === undefined && canOffload();
-}
-
 /** Write whole data: the full plan, on the I/O thread when it is worth it. */
 export async function runWhole(
   job: Job,
@@ -104,7 +99,8 @@ export async function runWhole(
 ): Promise<void> {
   trackTemp(job.tmp);
   try {
-    if (total(chunks) <= OFFLOAD_MAX_BYTES && offloadable(signal)) {
+    // With a signal, every step checks it on this thread.
+    if (signal === undefined && total(chunks) <= OFFLOAD_MAX_BYTES && canOffload()) {
       await offload('writeWhole', job.dest, job, compact(chunks));
     } else {
       await runAsync(writeWhole(job, chunks, signal));
@@ -117,10 +113,11 @@ export async function runWhole(
 }
 
 /** Create the temp file for streamed data or a handle. */
-export async function openTempAsync(job: Job, signal: AbortSignal | undefined): Promise<TempFile> {
+export async function openTempAsync(job: Job): Promise<TempFile> {
   trackTemp(job.tmp);
   try {
-    if (offloadable(signal)) return (await offload('openTemp', job.dest, job)) as TempFile;
+    // A descriptor is opened and closed on the same thread (Node tracks the descriptors a
+    // worker opens and closes them when it exits): handles stay on the calling thread.
     return await runAsync(openTemp(job));
   } catch (error) {
     afterFailure(job.tmp, error);
@@ -135,8 +132,7 @@ export async function commitAsync(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   try {
-    if (offloadable(signal)) await offload('commit', job.dest, job, temp.fd, temp.created);
-    else await runAsync(commit(job, temp.fd, temp.created, undefined, signal));
+    await runAsync(commit(job, temp.fd, temp.created, undefined, signal));
   } catch (error) {
     afterFailure(job.tmp, error);
     throw error;

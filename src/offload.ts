@@ -12,11 +12,13 @@ import { type SerializedError, deserializeError, ownError } from './errors.js';
 import { isPristine } from './fs.js';
 import type { Job } from './steps.js';
 
-/** The plans the I/O thread can run, with their arguments. */
+/**
+ * The plans the I/O thread can run, with their arguments. Only whole plans that open and
+ * close their own descriptors: Node tracks the descriptors a worker opens and closes them
+ * when it exits, so a descriptor must never be opened on one thread and closed on another.
+ */
 export interface OffloadPlans {
   writeWhole: [job: Job, chunks: readonly Uint8Array[]];
-  openTemp: [job: Job];
-  commit: [job: Job, fd: number, created: readonly string[]];
 }
 
 export type OffloadRequest = {

@@ -3,17 +3,11 @@ import { parentPort } from 'node:worker_threads';
 import { serializeError } from './errors.js';
 import type { OffloadReply, OffloadRequest } from './offload.js';
 import { type Plan, runSync } from './plan.js';
-import { commit, openTemp, writeWhole } from './steps.js';
+import { writeWhole } from './steps.js';
 
 function planOf(request: OffloadRequest): Plan<unknown> {
-  switch (request.name) {
-    case 'writeWhole':
-      return writeWhole(...request.args);
-    case 'openTemp':
-      return openTemp(...request.args);
-    case 'commit':
-      return commit(...request.args);
-  }
+  // One plan today; OffloadPlans lists what may come here.
+  return writeWhole(...request.args);
 }
 
 const port = parentPort;

@@ -26,7 +26,7 @@ async function fill(
   source: AsyncIterable<unknown> | Iterable<unknown>,
 ): Promise<TempFile> {
   const { job, options } = call;
-  const temp = await openTempAsync(job, options.signal);
+  const temp = await openTempAsync(job);
   const writer = new StagedWriter(job, temp.fd, options.signal);
   try {
     let reading = true;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './helpers.js';
@@ -11,12 +11,15 @@ const library = fileURLToPath(new URL('../src/index.js', import.meta.url));
 const offload = fileURLToPath(new URL('../src/offload.js', import.meta.url));
 
 function runChild(body: string, dest: string, env: NodeJS.ProcessEnv = {}) {
-  const script = `
-    const lib = await import(${JSON.stringify(library)});
-    const io = await import(${JSON.stringify(offload)});
-    const dest = process.argv[1];
-    ${body}`;
-  return spawnSync(process.execPath, ['--input-type=module', '-e', script, dest], {
+  const script = join(dirname(dest), 'child.mjs');
+  fs.writeFileSync(
+    script,
+    `const lib = await import(${JSON.stringify(library)});
+     const io = await import(${JSON.stringify(offload)});
+     const dest = process.argv[2];
+     ${body}`,
+  );
+  return spawnSync(process.execPath, [script, dest], {
     encoding: 'utf8',
     timeout: 20_000,
     env: { ...process.env, ...env },
@@ -75,4 +78,25 @@ test('a patched seam keeps every call on the calling thread', async (t) => {
       'close',
     ],
   );
+});
+
+test('descriptors are opened and closed on the same thread (no unmanaged-fd warnings)', (t) => {
+  const dest = join(tempDir(t), 'file');
+  const child = runChild(
+    `await io.ioThreadReady();
+     // Sequential, so that a number freed on one thread is the next one opened on the other.
+     for (let i = 0; i < 20; i += 1) {
+       const f = await lib.openAtomic(dest + '.h');
+       await f.write('x');
+       await (i % 2 ? f.commit() : f.discard());
+       await lib.writeFile(dest + '.s', ['a', 'b']);
+       await lib.writeFile(dest, 'whole ' + i);
+     }
+     await lib.writeFile(dest, 'done');
+     await new Promise((resolve) => setTimeout(resolve, 100)); // let the thread's warnings arrive`,
+    dest,
+  );
+  assert.equal(child.status, 0, child.stderr);
+  assert.doesNotMatch(child.stderr, /unmanaged/, 'a descriptor crossed threads');
+  assert.equal(fs.readFileSync(dest, 'utf8'), 'done');
 });
