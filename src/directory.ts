@@ -56,7 +56,7 @@ import {
   writeChunks,
 } from './steps.js';
 import { resolveTarget } from './target.js';
-import { stagingName, truncateUtf8 } from './temp.js';
+import { parseStagingName, stagingName, truncateUtf8 } from './temp.js';
 import { removeTree } from './tree.js';
 
 /** Options of `writeDirectory`. */
@@ -793,7 +793,12 @@ async function run(
   // The new tree is in place. The staging name now holds the previous tree, if anything.
   if (old !== job.staging) untrackTree(job.staging);
   const { previous, failure } = await runAsync(afterSwap(job, old));
-  if (failure?.leftover !== job.staging) untrackTree(job.staging);
+  untrackTree(job.staging);
+  const leftover = failure?.leftover;
+  // A tree that could not be removed is removed again at exit if it has a staging name.
+  if (leftover !== undefined && parseStagingName(basename(leftover)) !== undefined) {
+    trackTree(leftover);
+  }
   if (failure !== undefined) throw failure;
   return { path: job.dir, previous };
 }
