@@ -279,6 +279,8 @@ function nativeExchange(): NativeExchange {
     native = createRequire(import.meta.url)('fs-native-extensions') as NativeExchange;
     return native;
   } catch (cause) {
+    // Not reached in CI (the prebuild loads on Linux x64); the exchange's callers treat
+    // ENOSYS as "no exchange here", which the tests inject at the seam.
     throw Object.assign(
       new Error('ENOSYS: atomic exchange unavailable (fs-native-extensions did not load)', {
         cause,
@@ -294,6 +296,7 @@ function exchangeSyscall(): string {
 
 /** The native module's errors carry only a code; give them Node's shape. */
 function exchangeError(error: unknown, a: string, b: string): unknown {
+  // Anything without a string code (not seen from the module) passes through unchanged.
   if (typeof error !== 'object' || error === null || !('code' in error)) return error;
   const { code } = error;
   if (typeof code !== 'string') return error;
