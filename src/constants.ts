@@ -51,3 +51,16 @@ export const WINDOWS_RENAME_RETRY_MS = 2000;
 
 /** First backoff delay of the Windows rename retry; doubled each time, capped at 100 ms. */
 export const WINDOWS_RENAME_FIRST_DELAY_MS = 5;
+
+// writeDirectory (issue 5).
+
+/**
+ * Mode of a staged directory while it is filled, when its final mode is set explicitly
+ * (`dirMode`, or the mode of the directory being replaced): owner-only, so the tree is never
+ * more open than its final mode, yet writable by the writer even if the final mode is not.
+ * The final mode is applied with fchmod() before the directory is fsynced.
+ */
+export const STAGING_DIR_MODE = 0o700;
+
+/** Marker of a previous tree kept by `keepOld`: `.<name>.afs-old-<time>-<random>`. */
+export const KEPT_TAG = `${TEMP_TAG}-old`;

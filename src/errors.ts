@@ -21,7 +21,12 @@ export type Phase =
   | 'fsync-dir'
   | 'abort'
   | 'state'
-  | 'worker';
+  | 'worker'
+  // writeDirectory and replaceSymlink (issue 5).
+  | 'stage'
+  | 'swap'
+  | 'keep-old'
+  | 'remove-old';
 
 const PHASE_WORDS: Record<Phase, string> = {
   resolve: 'resolving the destination',
@@ -40,6 +45,10 @@ const PHASE_WORDS: Record<Phase, string> = {
   abort: 'the operation was aborted',
   state: 'checking the handle state',
   worker: 'running on the I/O thread',
+  stage: 'staging the new tree',
+  swap: 'swapping the new tree into place',
+  'keep-old': 'keeping the previous tree',
+  'remove-old': 'removing the previous tree',
 };
 
 export interface AtomicFsErrorFields {

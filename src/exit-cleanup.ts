@@ -5,8 +5,12 @@
  */
 import { onExit } from 'signal-exit';
 import { seam } from './fs.js';
+import { runSync } from './plan.js';
+import { reclaimStaged } from './tree.js';
 
 const live = new Set<string>();
+/** Staged directory trees of writeDirectory calls in flight (issue 5). */
+const liveTrees = new Set<string>();
 let installed = false;
 
 function removeLive(): void {
@@ -18,14 +22,23 @@ function removeLive(): void {
     }
   }
   live.clear();
+  for (const tree of liveTrees) {
+    // Claimed by a rename first: a swap of this name may be in flight on the threadpool.
+    runSync(reclaimStaged(tree));
+  }
+  liveTrees.clear();
 }
 
-/** Remember a temp file until `untrackTemp`; it is removed if the process exits first. */
-export function trackTemp(tmp: string): void {
+function install(): void {
   if (!installed) {
     installed = true;
     onExit(removeLive, { alwaysLast: true });
   }
+}
+
+/** Remember a temp file until `untrackTemp`; it is removed if the process exits first. */
+export function trackTemp(tmp: string): void {
+  install();
   live.add(tmp);
 }
 
@@ -36,4 +49,21 @@ export function untrackTemp(tmp: string): void {
 /** The temp files currently tracked (for tests of this module). */
 export function trackedTemps(): readonly string[] {
   return [...live];
+}
+
+// writeDirectory (issue 5).
+
+/** Remember a staged tree until `untrackTree`; it is reclaimed if the process exits first. */
+export function trackTree(path: string): void {
+  install();
+  liveTrees.add(path);
+}
+
+export function untrackTree(path: string): void {
+  liveTrees.delete(path);
+}
+
+/** The staged trees currently tracked (for tests of this module). */
+export function trackedTrees(): readonly string[] {
+  return [...liveTrees];
 }

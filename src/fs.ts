@@ -8,6 +8,7 @@
  * call stays on the calling thread so that the patch sees it.
  */
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 
 /** The operations of the seam, in their synchronous form. */
 export interface Ops {
@@ -28,6 +29,18 @@ export interface Ops {
   rmdir: (path: string) => void;
   /** Waits; used only by the bounded rename retry on Windows. */
   sleep: (ms: number) => void;
+
+  // writeDirectory and replaceSymlink (issue 5).
+  /** Names in a directory (not `.` and `..`), in no particular order. */
+  readdir: (path: string) => string[];
+  /** Create a symlink at `path` pointing at `target`; EEXIST if anything is at `path`. */
+  symlink: (target: string, path: string) => void;
+  /**
+   * Exchange two existing paths atomically: renameat2(RENAME_EXCHANGE) on Linux,
+   * renameatx_np(RENAME_SWAP) on macOS (through `fs-native-extensions`). Only called where
+   * `hasAtomicExchange(platform)` holds; ENOSYS when the native module cannot be loaded.
+   */
+  swap: (a: string, b: string) => void;
 }
 
 export type OpName = keyof Ops;
@@ -75,6 +88,20 @@ const realSync: Ops = {
   },
   sleep: (ms) => {
     Atomics.wait(sleepCell, 0, 0, ms);
+  },
+
+  // writeDirectory and replaceSymlink (issue 5).
+  readdir: (path) => fs.readdirSync(path),
+  symlink: (target, path) => {
+    fs.symlinkSync(target, path);
+  },
+  swap: (a, b) => {
+    const native = nativeExchange();
+    try {
+      native.swapSync(a, b);
+    } catch (error) {
+      throw exchangeError(error, a, b);
+    }
   },
 };
 
@@ -161,6 +188,24 @@ const realAsync: AsyncOps = {
     new Promise((resolve) => {
       setTimeout(resolve, ms);
     }),
+
+  // writeDirectory and replaceSymlink (issue 5).
+  readdir: (path) =>
+    new Promise((resolve, reject) => {
+      fs.readdir(path, settle(resolve, reject));
+    }),
+  symlink: (target, path) =>
+    new Promise((resolve, reject) => {
+      fs.symlink(target, path, done(resolve, reject));
+    }),
+  swap: async (a, b) => {
+    const native = nativeExchange();
+    try {
+      await native.swap(a, b);
+    } catch (error) {
+      throw exchangeError(error, a, b);
+    }
+  },
 };
 
 export interface Seam {
@@ -215,3 +260,52 @@ export const flags = {
   /** Opening a directory to fsync it. */
   directory: fs.constants.O_RDONLY | optionalFlag('O_DIRECTORY'),
 } as const;
+
+// writeDirectory and replaceSymlink (issue 5): the atomic exchange of two paths. Node has no
+// renameat2; `fs-native-extensions` (prebuilt for Linux, macOS and Windows, no install
+// script) provides it. It is loaded on first use, so that a platform without a prebuild
+// loses only the exchange (ENOSYS), never the whole library.
+
+interface NativeExchange {
+  swap(a: string, b: string): Promise<void>;
+  swapSync(a: string, b: string): void;
+}
+
+let native: NativeExchange | undefined;
+
+function nativeExchange(): NativeExchange {
+  if (native !== undefined) return native;
+  try {
+    native = createRequire(import.meta.url)('fs-native-extensions') as NativeExchange;
+    return native;
+  } catch (cause) {
+    // Not reached in CI (the prebuild loads on Linux x64); the exchange's callers treat
+    // ENOSYS as "no exchange here", which the tests inject at the seam.
+    throw Object.assign(
+      new Error('ENOSYS: atomic exchange unavailable (fs-native-extensions did not load)', {
+        cause,
+      }),
+      { code: 'ENOSYS', syscall: exchangeSyscall() },
+    );
+  }
+}
+
+function exchangeSyscall(): string {
+  return process.platform === 'darwin' ? 'renameatx_np' : 'renameat2';
+}
+
+/** The native module's errors carry only a code; give them Node's shape. */
+function exchangeError(error: unknown, a: string, b: string): unknown {
+  // Anything without a string code (not seen from the module) passes through unchanged.
+  if (typeof error !== 'object' || error === null || !('code' in error)) return error;
+  const { code } = error;
+  if (typeof code !== 'string') return error;
+  const detail = error instanceof Error ? error.message : 'exchange failed';
+  const syscall = exchangeSyscall();
+  return Object.assign(new Error(`${code}: ${detail}, ${syscall} '${a}' -> '${b}'`), {
+    code,
+    syscall,
+    path: a,
+    dest: b,
+  });
+}

@@ -9,3 +9,7 @@ export { AtomicFsError } from './errors.js';
 export type { Phase } from './errors.js';
 export type { WriteOptions, Durability, SymlinkPolicy } from './options.js';
 export type { Chunk, Data } from './data.js';
+export { writeDirectory } from './directory.js';
+export type { DirectoryFiles, WriteDirectoryOptions, WriteDirectoryResult } from './directory.js';
+export { replaceSymlink } from './symlink.js';
+export type { ReplaceSymlinkOptions } from './symlink.js';

@@ -49,3 +49,22 @@ const UNSUPPORTED_DIR_FSYNC_CODES = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP'])
 export function isUnsupportedDirectoryFsync(code: string | undefined): boolean {
   return code !== undefined && UNSUPPORTED_DIR_FSYNC_CODES.has(code);
 }
+
+/**
+ * An atomic exchange of two directory entries exists: renameat2(RENAME_EXCHANGE) on Linux
+ * (3.15+) and renameatx_np(RENAME_SWAP) on macOS (10.12+). Windows has none (MoveFileEx
+ * cannot replace a directory), nor do the BSDs.
+ */
+export function hasAtomicExchange(platform: NodeJS.Platform): boolean {
+  return platform === 'linux' || platform === 'darwin';
+}
+
+const UNSUPPORTED_EXCHANGE_CODES = new Set(['ENOSYS', 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * The exchange failed because this kernel or file system does not offer it (an old kernel,
+ * some FUSE and network file systems: ENOSYS or EINVAL), not because of the paths.
+ */
+export function isUnsupportedExchange(code: string | undefined): boolean {
+  return code !== undefined && UNSUPPORTED_EXCHANGE_CODES.has(code);
+}

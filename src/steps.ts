@@ -267,24 +267,32 @@ export function* applyMetadata(job: Job, fd: number, inspection: Inspection): Pl
   }
 }
 
-/** Rename with the bounded Windows retry (see platform.ts); elsewhere exactly one attempt. */
-function* renameWithRetry(job: Job): Plan<void> {
+/**
+ * rename() with the bounded Windows retry (see platform.ts); elsewhere exactly one attempt.
+ * Throws the last error as the kernel gave it.
+ */
+export function* renameRetrying(from: string, to: string): Plan<void> {
   let delay = WINDOWS_RENAME_FIRST_DELAY_MS;
   let waited = 0;
   for (;;) {
     try {
-      yield* call('rename', job.tmp, job.target);
+      yield* call('rename', from, to);
       return;
     } catch (error) {
       const retry =
         isTransientRenameError(seam.platform, errorCode(error)) &&
         waited + delay <= WINDOWS_RENAME_RETRY_MS;
-      if (!retry) throw wrapError(error, 'rename', job.dest);
+      if (!retry) throw error;
     }
     yield* call('sleep', delay);
     waited += delay;
     delay = Math.min(delay * 2, 100);
   }
+}
+
+/** Rename the temp file over the destination, with the bounded Windows retry. */
+function* renameWithRetry(job: Job): Plan<void> {
+  yield* inPhase('rename', job.dest, renameRetrying(job.tmp, job.target));
 }
 
 /**

@@ -52,3 +52,29 @@ export function parseTempName(name: string): TempNameParts | undefined {
   const [, base = '', host = '', pid = '', random = ''] = match;
   return { base, host, pid: Number(pid), random };
 }
+
+// writeDirectory (issue 5): staged directory trees.
+
+const STAGING_NAME = new RegExp(
+  `^\\.([\\s\\S]*)\\.${TEMP_TAG}-([0-9a-f]{4})-([0-9]+)-([0-9a-f]{16})\\.stage$`,
+);
+
+/**
+ * A fresh name for a staged directory tree beside the directory called `base`:
+ * `.<name>.afs-<host>-<pid>-<random>.stage`. Same parts as a temp file name, so the owner
+ * can be told the same way; a different suffix, because it is a directory and is removed
+ * recursively. After a swap the same name holds the *previous* tree until it is removed:
+ * whatever is found under a staging name is never the live tree.
+ */
+export function stagingName(base: string, pid: number = process.pid): string {
+  const kept = truncateUtf8(base, TEMP_BASE_MAX_BYTES);
+  return `.${kept}.${TEMP_TAG}-${HOST_TAG}-${pid}-${randomBytes(8).toString('hex')}.stage`;
+}
+
+/** The parts of a staging name made by `stagingName`, or `undefined` for any other name. */
+export function parseStagingName(name: string): TempNameParts | undefined {
+  const match = STAGING_NAME.exec(name);
+  if (match === null) return undefined;
+  const [, base = '', host = '', pid = '', random = ''] = match;
+  return { base, host, pid: Number(pid), random };
+}

@@ -1,0 +1,837 @@
+/**
+ * writeDirectory: replace the whole content of a directory at once. The new tree is built
+ * beside the live directory under a staging name (`.<name>.afs-<host>-<pid>-<random>.stage`),
+ * every file and directory in it is fsynced, and then it is exchanged with the live
+ * directory in one atomic step (renameat2 RENAME_EXCHANGE on Linux, renameatx_np RENAME_SWAP
+ * on macOS; a new directory is a plain rename). The parent is fsynced, and the previous tree,
+ * which the exchange left under the staging name, is removed (or kept, with `keepOld`).
+ *
+ * Why this shape: a directory has no "write then rename" of its own, and copying files into
+ * the live directory one by one is exactly the half-updated state this function exists to
+ * prevent. The exchange changes which tree the name `dir` refers to in one step, so every
+ * path lookup through `dir` sees one tree or the other. Until the exchange nothing visible
+ * changed; after it, only the previous tree is cleaned up. A crash leaves at most a tree
+ * under a staging name — never the live one — which `cleanupTemps` reclaims.
+ */
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join, resolve } from 'node:path';
+import {
+  KEPT_TAG,
+  NEW_DIR_MODE,
+  NEW_FILE_MODE,
+  STAGING_DIR_MODE,
+  TEMP_BASE_MAX_BYTES,
+} from './constants.js';
+import { type Data, chunkBytes, chunkSource, requireChunk } from './data.js';
+import {
+  type Phase,
+  AtomicFsError,
+  errorCode,
+  fieldsOf,
+  invalidArgument,
+  ownError,
+  throwIfAborted,
+  wrapError,
+} from './errors.js';
+import { trackTree, untrackTree } from './exit-cleanup.js';
+import { flags, seam } from './fs.js';
+import { pathQueue } from './job.js';
+import { type Durability, type WriteOptions, modeOf, normalizeOptions, pathOf } from './options.js';
+import { type Plan, call, runAsync } from './plan.js';
+import {
+  fsyncsDirectories,
+  hasAtomicExchange,
+  hasPosixMetadata,
+  isIgnorableChownError,
+  isUnsupportedDirectoryFsync,
+  isUnsupportedExchange,
+} from './platform.js';
+import { StagedWriter } from './staged-writer.js';
+import {
+  type Existing,
+  type Job,
+  fsyncDirectory,
+  renameRetrying,
+  withLeftover,
+  writeChunks,
+} from './steps.js';
+import { resolveTarget } from './target.js';
+import { parseStagingName, stagingName, truncateUtf8 } from './temp.js';
+import { removeTree } from './tree.js';
+
+/** Options of `writeDirectory`. */
+export interface WriteDirectoryOptions {
+  /**
+   * Encoding of string data.
+   * @default 'utf8'
+   * @example
+   * import { writeDirectory } from 'atomic-fs';
+   * await writeDirectory('site', { 'index.html': html }, { encoding: 'latin1' });
+   */
+  readonly encoding?: BufferEncoding | undefined;
+
+  /**
+   * Permission bits of every file in the new tree (0 to 0o7777), applied exactly (the umask
+   * does not narrow them). Files are never more permissive than this while being written.
+   * @default 0o666 & ~umask
+   * @example
+   * import { writeDirectory } from 'atomic-fs';
+   * await writeDirectory('secrets', { 'token': token }, { mode: 0o600, dirMode: 0o700 });
+   */
+  readonly mode?: number | undefined;
+
+  /**
+   * Permission bits of every directory of the new tree, the replaced directory itself
+   * included, applied exactly. By default the replaced directory keeps its mode and new
+   * subdirectories get `0o777 & ~umask`.
+   * @default the replaced directory's mode; 0o777 & ~umask for the others
+   * @example
+   * import { writeDirectory } from 'atomic-fs';
+   * await writeDirectory('public', files, { dirMode: 0o755 });
+   */
+  readonly dirMode?: number | undefined;
+
+  /**
+   * When the call may resolve. `'full'`: every file and directory of the new tree is on disk
+   * before the swap, and the swap itself after it (survives a power cut). `'file'`: the new
+   * tree is on disk before the swap, but the swap may still be lost by a power cut (the old
+   * tree comes back, complete). `'none'`: no fsync; atomic against process crashes only.
+   * @default 'full'
+   * @example
+   * import { writeDirectory } from 'atomic-fs';
+   * await writeDirectory('cache', files, { durability: 'none' });
+   */
+  readonly durability?: Durability | undefined;
+
+  /**
+   * Keep the previous tree instead of removing it, under a fresh name beside `dir`
+   * (`.<name>.afs-old-<time>-<random>`), returned as `previous` for a rollback. It is yours:
+   * `cleanupTemps` never removes it.
+   * @default false
+   * @example
+   * import { writeDirectory } from 'atomic-fs';
+   * const { previous } = await writeDirectory('conf', files, { keepOld: true });
+   */
+  readonly keepOld?: boolean | undefined;
+
+  /**
+   * Where no atomic exchange exists (Windows; Linux or macOS file systems without
+   * RENAME_EXCHANGE), replace an existing directory with two renames instead of failing with
+   * `ERR_ATOMIC_NO_EXCHANGE`: readers may then find `dir` missing for a moment, and a crash
+   * between the two renames leaves `dir` missing with its complete previous tree beside it.
+   * @default false
+   * @example
+   * import { writeDirectory } from 'atomic-fs';
+   * await writeDirectory('out', files, { allowNonAtomic: process.platform === 'win32' });
+   */
+  readonly allowNonAtomic?: boolean | undefined;
+
+  /**
+   * Abort the write. Aborted before the swap, nothing is published and the staged tree is
+   * removed; the call rejects with an `AbortError` (code `ABORT_ERR`).
+   * @default undefined
+   * @example
+   * import { writeDirectory } from 'atomic-fs';
+   * await writeDirectory('out', files, { signal: AbortSignal.timeout(10_000) });
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** What `writeDirectory` did. */
+export interface WriteDirectoryResult {
+  /** The directory replaced (absolute, symlinks resolved). */
+  readonly path: string;
+  /** With `keepOld`: where the previous tree now is; otherwise (or for a new directory) `undefined`. */
+  readonly previous: string | undefined;
+}
+
+/**
+ * The files of the new tree: an object of relative paths to data, or an iterable (a `Map`,
+ * an array) of `[relativePath, data]` pairs. Paths use `/` (also `\` on Windows); nested
+ * paths create subdirectories. Data is anything `writeFile` accepts.
+ */
+export type DirectoryFiles = Readonly<Record<string, Data>> | Iterable<readonly [string, Data]>;
+
+/** Validated settings of one call. */
+export interface DirectorySettings {
+  readonly mode: number | undefined;
+  readonly dirMode: number | undefined;
+  readonly durability: Durability;
+  readonly keepOld: boolean;
+  readonly allowNonAtomic: boolean;
+}
+
+/** One replace of one directory. */
+export interface DirectoryJob {
+  /** The directory as the caller named it (used in errors). */
+  readonly dest: string;
+  /** The directory replaced: `dest` with symlinks resolved. */
+  readonly dir: string;
+  /** Its parent, where the staged tree is built. */
+  readonly parent: string;
+  /** The staged tree's full path. */
+  readonly staging: string;
+  readonly settings: DirectorySettings;
+}
+
+/** One file of the new tree, validated. */
+export interface DirectoryEntry {
+  /** The relative path as given. */
+  readonly name: string;
+  readonly segments: readonly string[];
+  /** The data, when it is in hand … */
+  readonly bytes: Uint8Array | undefined;
+  /** … or a source read chunk by chunk. */
+  readonly source: AsyncIterable<unknown> | Iterable<unknown> | undefined;
+}
+
+/** The staged tree while it is built. */
+export interface Stage {
+  /** Directories created, by relative path (`''` is the top), in creation order. */
+  readonly dirs: Map<string, string>;
+  /** The owner every entry must get (the replaced directory's), when it differs from ours. */
+  readonly owner: { readonly uid: number; readonly gid: number } | undefined;
+  /** The mode the top directory must end with, when it is set or preserved. */
+  readonly topMode: number | undefined;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'object';
+  }
+  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return `${typeof value} ${String(value)}`;
+  }
+  return typeof value;
+}
+
+/** A boolean option, `false` when not given. */
+export function flag(name: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value === 'boolean') return value;
+  throw invalidArgument(
+    'ERR_INVALID_ARG_TYPE',
+    `The option "${name}" must be of type boolean. Received ${describe(value)}`,
+  );
+}
+
+interface DirectoryCall {
+  readonly settings: DirectorySettings;
+  readonly encoding: BufferEncoding;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Validate the options (each field read once; the object is never mutated). */
+export function directoryOptions(options: unknown): DirectoryCall {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') {
+    throw invalidArgument(
+      'ERR_INVALID_ARG_TYPE',
+      `The "options" argument must be an object. Received ${describe(options)}`,
+    );
+  }
+  const o = options as WriteDirectoryOptions;
+  // The options shared with writeFile are checked by the same code, with the same messages.
+  const shared: WriteOptions = {
+    encoding: o.encoding,
+    mode: o.mode,
+    durability: o.durability,
+    signal: o.signal,
+  };
+  const common = normalizeOptions(shared);
+  return {
+    settings: {
+      mode: common.settings.mode,
+      dirMode: modeOf(o.dirMode, 'dirMode'),
+      durability: common.settings.durability,
+      keepOld: flag('keepOld', o.keepOld),
+      allowNonAtomic: flag('allowNonAtomic', o.allowNonAtomic),
+    },
+    encoding: common.encoding,
+    signal: common.signal,
+  };
+}
+
+function badPath(name: string, why: string): TypeError {
+  return invalidArgument('ERR_INVALID_ARG_VALUE', `The path ${describe(name)} in "files" ${why}`);
+}
+
+/**
+ * The segments of a relative path of the new tree. Everything that could land outside the
+ * directory, or name one file two ways, is refused: absolute paths, `..` and `.` segments,
+ * empty segments (leading, trailing or doubled separators), NUL bytes; on Windows also drive
+ * letters and `:` (alternate data streams).
+ */
+export function splitRelative(name: unknown, platform: NodeJS.Platform): string[] {
+  if (typeof name !== 'string') {
+    throw invalidArgument(
+      'ERR_INVALID_ARG_TYPE',
+      `Each path in "files" must be a string. Received ${describe(name)}`,
+    );
+  }
+  if (name === '') throw badPath(name, 'must not be empty');
+  if (name.includes('\u0000')) throw badPath(name, 'must not contain null bytes');
+  const windows = platform === 'win32';
+  if (name.startsWith('/') || (windows && name.startsWith('\\'))) {
+    throw badPath(name, 'must be relative to the directory');
+  }
+  if (windows && name.includes(':')) {
+    throw badPath(name, 'must not contain ":" (drive letters, alternate data streams)');
+  }
+  const segments = name.split(windows ? /[\\/]/ : '/');
+  for (const segment of segments) {
+    if (segment === '') throw badPath(name, 'must not contain empty segments');
+    if (segment === '.' || segment === '..') {
+      throw badPath(name, 'must not contain "." or ".." segments');
+    }
+  }
+  return segments;
+}
+
+function pairsOf(files: unknown): Iterable<unknown> {
+  if (typeof files !== 'object' || files === null) {
+    throw invalidArgument(
+      'ERR_INVALID_ARG_TYPE',
+      `The "files" argument must be an object of paths to data, or an iterable of [path, data] pairs. Received ${describe(files)}`,
+    );
+  }
+  if (Symbol.iterator in files && typeof files[Symbol.iterator] === 'function') {
+    return files as Iterable<unknown>;
+  }
+  return Object.entries(files);
+}
+
+/**
+ * Validate every path and every piece of data of the new tree before anything is written:
+ * paths that escape, duplicates, and a path that is both a file and a directory are refused.
+ */
+export function entriesOf(
+  files: unknown,
+  encoding: BufferEncoding,
+  platform: NodeJS.Platform,
+): DirectoryEntry[] {
+  const entries: DirectoryEntry[] = [];
+  const fileKeys = new Set<string>();
+  const dirKeys = new Set<string>();
+  for (const pair of pairsOf(files)) {
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      throw invalidArgument(
+        'ERR_INVALID_ARG_VALUE',
+        `Each item of an iterable "files" must be a [path, data] pair. Received ${describe(pair)}`,
+      );
+    }
+    const [name, data] = pair as [unknown, unknown];
+    const segments = splitRelative(name, platform);
+    const text = name as string;
+    for (let i = 1; i < segments.length; i += 1) {
+      const prefix = segments.slice(0, i).join('/');
+      if (fileKeys.has(prefix))
+        throw badPath(text, `needs "${prefix}" to be a directory and a file`);
+      dirKeys.add(prefix);
+    }
+    const key = segments.join('/');
+    if (fileKeys.has(key)) throw badPath(text, 'is given twice');
+    if (dirKeys.has(key)) throw badPath(text, 'is both a file and a directory');
+    fileKeys.add(key);
+    const bytes = chunkBytes(data, encoding);
+    const source = bytes === undefined ? chunkSource(data) : undefined;
+    if (bytes === undefined && source === undefined) {
+      throw invalidArgument(
+        'ERR_INVALID_ARG_TYPE',
+        `The data for ${describe(text)} in "files" must be a string, Buffer, TypedArray, DataView, ArrayBuffer, an iterable or async iterable of those, or a stream. Received ${describe(data)}`,
+      );
+    }
+    entries.push({ name: text, segments, bytes, source });
+  }
+  return entries;
+}
+
+/** Name for a previous tree kept by `keepOld`: not a temp or staging name, never reclaimed. */
+export function keptName(base: string, now: Date = new Date()): string {
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  const kept = truncateUtf8(base, TEMP_BASE_MAX_BYTES);
+  return `.${kept}.${KEPT_TAG}-${stamp}-${randomBytes(4).toString('hex')}`;
+}
+
+function isRoot(path: string): boolean {
+  return dirname(path) === path;
+}
+
+function trimSeparators(path: string): string {
+  const pattern = seam.platform === 'win32' ? /[\\/]+$/ : /\/+$/;
+  const trimmed = path.replace(pattern, '');
+  return trimmed === '' ? path : trimmed;
+}
+
+/**
+ * Where the call lands. A symlink at `dir` (or a chain of them) is followed: the directory
+ * it points to is replaced and the link stays, as `writeFile` does for files.
+ */
+export function resolveDirectory(dest: string, settings: DirectorySettings): DirectoryJob {
+  const trimmed = trimSeparators(dest);
+  const rootError = (): TypeError =>
+    invalidArgument('ERR_INVALID_ARG_VALUE', `The "dir" argument must not be a root directory`);
+  if (isRoot(resolve(trimmed))) throw rootError();
+  const { target } = resolveTarget(trimmed, 'follow', false);
+  if (isRoot(target)) throw rootError();
+  const parent = dirname(target);
+  return {
+    dest,
+    dir: target,
+    parent,
+    staging: join(parent, stagingName(basename(target))),
+    settings,
+  };
+}
+
+function* inPhase<R>(phase: Phase, dest: string, plan: Plan<R>): Plan<R> {
+  try {
+    return yield* plan;
+  } catch (error) {
+    throw wrapError(error, phase, dest);
+  }
+}
+
+function notADirectory(job: DirectoryJob): AtomicFsError {
+  const error = Object.assign(new Error(`ENOTDIR: not a directory, lstat '${job.dir}'`), {
+    code: 'ENOTDIR',
+    syscall: 'lstat',
+    path: job.dir,
+  });
+  return wrapError(error, 'resolve', job.dest);
+}
+
+/** The live directory's mode and owner, or `undefined` when there is none yet. */
+export function* inspectDirectory(job: DirectoryJob): Plan<Existing | undefined> {
+  let stats;
+  try {
+    stats = yield* call('lstat', job.dir);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw wrapError(error, 'resolve', job.dest);
+  }
+  if (!stats.isDirectory()) throw notADirectory(job);
+  return { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
+}
+
+/** Create the top of the staged tree (owner-only while filled, when its mode will be set). */
+export function* createStaging(job: DirectoryJob, existing: Existing | undefined): Plan<void> {
+  const topMode = job.settings.dirMode ?? existing?.mode;
+  const createMode = topMode === undefined ? NEW_DIR_MODE : STAGING_DIR_MODE;
+  yield* inPhase('stage', job.dest, call('mkdir', job.staging, createMode));
+}
+
+/** What the staged tree needs to become: the owner and top mode of the directory it replaces. */
+export function* beginStage(job: DirectoryJob, existing: Existing | undefined): Plan<Stage> {
+  let owner: Stage['owner'];
+  if (existing !== undefined && hasPosixMetadata(seam.platform)) {
+    const stats = yield* inPhase('stage', job.dest, call('lstat', job.staging));
+    if (stats.uid !== existing.uid || stats.gid !== existing.gid) {
+      owner = { uid: existing.uid, gid: existing.gid };
+    }
+  }
+  return {
+    dirs: new Map([['', job.staging]]),
+    owner,
+    topMode: job.settings.dirMode ?? existing?.mode,
+  };
+}
+
+/** Create the directories above one file that do not exist yet in the staged tree. */
+function* makeEntryParents(
+  job: DirectoryJob,
+  stage: Stage,
+  segments: readonly string[],
+): Plan<void> {
+  const createMode = job.settings.dirMode === undefined ? NEW_DIR_MODE : STAGING_DIR_MODE;
+  for (let i = 1; i < segments.length; i += 1) {
+    const key = segments.slice(0, i).join('/');
+    if (stage.dirs.has(key)) continue;
+    const path = join(job.staging, ...segments.slice(0, i));
+    yield* inPhase('stage', job.dest, call('mkdir', path, createMode));
+    stage.dirs.set(key, path);
+  }
+}
+
+/** Exclusive creation (O_CREAT|O_EXCL|O_NOFOLLOW), never wider than the final mode. */
+function* createEntry(job: DirectoryJob, path: string): Plan<number> {
+  const mode = job.settings.mode;
+  const createMode = mode === undefined ? NEW_FILE_MODE : mode & 0o777;
+  return yield* inPhase('stage', job.dest, call('open', path, flags.createTemp, createMode));
+}
+
+function* closeQuietly(fd: number): Plan<void> {
+  try {
+    yield* call('close', fd);
+  } catch {
+    // The error that made us stop is the one to report.
+  }
+}
+
+function* chownPreserving(job: DirectoryJob, fd: number, stage: Stage): Plan<void> {
+  if (stage.owner === undefined) return;
+  try {
+    yield* call('fchown', fd, stage.owner.uid, stage.owner.gid);
+  } catch (error) {
+    // Preserving, not asked: a non-root writer cannot give files away, as with `cp -p`.
+    if (!isIgnorableChownError(errorCode(error), false)) throw wrapError(error, 'chown', job.dest);
+  }
+}
+
+/**
+ * Everything after a file's last byte: owner, mode, fsync, close. Owns `fd`: it is closed
+ * exactly once whatever happens.
+ */
+function* finishEntry(job: DirectoryJob, stage: Stage, fd: number): Plan<void> {
+  let held: number | undefined = fd;
+  try {
+    yield* chownPreserving(job, fd, stage);
+    if (job.settings.mode !== undefined) {
+      yield* inPhase('chmod', job.dest, call('fchmod', fd, job.settings.mode));
+    }
+    if (job.settings.durability !== 'none') {
+      yield* inPhase('fsync', job.dest, call('fsync', fd));
+    }
+    held = undefined;
+    yield* inPhase('close', job.dest, call('close', fd));
+  } finally {
+    if (held !== undefined) yield* closeQuietly(held);
+  }
+}
+
+/** A Job naming one staged file, for the write helpers shared with writeFile. */
+function fileJob(job: DirectoryJob, path: string): Job {
+  return {
+    dest: job.dest,
+    target: path,
+    dir: dirname(path),
+    tmp: path,
+    settings: {
+      mode: job.settings.mode,
+      chown: undefined,
+      durability: job.settings.durability,
+      overwrite: false,
+      mkdirs: false,
+    },
+  };
+}
+
+/** Stage one file whose bytes are in hand. */
+function* stageBytes(
+  job: DirectoryJob,
+  stage: Stage,
+  entry: DirectoryEntry,
+  bytes: Uint8Array,
+  signal: AbortSignal | undefined,
+): Plan<void> {
+  yield* makeEntryParents(job, stage, entry.segments);
+  const path = join(job.staging, ...entry.segments);
+  const fd = yield* createEntry(job, path);
+  try {
+    yield* writeChunks(fileJob(job, path), fd, [bytes], signal);
+  } catch (error) {
+    yield* closeQuietly(fd);
+    throw error;
+  }
+  yield* finishEntry(job, stage, fd);
+}
+
+/** Stage one file read from a source, chunk by chunk (bounded memory). */
+async function stageSource(
+  job: DirectoryJob,
+  stage: Stage,
+  entry: DirectoryEntry,
+  source: AsyncIterable<unknown> | Iterable<unknown>,
+  options: DirectoryCall,
+): Promise<void> {
+  await runAsync(makeEntryParents(job, stage, entry.segments));
+  const path = join(job.staging, ...entry.segments);
+  const fd = await runAsync(createEntry(job, path));
+  let held: number | undefined = fd;
+  try {
+    const writer = new StagedWriter(fileJob(job, path), fd, options.signal);
+    let reading = true;
+    try {
+      for await (const chunk of source) {
+        reading = false;
+        throwIfAborted(options.signal, job.dest);
+        await writer.add(requireChunk(chunk, options.encoding, `chunk read for "${entry.name}"`));
+        reading = true;
+      }
+    } catch (error) {
+      if (!reading || error instanceof AtomicFsError || error instanceof TypeError) throw error;
+      throw ownError(
+        'ERR_ATOMIC_SOURCE',
+        'read-source',
+        job.dest,
+        `the data source of "${entry.name}" failed: ${error instanceof Error ? error.message : String(error)}`,
+        error,
+      );
+    }
+    await writer.flush();
+    held = undefined;
+    await runAsync(finishEntry(job, stage, fd));
+  } finally {
+    if (held !== undefined) await runAsync(closeQuietly(held));
+  }
+}
+
+/** Give one staged directory its owner and mode, and fsync it. */
+function* finishDirectory(
+  job: DirectoryJob,
+  stage: Stage,
+  path: string,
+  mode: number | undefined,
+): Plan<void> {
+  const sync = job.settings.durability !== 'none';
+  if (!sync && mode === undefined && stage.owner === undefined) return;
+  const fd = yield* inPhase('stage', job.dest, call('open', path, flags.directory, 0));
+  let held: number | undefined = fd;
+  try {
+    yield* chownPreserving(job, fd, stage);
+    if (mode !== undefined) yield* inPhase('chmod', job.dest, call('fchmod', fd, mode));
+    if (sync) {
+      try {
+        yield* call('fsync', fd);
+      } catch (error) {
+        if (!isUnsupportedDirectoryFsync(errorCode(error)))
+          throw wrapError(error, 'fsync', job.dest);
+      }
+    }
+    held = undefined;
+    yield* inPhase('close', job.dest, call('close', fd));
+  } finally {
+    if (held !== undefined) yield* closeQuietly(held);
+  }
+}
+
+/**
+ * Finish every staged directory, deepest first, the top last. Under `'full'` and `'file'`
+ * each is fsynced, so that every entry of the new tree is on disk before the swap: a swap
+ * that reaches the disk always brings a complete tree. (Windows cannot open directories:
+ * there, neither fsync nor `dirMode` applies to them.)
+ */
+export function* finishDirectories(job: DirectoryJob, stage: Stage): Plan<void> {
+  if (!fsyncsDirectories(seam.platform)) return;
+  for (const [key, path] of [...stage.dirs].reverse()) {
+    yield* finishDirectory(job, stage, path, key === '' ? stage.topMode : job.settings.dirMode);
+  }
+}
+
+function noExchange(job: DirectoryJob, cause?: unknown): AtomicFsError {
+  const where = cause === undefined ? `${seam.platform} has` : 'this kernel or file system has';
+  return ownError(
+    'ERR_ATOMIC_NO_EXCHANGE',
+    'swap',
+    job.dest,
+    `${where} no atomic exchange of directories; pass allowNonAtomic: true to replace it with two renames (readers may briefly find it missing)`,
+    cause,
+  );
+}
+
+/**
+ * The weaker replace where no exchange exists: move the live directory aside (to a kept
+ * name, never a reclaimable one: for a moment it is the only copy), then move the new tree
+ * in. If the second rename fails, the first is undone. Returns where the old tree is.
+ */
+export function* replaceByTwoRenames(job: DirectoryJob): Plan<string> {
+  const displaced = join(job.parent, keptName(basename(job.dir)));
+  yield* inPhase('swap', job.dest, renameRetrying(job.dir, displaced));
+  try {
+    yield* renameRetrying(job.staging, job.dir);
+  } catch (error) {
+    try {
+      yield* renameRetrying(displaced, job.dir);
+    } catch {
+      const wrapped = wrapError(error, 'swap', job.dest);
+      throw new AtomicFsError(
+        `${wrapped.message}; moving the previous tree back failed too: '${job.dest}' is missing, its previous tree is at '${displaced}'`,
+        { ...fieldsOf(wrapped), leftover: displaced },
+      );
+    }
+    throw wrapError(error, 'swap', job.dest);
+  }
+  return displaced;
+}
+
+/**
+ * Put the staged tree in place. Returns where the previous tree is now (the staging name
+ * after an exchange), or `undefined` for a new directory. On failure nothing changed.
+ */
+export function* swapIn(
+  job: DirectoryJob,
+  existing: Existing | undefined,
+  signal: AbortSignal | undefined,
+): Plan<string | undefined> {
+  throwIfAborted(signal, job.dest);
+  if (existing === undefined) {
+    // A new directory: a plain rename. (If an empty directory appeared meanwhile, rename()
+    // replaces it; a non-empty one fails with ENOTEMPTY or EEXIST.)
+    yield* inPhase('swap', job.dest, renameRetrying(job.staging, job.dir));
+    return undefined;
+  }
+  if (hasAtomicExchange(seam.platform)) {
+    try {
+      yield* call('swap', job.staging, job.dir);
+      return job.staging;
+    } catch (error) {
+      if (!isUnsupportedExchange(errorCode(error))) throw wrapError(error, 'swap', job.dest);
+      if (!job.settings.allowNonAtomic) throw noExchange(job, error);
+    }
+  }
+  return yield* replaceByTwoRenames(job);
+}
+
+export interface AfterSwap {
+  readonly previous: string | undefined;
+  /** A failure after the swap (the new tree is in place: `committed`). */
+  readonly failure: AtomicFsError | undefined;
+}
+
+/**
+ * After the swap: keep or remove the previous tree, fsync the parent. Every step is tried
+ * even if an earlier one failed; the first failure is returned, marked `committed`.
+ */
+export function* afterSwap(job: DirectoryJob, old: string | undefined): Plan<AfterSwap> {
+  const committed = { committed: true };
+  const base = basename(job.dir);
+  let failure: AtomicFsError | undefined;
+  let previous: string | undefined;
+  let retire: string | undefined;
+  if (old !== undefined && job.settings.keepOld) {
+    if (old === job.staging) {
+      const kept = join(job.parent, keptName(base));
+      try {
+        yield* renameRetrying(old, kept);
+        previous = kept;
+      } catch (error) {
+        failure = withLeftover(wrapError(error, 'keep-old', job.dest, committed), old);
+      }
+    } else {
+      previous = old;
+    }
+  } else if (old !== undefined && old !== job.staging) {
+    // Moved aside by two renames under a kept name: give it a reclaimable name first, so
+    // that a crash during the removal leaves something `cleanupTemps` will take.
+    const fresh = join(job.parent, stagingName(base));
+    try {
+      yield* renameRetrying(old, fresh);
+      retire = fresh;
+    } catch (error) {
+      failure = withLeftover(wrapError(error, 'remove-old', job.dest, committed), old);
+    }
+  } else {
+    retire = old;
+  }
+  if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
+    try {
+      yield* fsyncDirectory(job.parent);
+    } catch (error) {
+      failure ??= wrapError(error, 'fsync-dir', job.dest, committed);
+    }
+  }
+  if (retire !== undefined) {
+    const error = yield* removeTree(retire);
+    if (error !== undefined) {
+      failure ??= withLeftover(wrapError(error, 'remove-old', job.dest, committed), retire);
+    }
+  }
+  return { previous, failure };
+}
+
+/** Remove the staged tree after a failure; the error gains `leftover` if that fails too. */
+async function discardStaging(job: DirectoryJob, error: unknown): Promise<unknown> {
+  const failed = await runAsync(removeTree(job.staging));
+  if (failed === undefined) {
+    untrackTree(job.staging);
+    return error;
+  }
+  return withLeftover(error, job.staging);
+}
+
+async function run(
+  job: DirectoryJob,
+  entries: readonly DirectoryEntry[],
+  options: DirectoryCall,
+): Promise<WriteDirectoryResult> {
+  const { signal } = options;
+  const existing = await runAsync(inspectDirectory(job));
+  if (existing !== undefined && !hasAtomicExchange(seam.platform) && !job.settings.allowNonAtomic) {
+    // Refused before anything is written.
+    throw noExchange(job);
+  }
+  throwIfAborted(signal, job.dest);
+  trackTree(job.staging);
+  try {
+    await runAsync(createStaging(job, existing));
+  } catch (error) {
+    untrackTree(job.staging);
+    throw error;
+  }
+  let old: string | undefined;
+  try {
+    const stage = await runAsync(beginStage(job, existing));
+    for (const entry of entries) {
+      throwIfAborted(signal, job.dest);
+      if (entry.bytes !== undefined) {
+        await runAsync(stageBytes(job, stage, entry, entry.bytes, signal));
+      } else {
+        await stageSource(job, stage, entry, entry.source ?? [], options);
+      }
+    }
+    await runAsync(finishDirectories(job, stage));
+    old = await runAsync(swapIn(job, existing, signal));
+  } catch (error) {
+    throw await discardStaging(job, error);
+  }
+  // The new tree is in place. The staging name now holds the previous tree, if anything.
+  if (old !== job.staging) untrackTree(job.staging);
+  const { previous, failure } = await runAsync(afterSwap(job, old));
+  untrackTree(job.staging);
+  const leftover = failure?.leftover;
+  // A tree that could not be removed is removed again at exit if it has a staging name.
+  if (leftover !== undefined && parseStagingName(basename(leftover)) !== undefined) {
+    trackTree(leftover);
+  }
+  if (failure !== undefined) throw failure;
+  return { path: job.dir, previous };
+}
+
+/**
+ * Replace the whole content of `dir` with exactly `files`, atomically: a reader that looks
+ * up paths through `dir` sees the complete old tree or the complete new tree, never files
+ * of both; after a crash or power cut at any moment, `dir` is the complete old or the
+ * complete new tree. Once the promise resolves (durability `'full'`), the new tree survives
+ * a power cut. On failure `dir` is as it was and the staged tree is removed.
+ *
+ * A symlink at `dir` is followed: the directory it points to is replaced, the link stays.
+ *
+ * @param files An object of relative paths to data, or an iterable of `[path, data]` pairs;
+ * nested paths create subdirectories; data is anything `writeFile` accepts.
+ * @example
+ * import { writeDirectory } from 'atomic-fs';
+ * await writeDirectory('public', { 'index.html': html, 'assets/app.js': js });
+ */
+export async function writeDirectory(
+  dir: string | URL,
+  files: DirectoryFiles,
+  options?: WriteDirectoryOptions,
+): Promise<WriteDirectoryResult> {
+  const dest = pathOf(dir, 'dir');
+  const valid = directoryOptions(options);
+  const entries = entriesOf(files, valid.encoding, seam.platform);
+  throwIfAborted(valid.signal, dest);
+  const job = resolveDirectory(dest, valid.settings);
+  let result: WriteDirectoryResult | undefined;
+  await pathQueue.add(job.dir, undefined, async () => {
+    result = await run(job, entries, valid);
+  });
+  // Set by the job above, which resolved.
+  return result as WriteDirectoryResult;
+}

@@ -1,0 +1,234 @@
+/**
+ * The replaceSymlink fault table: every file-system step of a clean switch fails in turn
+ * with EIO, ENOSPC and EMFILE, and again with the cleanup failing too. Each time: the error
+ * names the code and the phase; before the rename the link (or file, or directory) at the
+ * path is as it was, after it the new link is in place with `committed` set; no temp link is
+ * left (or the error names it); descriptors are the same before and after.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { type TestContext, describe, test } from 'node:test';
+import { restoreSeam, seam } from '../../src/fs.js';
+import { AtomicFsError, type Phase, replaceSymlink } from '../../src/index.js';
+import { parseTempName } from '../../src/temp.js';
+import {
+  type Recorder,
+  type SeamCall,
+  instrument,
+  isLinux,
+  openFdCount,
+  tempDir,
+} from '../helpers.js';
+
+interface Scenario {
+  /** Prepare the directory; return the link path. */
+  setup(dir: string): string;
+  run(link: string): Promise<void>;
+  readonly win32?: boolean;
+  /** The old entry is a directory: published only once it is removed. */
+  readonly directory?: boolean;
+}
+
+function releases(dir: string): void {
+  for (const name of ['old', 'new']) {
+    fs.mkdirSync(join(dir, 'releases', name), { recursive: true });
+    fs.writeFileSync(join(dir, 'releases', name, 'id'), name);
+  }
+}
+
+const existingLink = (dir: string): string => {
+  releases(dir);
+  const link = join(dir, 'current');
+  fs.symlinkSync('releases/old', link);
+  return link;
+};
+
+const scenarios: Record<string, Scenario> = {
+  'existing link': {
+    setup: existingLink,
+    run: (link) => replaceSymlink('releases/new', link),
+  },
+  'new link': {
+    setup: (dir) => {
+      releases(dir);
+      return join(dir, 'current');
+    },
+    run: (link) => replaceSymlink('releases/new', link),
+  },
+  'new link, mkdirs': {
+    setup: (dir) => {
+      releases(dir);
+      return join(dir, 'a', 'b', 'current');
+    },
+    run: (link) => replaceSymlink('../../releases/new', link, { mkdirs: true }),
+  },
+  'a file, force': {
+    setup: (dir) => {
+      releases(dir);
+      const link = join(dir, 'current');
+      fs.writeFileSync(link, 'a plain file');
+      return link;
+    },
+    run: (link) => replaceSymlink('releases/new', link, { force: true }),
+  },
+  'an empty directory, force': {
+    setup: (dir) => {
+      releases(dir);
+      const link = join(dir, 'current');
+      fs.mkdirSync(link);
+      return link;
+    },
+    run: (link) => replaceSymlink('releases/new', link, { force: true }),
+    directory: true,
+  },
+  'existing link, Windows rules': {
+    setup: existingLink,
+    run: (link) => replaceSymlink('releases/new', link),
+    win32: true,
+  },
+};
+
+const CODES = ['EIO', 'ENOSPC', 'EMFILE'];
+
+/** What is at `path`, without following it. */
+function place(path: string): string {
+  let stats;
+  try {
+    stats = fs.lstatSync(path);
+  } catch {
+    return 'nothing';
+  }
+  if (stats.isSymbolicLink()) return `link -> ${fs.readlinkSync(path)}`;
+  if (stats.isDirectory()) return `directory [${fs.readdirSync(path).join(',')}]`;
+  return `file ${fs.readFileSync(path, 'utf8')}`;
+}
+
+/** Every entry below `dir`, relative. */
+function entries(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true }).map(String).sort();
+}
+
+interface Step {
+  readonly index: number;
+  readonly label: string;
+  readonly phase: Phase;
+  readonly committed: boolean;
+}
+
+function phases(calls: readonly SeamCall[], dir: string, directory: boolean): Step[] {
+  const total = calls.filter((call) => call.name === 'symlink').length;
+  const steps: Step[] = [];
+  let symlinks = 0;
+  let published = false;
+  calls.forEach((call, index) => {
+    let phase: Phase;
+    if (published) phase = 'fsync-dir';
+    else if (call.name === 'symlink') phase = 'create-temp';
+    else if (symlinks === 0) phase = 'resolve';
+    else if (symlinks === 1 && total === 2) phase = 'mkdirs';
+    else if (call.name === 'rmdir') phase = 'remove-old';
+    else phase = 'rename';
+    if (call.name === 'symlink') symlinks += 1;
+    const label = `${call.name}:${relative(dir, call.subject).split(sep).join('/')}`;
+    steps.push({ index, label, phase, committed: published });
+    if (directory ? call.name === 'rmdir' : call.name === 'rename') published = true;
+  });
+  assert.ok(published, 'the clean run must publish');
+  return steps;
+}
+
+function assertClean(where: string, recorder: Recorder, fdsBefore: number | undefined): void {
+  assert.deepEqual(recorder.doubleCloses, [], `${where}: a descriptor was closed twice`);
+  assert.deepEqual([...recorder.open.values()], [], `${where}: descriptors left open`);
+  if (fdsBefore !== undefined) assert.equal(openFdCount(), fdsBefore, `${where}: descriptors`);
+}
+
+async function failure(run: () => Promise<void>): Promise<unknown> {
+  try {
+    await run();
+  } catch (error) {
+    return error;
+  }
+  return assert.fail('the call succeeded although a step failed');
+}
+
+let cases = 0;
+
+describe('fault table: replaceSymlink', () => {
+  for (const [name, scenario] of Object.entries(scenarios)) {
+    test(name, async (t: TestContext) => {
+      const platform = scenario.win32 === true ? 'win32' : seam.platform;
+      const cleanDir = tempDir(t);
+      const cleanLink = scenario.setup(cleanDir);
+      const recorder = instrument(t);
+      seam.platform = platform;
+      await scenario.run(cleanLink);
+      restoreSeam();
+      const after = place(cleanLink);
+      assert.match(after, /^link -> .*releases\/new$/);
+      const steps = phases(recorder.calls, cleanDir, scenario.directory === true);
+
+      for (const step of steps) {
+        for (const code of CODES) {
+          for (const cleanupFails of [false, true]) {
+            if (cleanupFails && (step.committed || code !== 'EIO')) continue;
+            const dir = tempDir(t);
+            const link = scenario.setup(dir);
+            const before = place(link);
+            const listingBefore = entries(dir);
+            const fdsBefore = openFdCount();
+            const faults = instrument(t, [
+              { index: step.index, code },
+              ...(cleanupFails
+                ? [
+                    {
+                      code: 'EIO',
+                      when: (call: SeamCall, index: number) =>
+                        index > step.index &&
+                        (call.name === 'unlink' || call.name === 'close' || call.name === 'rmdir'),
+                    },
+                  ]
+                : []),
+            ]);
+            seam.platform = platform;
+            const error = await failure(() => scenario.run(link));
+            restoreSeam();
+            const where = `${name}, step ${step.index} ${step.label}, ${code}${cleanupFails ? ', cleanup fails too' : ''}`;
+            assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
+            assert.equal(error.code, code, `${where}: ${error.message}`);
+            assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
+            assert.equal(error.committed, step.committed, `${where}: ${error.message}`);
+            assert.equal(error.path, link, where);
+            assertClean(where, faults, fdsBefore);
+            assert.equal(place(link), step.committed ? after : before, where);
+            if (error.leftover !== undefined) {
+              assert.ok(cleanupFails, `${where}: leftover ${error.leftover}`);
+              assert.ok(parseTempName(error.leftover.split(sep).at(-1) ?? '') !== undefined);
+              fs.unlinkSync(error.leftover);
+            }
+            const now = entries(dir);
+            const temps = now.filter((e) => parseTempName(e.split(sep).at(-1) ?? '') !== undefined);
+            assert.deepEqual(temps, [], `${where}: temp link left`);
+            if (!cleanupFails) {
+              const expected = step.committed
+                ? [...new Set([...listingBefore, ...entries(cleanDir)])].sort()
+                : listingBefore;
+              assert.deepEqual(now, expected, `${where}: listing`);
+            }
+            cases += 1;
+          }
+        }
+      }
+    });
+  }
+});
+
+test(
+  'replaceSymlink fault table size',
+  { skip: !isLinux && 'descriptor counting needs /proc' },
+  () => {
+    process.stdout.write(`# replaceSymlink fault-table cases run: ${cases}\n`);
+    assert.ok(cases > 150, `only ${cases} cases ran`);
+  },
+);
