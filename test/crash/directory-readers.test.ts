@@ -5,10 +5,10 @@
  * version: its manifest's checksums match the other files and the listing.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { startReader } from '../fixtures/reader-process.js';
 import { writeDirectory } from '../../src/index.js';
 import { isLinux, list, needs, tempDir } from '../helpers.js';
 import { versionFiles } from '../fixtures/versions.js';
@@ -32,40 +32,12 @@ interface Report {
   firstBad: string;
 }
 
-function startReader(dir: string): { ready: Promise<void>; stop: () => Promise<Report> } {
-  const child = spawn(process.execPath, [READER, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (text: string) => {
-    out += text;
-    if (out.startsWith('ready\n')) markReady();
-  });
-  const exited = new Promise<Report>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`reader exited with ${code}`));
-      else resolve(JSON.parse(out.slice('ready\n'.length)) as Report);
-    });
-  });
-  return {
-    ready,
-    stop: () => {
-      child.stdin.end();
-      return exited;
-    },
-  };
-}
-
 test(`readers during ${SWAPS} swaps accept only complete versions`, async (t) => {
   if (!needs(t, isLinux, 'the pinned reader reads through /proc/self/fd')) return;
   const parent = tempDir(t);
   const dir = join(parent, 'live');
   await writeDirectory(dir, versionFiles(0));
-  const readers = Array.from({ length: READERS }, () => startReader(dir));
+  const readers = Array.from({ length: READERS }, () => startReader<Report>(t, READER, [dir]));
   await Promise.all(readers.map((r) => r.ready));
   for (let v = 1; v <= SWAPS; v += 1) {
     await writeDirectory(dir, versionFiles(v), { durability: v % 10 === 0 ? 'full' : 'none' });

@@ -4,11 +4,11 @@
  * link is replaced by one rename, so it always resolves to the old release or the new one.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { startReader } from '../fixtures/reader-process.js';
 import { replaceSymlink } from '../../src/index.js';
 import { list, tempDir } from '../helpers.js';
 
@@ -23,34 +23,6 @@ interface Report {
   targets: number;
 }
 
-function startReader(link: string): { ready: Promise<void>; stop: () => Promise<Report> } {
-  const child = spawn(process.execPath, [READER, link], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
-  });
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (text: string) => {
-    out += text;
-    if (out.startsWith('ready\n')) markReady();
-  });
-  const exited = new Promise<Report>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`reader exited with ${code}`));
-      else resolve(JSON.parse(out.slice('ready\n'.length)) as Report);
-    });
-  });
-  return {
-    ready,
-    stop: () => {
-      child.stdin.end();
-      return exited;
-    },
-  };
-}
-
 test(`readers through a link during ${SWITCHES} switches never fail`, async (t) => {
   const dir = tempDir(t);
   for (let r = 0; r < RELEASES; r += 1) {
@@ -59,7 +31,7 @@ test(`readers through a link during ${SWITCHES} switches never fail`, async (t) 
   }
   const link = join(dir, 'current');
   await replaceSymlink('releases/0', link);
-  const readers = Array.from({ length: READERS }, () => startReader(link));
+  const readers = Array.from({ length: READERS }, () => startReader<Report>(t, READER, [link]));
   await Promise.all(readers.map((r) => r.ready));
   for (let s = 1; s <= SWITCHES; s += 1) {
     await replaceSymlink(`releases/${s % RELEASES}`, link, {
