@@ -8,6 +8,7 @@
  * call stays on the calling thread so that the patch sees it.
  */
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 
 /** The operations of the seam, in their synchronous form. */
 export interface Ops {
@@ -26,8 +27,24 @@ export interface Ops {
   realpath: (path: string) => string;
   mkdir: (path: string, mode: number) => void;
   rmdir: (path: string) => void;
-  /** Waits; used only by the bounded rename retry on Windows. */
+  /** Waits; used by the bounded rename retry on Windows and by lock polling. */
   sleep: (ms: number) => void;
+
+  // --- JSON and read-modify-write (readJson, update, updateJson): reading, advisory locks ---
+  /** Read into `buffer`; `null` position reads from the current offset. 0 means end of file. */
+  read: (
+    fd: number,
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number | null,
+  ) => number;
+  /** Take the exclusive advisory lock of an open file without waiting: false if it is held. */
+  tryLock: (fd: number) => boolean;
+  /** Wait in the kernel until the exclusive advisory lock of an open file is ours. */
+  waitForLock: (fd: number) => void;
+  /** Release the advisory lock of an open file (closing its descriptor releases it too). */
+  unlock: (fd: number) => void;
 }
 
 export type OpName = keyof Ops;
@@ -38,6 +55,45 @@ export type AsyncOps = {
 };
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Kernel advisory locks from `fs-native-extensions` (prebuilt N-API addon): on Linux
+ * open-file-description locks (`F_OFD_SETLK`/`F_OFD_SETLKW`), on macOS `flock()`, on Windows
+ * `LockFileEx()`. Each belongs to one open file description, not to the process, and the
+ * kernel drops it when the holder dies. Loaded on first use, so that programs that never
+ * lock never load native code, and a platform without a prebuilt binary fails only there.
+ */
+interface NativeLocks {
+  tryLock(fd: number): boolean;
+  waitForLock(fd: number): Promise<void>;
+  waitForLockSync(fd: number): void;
+  unlock(fd: number): void;
+}
+
+let nativeLocks: NativeLocks | undefined;
+
+function locks(): NativeLocks {
+  if (nativeLocks !== undefined) return nativeLocks;
+  try {
+    nativeLocks = createRequire(import.meta.url)('fs-native-extensions') as NativeLocks;
+  } catch (error) {
+    throw Object.assign(
+      new Error(
+        `ERR_ATOMIC_LOCK_UNSUPPORTED: file locks are unavailable on ${process.platform}-${process.arch} (fs-native-extensions could not be loaded)`,
+        { cause: error },
+      ),
+      { code: 'ERR_ATOMIC_LOCK_UNSUPPORTED', syscall: 'lock' },
+    );
+  }
+  return nativeLocks;
+}
+
+/** Run a non-blocking call as a promise (its throw becomes a rejection). */
+function promised<T>(run: () => T): Promise<T> {
+  return new Promise((resolve) => {
+    resolve(run());
+  });
+}
 
 const realSync: Ops = {
   open: (path, flags, mode) => fs.openSync(path, flags, mode),
@@ -75,6 +131,16 @@ const realSync: Ops = {
   },
   sleep: (ms) => {
     Atomics.wait(sleepCell, 0, 0, ms);
+  },
+
+  // --- JSON and read-modify-write ---
+  read: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
+  tryLock: (fd) => locks().tryLock(fd),
+  waitForLock: (fd) => {
+    locks().waitForLockSync(fd);
+  },
+  unlock: (fd) => {
+    locks().unlock(fd);
   },
 };
 
@@ -161,6 +227,23 @@ const realAsync: AsyncOps = {
     new Promise((resolve) => {
       setTimeout(resolve, ms);
     }),
+
+  // --- JSON and read-modify-write ---
+  read: (fd, buffer, offset, length, position) =>
+    new Promise((resolve, reject) => {
+      fs.read(fd, buffer, offset, length, position, settle(resolve, reject));
+    }),
+  // Non-blocking system calls: no threadpool trip needed.
+  tryLock: (fd) => promised(() => locks().tryLock(fd)),
+  // Waits on a thread of the addon's own, so the event loop keeps running.
+  waitForLock: (fd) =>
+    new Promise((resolve, reject) => {
+      locks().waitForLock(fd).then(resolve, reject);
+    }),
+  unlock: (fd) =>
+    promised(() => {
+      locks().unlock(fd);
+    }),
 };
 
 export interface Seam {
@@ -214,4 +297,16 @@ export const flags = {
     optionalFlag('O_NOFOLLOW'),
   /** Opening a directory to fsync it. */
   directory: fs.constants.O_RDONLY | optionalFlag('O_DIRECTORY'),
+
+  // --- JSON and read-modify-write ---
+  /** Reading the current content of a file. */
+  read: fs.constants.O_RDONLY,
+  /**
+   * Opening an existing lock file (read-write: Linux grants a write lock only on a descriptor
+   * open for writing); never through a symlink planted at its name.
+   */
+  lockFile: fs.constants.O_RDWR | optionalFlag('O_NOFOLLOW'),
+  /** Creating a lock file, exclusively, so that only its creator gives it its mode and owner. */
+  createLockFile:
+    fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | optionalFlag('O_NOFOLLOW'),
 } as const;
