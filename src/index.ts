@@ -9,3 +9,23 @@ export { AtomicFsError } from './errors.js';
 export type { Phase } from './errors.js';
 export type { WriteOptions, Durability, SymlinkPolicy } from './options.js';
 export type { Chunk, Data } from './data.js';
+export {
+  readJson,
+  readJsonSync,
+  writeJson,
+  writeJsonSync,
+  updateJson,
+  updateJsonSync,
+} from './json.js';
+export type {
+  ReadJsonOptions,
+  WriteJsonOptions,
+  UpdateJsonOptions,
+  UpdateJsonFunction,
+  UpdateJsonSyncFunction,
+  JsonFormat,
+  JsonReplacer,
+} from './json.js';
+export { update, updateSync } from './update.js';
+export type { UpdateOptions, UpdateFunction, UpdateSyncFunction } from './update.js';
+export type { LockOptions } from './lock.js';
