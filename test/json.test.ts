@@ -422,3 +422,15 @@ test('updateJson: spaces and replacer format the result', async (t) => {
     { code: 'ERR_OUT_OF_RANGE' },
   );
 });
+
+test('updateJson: a replacer that throws on the current value only forces the write', async (t) => {
+  const dir = tempDir(t);
+  const dest = join(dir, 'c.json');
+  fs.writeFileSync(dest, '{"x":"explode"}');
+  const replacer = (_key: string, value: unknown): unknown => {
+    if (value === 'explode') throw new Error('cannot');
+    return value;
+  };
+  await updateJson(dest, () => ({ x: 'ok' }), { replacer, spaces: 0 });
+  assert.equal(fs.readFileSync(dest, 'utf8'), '{"x":"ok"}\n');
+});

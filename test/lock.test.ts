@@ -538,3 +538,48 @@ test('another process killed with SIGKILL while holding the lock: the kernel rel
   assert.equal(signal, 'SIGKILL');
   assert.equal(await pending, 1);
 });
+
+test('two files whose long names share one lock file take turns (in-process lock queue)', async (t) => {
+  const dir = tempDir(t);
+  const prefix = 'p'.repeat(210);
+  const a = join(dir, `${prefix}-a.txt`);
+  const b = join(dir, `${prefix}-b.txt`);
+  // Different files, so different per-file queues: only the shared lock file orders them.
+  const bump = (file: string) =>
+    update(file, async (c) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return String(Number(c?.toString() ?? '0') + 1);
+    });
+  await Promise.all(Array.from({ length: 20 }, (_, i) => bump(i % 2 === 0 ? a : b)));
+  assert.equal(fs.readFileSync(a, 'utf8'), '10');
+  assert.equal(fs.readFileSync(b, 'utf8'), '10');
+  assert.equal(list(dir).filter((name) => name.endsWith('.afs-lock')).length, 1);
+
+  let release: () => void = () => undefined;
+  const holding = update(
+    a,
+    () =>
+      new Promise<string>(
+        (resolve) =>
+          (release = () => {
+            resolve('held');
+          }),
+      ),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const timedOut = rejection(update(b, () => 'x', { timeoutMs: 20 }));
+  const immediate = rejection(update(b, () => 'x', { timeoutMs: 0 }));
+  const controller = new AbortController();
+  const aborted = rejection(update(b, () => 'x', { signal: controller.signal }));
+  controller.abort();
+  const error = await timedOut;
+  assert.equal(error.code, 'ERR_ATOMIC_LOCK_TIMEOUT');
+  assert.match(error.message, /another update of this file in this process holds it/);
+  assert.equal((await immediate).code, 'ERR_ATOMIC_LOCK_TIMEOUT');
+  assert.equal((await aborted).code, 'ABORT_ERR');
+  release();
+  await holding;
+  assert.equal(fs.readFileSync(a, 'utf8'), 'held');
+  assert.equal(fs.readFileSync(b, 'utf8'), '10');
+  assert.deepEqual(heldLocks(), []);
+});

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { update, updateSync, writeFile } from '../src/index.js';
-import { restoreSeam } from '../src/fs.js';
+import { restoreSeam, seam } from '../src/fs.js';
 import { heldLocks } from '../src/lock.js';
 import { instrument, list, temps, tempDir } from './helpers.js';
 
@@ -202,4 +202,21 @@ test('worker threads of one process exclude each other through the kernel lock',
   ]);
   await Promise.all(workers.map((worker) => worker.terminate()));
   assert.equal(fs.readFileSync(dest, 'utf8'), '200');
+});
+
+test('a file larger than its reported size is read whole (the size is only a hint)', async (t) => {
+  const dir = tempDir(t);
+  const dest = join(dir, 'grown.txt');
+  const content = 'z'.repeat(10_000);
+  fs.writeFileSync(dest, content);
+  // As if the file grew between fstat and read (or a file system that reports 0, like /proc).
+  const realFstat = seam.async.fstat;
+  seam.async.fstat = async (fd) =>
+    Object.assign(Object.create(await realFstat(fd)) as fs.Stats, { size: 0 });
+  t.after(restoreSeam);
+  const seen = await update(dest, (current) => {
+    assert.equal(current?.length, 10_000);
+    return undefined;
+  });
+  assert.equal(seen?.toString(), content);
 });

@@ -183,12 +183,9 @@ test(`settings saver: SIGKILL at random moments, ${SAVER_ROUNDS} rounds → alwa
   );
 });
 
-test(
-  'control (soak only): the same increments without the lock lose updates',
-  {
-    skip: !SOAK && 'runs under npm run soak:update',
-  },
-  async (t) => {
+// Registered only under npm run soak:update: a report to compare with, not a CI check.
+if (SOAK)
+  test('control: the same increments without the lock lose updates', async (t) => {
     const dir = tempDir(t);
     const file = join(dir, 'counter.json');
     const procs = Array.from({ length: PROCESSES }, (_, i) =>
@@ -198,5 +195,4 @@ test(
     const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Counter;
     report(`control without the lock: count ${doc.count} of ${PROCESSES * INCREMENTS}`);
     assert.ok(doc.count <= PROCESSES * INCREMENTS);
-  },
-);
+  });
