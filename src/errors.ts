@@ -26,7 +26,11 @@ export type Phase =
   | 'stage'
   | 'swap'
   | 'keep-old'
-  | 'remove-old';
+  | 'remove-old'
+  // JSON and read-modify-write:
+  | 'lock'
+  | 'read'
+  | 'parse';
 
 const PHASE_WORDS: Record<Phase, string> = {
   resolve: 'resolving the destination',
@@ -49,6 +53,9 @@ const PHASE_WORDS: Record<Phase, string> = {
   swap: 'swapping the new tree into place',
   'keep-old': 'keeping the previous tree',
   'remove-old': 'removing the previous tree',
+  lock: 'acquiring the lock',
+  read: 'reading the current content',
+  parse: 'parsing the JSON content',
 };
 
 export interface AtomicFsErrorFields {
@@ -203,10 +210,19 @@ export function asError(value: unknown): Error {
 
 /** A Node-style argument error: a TypeError or RangeError with a `code`. */
 export function invalidArgument(
-  code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE',
+  code:
+    | 'ERR_INVALID_ARG_TYPE'
+    | 'ERR_INVALID_ARG_VALUE'
+    | 'ERR_OUT_OF_RANGE'
+    | 'ERR_INVALID_RETURN_VALUE',
   message: string,
+  cause?: unknown,
 ): TypeError {
-  const error = code === 'ERR_OUT_OF_RANGE' ? new RangeError(message) : new TypeError(message);
+  const options = cause === undefined ? undefined : { cause };
+  const error =
+    code === 'ERR_OUT_OF_RANGE'
+      ? new RangeError(message, options)
+      : new TypeError(message, options);
   Object.defineProperty(error, 'code', { value: code, enumerable: true });
   return error;
 }

@@ -27,7 +27,7 @@ export interface Ops {
   realpath: (path: string) => string;
   mkdir: (path: string, mode: number) => void;
   rmdir: (path: string) => void;
-  /** Waits; used only by the bounded rename retry on Windows. */
+  /** Waits; used by the bounded rename retry on Windows and by lock polling. */
   sleep: (ms: number) => void;
 
   // writeDirectory and replaceSymlink (issue 5).
@@ -41,6 +41,21 @@ export interface Ops {
    * `hasAtomicExchange(platform)` holds; ENOSYS when the native module cannot be loaded.
    */
   swap: (a: string, b: string) => void;
+  // --- JSON and read-modify-write (readJson, update, updateJson): reading, advisory locks ---
+  /** Read into `buffer`; `null` position reads from the current offset. 0 means end of file. */
+  read: (
+    fd: number,
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number | null,
+  ) => number;
+  /** Take the exclusive advisory lock of an open file without waiting: false if it is held. */
+  tryLock: (fd: number) => boolean;
+  /** Wait in the kernel until the exclusive advisory lock of an open file is ours. */
+  waitForLock: (fd: number) => void;
+  /** Release the advisory lock of an open file (closing its descriptor releases it too). */
+  unlock: (fd: number) => void;
 }
 
 export type OpName = keyof Ops;
@@ -51,6 +66,62 @@ export type AsyncOps = {
 };
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Kernel advisory locks from `fs-native-extensions` (prebuilt N-API addon): on Linux
+ * open-file-description locks (`F_OFD_SETLK`/`F_OFD_SETLKW`), on macOS `flock()`, on Windows
+ * `LockFileEx()`. Each belongs to one open file description, not to the process, and the
+ * kernel drops it when the holder dies. Loaded on first use, so that programs that never
+ * lock never load native code, and a platform without a prebuilt binary fails only there.
+ */
+interface NativeLocks {
+  tryLock(fd: number): boolean;
+  waitForLock(fd: number): Promise<void>;
+  waitForLockSync(fd: number): void;
+  unlock(fd: number): void;
+}
+
+interface NativeExchange {
+  swap(a: string, b: string): Promise<void>;
+  swapSync(a: string, b: string): void;
+}
+
+let nativeModule: (NativeLocks & NativeExchange) | { failed: unknown } | undefined;
+
+/**
+ * `fs-native-extensions`, loaded once, on first use, by the locks and the exchange alike; a
+ * failure to load is remembered and reported by each user in its own terms.
+ */
+function loadNative(): (NativeLocks & NativeExchange) | { failed: unknown } {
+  if (nativeModule === undefined) {
+    try {
+      nativeModule = createRequire(import.meta.url)('fs-native-extensions') as NativeLocks &
+        NativeExchange;
+    } catch (failed) {
+      nativeModule = { failed };
+    }
+  }
+  return nativeModule;
+}
+
+function locks(): NativeLocks {
+  const loaded = loadNative();
+  if (!('failed' in loaded)) return loaded;
+  throw Object.assign(
+    new Error(
+      `ERR_ATOMIC_LOCK_UNSUPPORTED: file locks are unavailable on ${process.platform}-${process.arch} (fs-native-extensions could not be loaded)`,
+      { cause: loaded.failed },
+    ),
+    { code: 'ERR_ATOMIC_LOCK_UNSUPPORTED', syscall: 'lock' },
+  );
+}
+
+/** Run a non-blocking call as a promise (its throw becomes a rejection). */
+function promised<T>(run: () => T): Promise<T> {
+  return new Promise((resolve) => {
+    resolve(run());
+  });
+}
 
 const realSync: Ops = {
   open: (path, flags, mode) => fs.openSync(path, flags, mode),
@@ -102,6 +173,15 @@ const realSync: Ops = {
     } catch (error) {
       throw exchangeError(error, a, b);
     }
+  },
+  // --- JSON and read-modify-write ---
+  read: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
+  tryLock: (fd) => locks().tryLock(fd),
+  waitForLock: (fd) => {
+    locks().waitForLockSync(fd);
+  },
+  unlock: (fd) => {
+    locks().unlock(fd);
   },
 };
 
@@ -206,6 +286,22 @@ const realAsync: AsyncOps = {
       throw exchangeError(error, a, b);
     }
   },
+  // --- JSON and read-modify-write ---
+  read: (fd, buffer, offset, length, position) =>
+    new Promise((resolve, reject) => {
+      fs.read(fd, buffer, offset, length, position, settle(resolve, reject));
+    }),
+  // Non-blocking system calls: no threadpool trip needed.
+  tryLock: (fd) => promised(() => locks().tryLock(fd)),
+  // Waits on a thread of the addon's own, so the event loop keeps running.
+  waitForLock: (fd) =>
+    new Promise((resolve, reject) => {
+      locks().waitForLock(fd).then(resolve, reject);
+    }),
+  unlock: (fd) =>
+    promised(() => {
+      locks().unlock(fd);
+    }),
 };
 
 export interface Seam {
@@ -259,6 +355,18 @@ export const flags = {
     optionalFlag('O_NOFOLLOW'),
   /** Opening a directory to fsync it. */
   directory: fs.constants.O_RDONLY | optionalFlag('O_DIRECTORY'),
+
+  // --- JSON and read-modify-write ---
+  /** Reading the current content of a file. */
+  read: fs.constants.O_RDONLY,
+  /**
+   * Opening an existing lock file (read-write: Linux grants a write lock only on a descriptor
+   * open for writing); never through a symlink planted at its name.
+   */
+  lockFile: fs.constants.O_RDWR | optionalFlag('O_NOFOLLOW'),
+  /** Creating a lock file, exclusively, so that only its creator gives it its mode and owner. */
+  createLockFile:
+    fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | optionalFlag('O_NOFOLLOW'),
 } as const;
 
 // writeDirectory and replaceSymlink (issue 5): the atomic exchange of two paths. Node has no
@@ -266,28 +374,17 @@ export const flags = {
 // script) provides it. It is loaded on first use, so that a platform without a prebuild
 // loses only the exchange (ENOSYS), never the whole library.
 
-interface NativeExchange {
-  swap(a: string, b: string): Promise<void>;
-  swapSync(a: string, b: string): void;
-}
-
-let native: NativeExchange | undefined;
-
 function nativeExchange(): NativeExchange {
-  if (native !== undefined) return native;
-  try {
-    native = createRequire(import.meta.url)('fs-native-extensions') as NativeExchange;
-    return native;
-  } catch (cause) {
-    // Not reached in CI (the prebuild loads on Linux x64); the exchange's callers treat
-    // ENOSYS as "no exchange here", which the tests inject at the seam.
-    throw Object.assign(
-      new Error('ENOSYS: atomic exchange unavailable (fs-native-extensions did not load)', {
-        cause,
-      }),
-      { code: 'ENOSYS', syscall: exchangeSyscall() },
-    );
-  }
+  const loaded = loadNative();
+  if (!('failed' in loaded)) return loaded;
+  // Not reached in CI (the prebuild loads on Linux x64); the exchange's callers treat
+  // ENOSYS as "no exchange here", which the tests inject at the seam.
+  throw Object.assign(
+    new Error('ENOSYS: atomic exchange unavailable (fs-native-extensions did not load)', {
+      cause: loaded.failed,
+    }),
+    { code: 'ENOSYS', syscall: exchangeSyscall() },
+  );
 }
 
 function exchangeSyscall(): string {

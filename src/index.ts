@@ -13,3 +13,23 @@ export { writeDirectory } from './directory.js';
 export type { DirectoryFiles, WriteDirectoryOptions, WriteDirectoryResult } from './directory.js';
 export { replaceSymlink } from './symlink.js';
 export type { ReplaceSymlinkOptions } from './symlink.js';
+export {
+  readJson,
+  readJsonSync,
+  writeJson,
+  writeJsonSync,
+  updateJson,
+  updateJsonSync,
+} from './json.js';
+export type {
+  ReadJsonOptions,
+  WriteJsonOptions,
+  UpdateJsonOptions,
+  UpdateJsonFunction,
+  UpdateJsonSyncFunction,
+  JsonFormat,
+  JsonReplacer,
+} from './json.js';
+export { update, updateSync } from './update.js';
+export type { UpdateOptions, UpdateFunction, UpdateSyncFunction } from './update.js';
+export type { LockOptions } from './lock.js';
