@@ -51,3 +51,28 @@ export const WINDOWS_RENAME_RETRY_MS = 2000;
 
 /** First backoff delay of the Windows rename retry; doubled each time, capped at 100 ms. */
 export const WINDOWS_RENAME_FIRST_DELAY_MS = 5;
+
+// toolkit (copyFile, download, cleanupTemps, writeFiles)
+
+/** copyFile's read/write loop (used when the kernel copy cannot be) moves this much per step. */
+export const COPY_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * download gives up (ERR_ATOMIC_TIMEOUT) when the server sends nothing for this long: no
+ * response headers, or no body bytes. A stall timeout rather than a deadline, so that a large
+ * download on a slow but live connection is never cut off.
+ */
+export const DOWNLOAD_TIMEOUT_MS = 30_000;
+
+/** download follows at most this many redirects (ERR_ATOMIC_TOO_MANY_REDIRECTS beyond). */
+export const DOWNLOAD_MAX_REDIRECTS = 10;
+
+/** cleanupTemps removes temps of other hosts (whose owners it cannot check) after this age. */
+export const CLEANUP_OLDER_THAN_MS = 60 * 60 * 1000;
+
+/**
+ * writeFiles prepares at most this many files at once (create, write, fsync, close): enough
+ * to keep libuv's threadpool busy and to let the file system batch the fsyncs into few
+ * journal commits.
+ */
+export const WRITE_FILES_CONCURRENCY = 16;

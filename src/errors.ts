@@ -21,7 +21,15 @@ export type Phase =
   | 'fsync-dir'
   | 'abort'
   | 'state'
-  | 'worker';
+  | 'worker'
+  // toolkit (copyFile, download, cleanupTemps, writeFiles)
+  | 'open-source'
+  | 'copy'
+  | 'fetch'
+  | 'verify'
+  | 'callback'
+  | 'scan'
+  | 'remove';
 
 const PHASE_WORDS: Record<Phase, string> = {
   resolve: 'resolving the destination',
@@ -40,6 +48,14 @@ const PHASE_WORDS: Record<Phase, string> = {
   abort: 'the operation was aborted',
   state: 'checking the handle state',
   worker: 'running on the I/O thread',
+  // toolkit (copyFile, download, cleanupTemps, writeFiles)
+  'open-source': 'opening the source file',
+  copy: 'copying into the temp file',
+  fetch: 'fetching the URL',
+  verify: 'verifying the downloaded bytes',
+  callback: "running the caller's onProgress callback",
+  scan: 'looking for temp files',
+  remove: 'removing a temp file',
 };
 
 export interface AtomicFsErrorFields {

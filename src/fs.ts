@@ -28,6 +28,19 @@ export interface Ops {
   rmdir: (path: string) => void;
   /** Waits; used only by the bounded rename retry on Windows. */
   sleep: (ms: number) => void;
+  // toolkit (copyFile, cleanupTemps): kernel copy, reads from a source, directory listings.
+  /** Copy by path with the kernel's copy (reflink, copy_file_range); `mode` is COPYFILE_* flags. */
+  copyFile: (src: string, dest: string, mode: number) => void;
+  /** Read into `buffer`; `position` null reads from the current offset. Returns bytes read. */
+  read: (
+    fd: number,
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number | null,
+  ) => number;
+  /** Names in a directory (not `.` and `..`). */
+  readdir: (path: string) => string[];
 }
 
 export type OpName = keyof Ops;
@@ -76,6 +89,12 @@ const realSync: Ops = {
   sleep: (ms) => {
     Atomics.wait(sleepCell, 0, 0, ms);
   },
+  // toolkit (copyFile, cleanupTemps)
+  copyFile: (src, dest, mode) => {
+    fs.copyFileSync(src, dest, mode);
+  },
+  read: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
+  readdir: (path) => fs.readdirSync(path),
 };
 
 function settle<T>(resolve: (value: T) => void, reject: (error: unknown) => void) {
@@ -161,6 +180,19 @@ const realAsync: AsyncOps = {
     new Promise((resolve) => {
       setTimeout(resolve, ms);
     }),
+  // toolkit (copyFile, cleanupTemps)
+  copyFile: (src, dest, mode) =>
+    new Promise((resolve, reject) => {
+      fs.copyFile(src, dest, mode, done(resolve, reject));
+    }),
+  read: (fd, buffer, offset, length, position) =>
+    new Promise((resolve, reject) => {
+      fs.read(fd, buffer, offset, length, position, settle(resolve, reject));
+    }),
+  readdir: (path) =>
+    new Promise((resolve, reject) => {
+      fs.readdir(path, settle(resolve, reject));
+    }),
 };
 
 export interface Seam {
@@ -214,4 +246,14 @@ export const flags = {
     optionalFlag('O_NOFOLLOW'),
   /** Opening a directory to fsync it. */
   directory: fs.constants.O_RDONLY | optionalFlag('O_DIRECTORY'),
+  // toolkit (copyFile)
+  /** Opening the source of a copy. */
+  readSource: fs.constants.O_RDONLY,
+  /** Re-opening a temp file the kernel copy created, to fsync it; never through a symlink. */
+  reopenTemp: fs.constants.O_WRONLY | optionalFlag('O_NOFOLLOW'),
+  /**
+   * The kernel copy into a temp name: O_EXCL (the copy refuses any existing name, a planted
+   * symlink included), and a reflink when the file system can share the blocks.
+   */
+  copyExclusive: fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE,
 } as const;
