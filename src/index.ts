@@ -9,3 +9,5 @@ export { AtomicFsError } from './errors.js';
 export type { Phase } from './errors.js';
 export type { WriteOptions, Durability, SymlinkPolicy } from './options.js';
 export type { Chunk, Data } from './data.js';
+export { copyFile } from './copy.js';
+export type { CopyOptions, Progress } from './copy.js';
