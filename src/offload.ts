@@ -61,7 +61,9 @@ function start(): Promise<boolean> {
   status = 'starting';
   let thread: Worker;
   try {
-    thread = new Worker(new URL('./worker.js', import.meta.url));
+    // Descriptors opened here are handed to the calling thread, which closes them: the worker
+    // must not track them (it would warn on reuse, and close them again when it exits).
+    thread = new Worker(new URL('./worker.js', import.meta.url), { trackUnmanagedFds: false });
   } catch {
     // A bundler or runtime without worker_threads: everything stays on the calling thread.
     status = 'off';
