@@ -11,3 +11,5 @@ export type { WriteOptions, Durability, SymlinkPolicy } from './options.js';
 export type { Chunk, Data } from './data.js';
 export { copyFile } from './copy.js';
 export type { CopyOptions, Progress } from './copy.js';
+export { download } from './download.js';
+export type { DownloadOptions, DownloadHeaders } from './download.js';

@@ -75,6 +75,20 @@ export function fileFdCount(): number | undefined {
   return count;
 }
 
+/** Descriptors of this process open on anything under `dir` (deleted files included). */
+export function fdsUnder(dir: string): string[] {
+  const open: string[] = [];
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${name}`);
+      if (target.startsWith(`${dir}/`)) open.push(target);
+    } catch {
+      // the directory's own descriptor
+    }
+  }
+  return open;
+}
+
 export function assertNoLeaks(
   where: string,
   recorder: Recorder,
