@@ -9,7 +9,10 @@ export { AtomicFsError } from './errors.js';
 export type { Phase } from './errors.js';
 export type { WriteOptions, Durability, SymlinkPolicy } from './options.js';
 export type { Chunk, Data } from './data.js';
+// toolkit (copyFile, download, cleanupTemps, writeFiles)
 export { copyFile } from './copy.js';
 export type { CopyOptions, Progress } from './copy.js';
 export { download } from './download.js';
 export type { DownloadOptions, DownloadHeaders } from './download.js';
+export { cleanupTemps } from './cleanup.js';
+export type { CleanupOptions } from './cleanup.js';
