@@ -16,3 +16,5 @@ export { download } from './download.js';
 export type { DownloadOptions, DownloadHeaders } from './download.js';
 export { cleanupTemps } from './cleanup.js';
 export type { CleanupOptions } from './cleanup.js';
+export { writeFiles } from './write-files.js';
+export type { WriteFilesOptions, WriteFilesOutcome, WriteFilesEntries } from './write-files.js';
