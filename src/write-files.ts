@@ -70,7 +70,12 @@ export type WriteFilesOutcome =
       /** Why; `error.committed` means the new content is in place but its durability unknown. */
       readonly error: AtomicFsError;
     }
-  | { readonly path: string; readonly status: 'skipped' };
+  | {
+      readonly path: string;
+      readonly status: 'skipped';
+      /** A temp file that could not be removed (its cleanup failed); the process retries at exit. */
+      readonly leftover?: string;
+    };
 
 /** The files for `writeFiles`: an object of path → data, or `[path, data]` pairs (a Map). */
 export type WriteFilesEntries =
@@ -84,6 +89,7 @@ interface Entry {
   state: State;
   created: readonly string[];
   error: AtomicFsError | undefined;
+  leftover: string | undefined;
 }
 
 interface Group {
@@ -166,7 +172,7 @@ function entriesOf(pairs: readonly [unknown, unknown][], options: Normalized): E
       );
     }
     targets.set(job.target, dest);
-    return { job, bytes, state: 'pending', created: [], error: undefined };
+    return { job, bytes, state: 'pending', created: [], error: undefined, leftover: undefined };
   });
 }
 
@@ -220,8 +226,8 @@ async function publishAll(group: Group): Promise<void> {
     if (entry.state !== 'prepared') continue;
     if (group.stopped) {
       // Prepared but not to be published: remove its temp file.
-      const leftover = await runAsync(discard(entry.job, undefined, entry.created));
-      if (leftover === undefined) untrackTemp(entry.job.tmp);
+      entry.leftover = await runAsync(discard(entry.job, undefined, entry.created));
+      if (entry.leftover === undefined) untrackTemp(entry.job.tmp);
       entry.state = 'skipped';
       continue;
     }
@@ -276,7 +282,9 @@ function outcomeOf(entry: Entry): WriteFilesOutcome {
     return { path, status: 'failed', error: entry.error };
   }
   if (entry.state === 'published') return { path, status: 'written' };
-  return { path, status: 'skipped' };
+  return entry.leftover === undefined
+    ? { path, status: 'skipped' }
+    : { path, status: 'skipped', leftover: entry.leftover };
 }
 
 interface Deferred {

@@ -272,6 +272,39 @@ describe('copyFile', () => {
     assert.deepEqual(temps(dir), []);
   });
 
+  test('a source that grows during the read/write loop is not published', async (t) => {
+    const dir = tempDir(t);
+    const src = source(dir, Buffer.alloc(2 * 1024 * 1024, 1));
+    const dest = source(dir, 'old', 0o644, 'dest');
+    const error = await rejection(
+      copyFile(src, dest, {
+        onProgress: ({ bytes }) => {
+          if (bytes === 1024 * 1024) fs.appendFileSync(src, 'more');
+        },
+      }),
+    );
+    assert.equal(error.code, 'ERR_ATOMIC_SOURCE_CHANGED');
+    assert.equal(fs.readFileSync(dest, 'utf8'), 'old');
+    assert.deepEqual(temps(dir), []);
+  });
+
+  test('after a failed kernel copy, a temp that cannot be checked is removed all the same', async (t) => {
+    const dir = tempDir(t);
+    const src = source(dir, 'bytes');
+    const dest = join(dir, 'dest');
+    const recorder = instrument(t, [
+      { code: 'EIO', when: (call) => call.name === 'copyFile' },
+      { code: 'EIO', when: (call) => call.name === 'lstat' && call.subject.includes('.afs-') },
+    ]);
+    const error = await rejection(copyFile(src, dest));
+    restoreSeam();
+    assert.equal(error.code, 'EIO');
+    assert.equal(error.phase, 'copy');
+    assert.equal(error.leftover, undefined, 'nothing there: unlink met ENOENT');
+    assert.ok(recorder.calls.some((call) => call.name === 'unlink'));
+    assert.deepEqual(list(dir), ['src.bin']);
+  });
+
   test('to and from another file system (tmpfs)', async (t) => {
     const dir = tempDir(t);
     const shm = '/dev/shm';

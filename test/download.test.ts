@@ -384,6 +384,9 @@ describe('download', () => {
       [[s.base, dest, { maxRedirects: 1.5 }], 'ERR_OUT_OF_RANGE'],
       [[s.base, dest, { headers: { 'bad header': 'x' } }], 'ERR_INVALID_ARG_VALUE'],
       [[s.base, dest, { onProgress: 1 }], 'ERR_INVALID_ARG_TYPE'],
+      [[s.base, dest, { timeoutMs: '5s' }], 'ERR_INVALID_ARG_TYPE'],
+      [[s.base, dest, { maxRedirects: Infinity }], 'ERR_OUT_OF_RANGE'],
+      [[s.base, dest, 'utf8'], 'ERR_INVALID_ARG_TYPE'],
     ];
     for (const [args, code] of bad) {
       await assert.rejects(
@@ -395,6 +398,8 @@ describe('download', () => {
       );
     }
     assert.equal(s.requests.length, 0);
+    await download(s.base, dest, { timeoutMs: Infinity, maxRedirects: 0 });
+    assert.equal(fs.readFileSync(dest, 'utf8'), 'x');
   });
 
   test('a 1 GiB body streams through in bounded memory', async (t) => {

@@ -195,6 +195,32 @@ describe('writeFiles', () => {
     assert.equal(fs.readFileSync(b, 'utf8'), '4');
   });
 
+  test('create-only: a temp name that cannot be dropped after the link is reported', async (t) => {
+    const dir = tempDir(t);
+    const a = join(dir, 'a');
+    const b = join(dir, 'b');
+    instrument(t, [{ code: 'EIO', when: (call) => call.name === 'unlink' }]);
+    const results = await writeFiles(
+      { [a]: 'a', [b]: 'b' },
+      { overwrite: false, stopOnError: true, concurrency: 1 },
+    );
+    restoreSeam();
+    const [first, second] = results;
+    assert.ok(first?.status === 'failed');
+    assert.equal(first.error.phase, 'unlink-temp');
+    assert.equal(first.error.committed, true, 'linked into place');
+    assert.equal(fs.readFileSync(a, 'utf8'), 'a');
+    assert.ok(second?.status === 'skipped', 'stopOnError: b is not published');
+    assert.ok(!fs.existsSync(b));
+    // Both temps could not be removed (every unlink fails): each outcome names its own.
+    const leftovers = [first.error.leftover, second.leftover];
+    for (const leftover of leftovers) {
+      assert.ok(leftover !== undefined && fs.existsSync(leftover));
+      fs.unlinkSync(leftover);
+    }
+    assert.deepEqual(tempsUnder(dir), []);
+  });
+
   test('a large group with the default concurrency', async (t) => {
     const dir = tempDir(t);
     const entries = new Map<string, Buffer>();
