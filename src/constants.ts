@@ -76,3 +76,12 @@ export const CLEANUP_OLDER_THAN_MS = 60 * 60 * 1000;
  * journal commits.
  */
 export const WRITE_FILES_CONCURRENCY = 16;
+
+/** writeFiles sends this many files per message to the I/O thread (pipelined with fsyncs). */
+export const WRITE_FILES_BATCH = 32;
+
+/**
+ * A writeFiles group of at least this many files waits for the I/O thread to start (a few
+ * tens of milliseconds, once per process) rather than run its batches on the calling thread.
+ */
+export const WRITE_FILES_WAIT_FOR_IO_THREAD = 64;

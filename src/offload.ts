@@ -11,12 +11,16 @@ import { Worker } from 'node:worker_threads';
 import { type SerializedError, deserializeError, ownError } from './errors.js';
 import { isPristine } from './fs.js';
 import type { Job } from './steps.js';
+import type { FinishItem, PrepareItem } from './write-files-plans.js';
 
 /** The plans the I/O thread can run, with their arguments. */
 export interface OffloadPlans {
   writeWhole: [job: Job, chunks: readonly Uint8Array[]];
   openTemp: [job: Job];
   commit: [job: Job, fd: number, created: readonly string[]];
+  // toolkit (writeFiles): many files per message
+  writeFilesPrepare: [items: readonly PrepareItem[], stopOnError: boolean];
+  writeFilesFinish: [items: readonly FinishItem[], stopOnError: boolean];
 }
 
 export type OffloadRequest = {

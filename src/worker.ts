@@ -4,6 +4,7 @@ import { serializeError } from './errors.js';
 import type { OffloadReply, OffloadRequest } from './offload.js';
 import { type Plan, runSync } from './plan.js';
 import { commit, openTemp, writeWhole } from './steps.js';
+import { finishBatch, prepareBatch } from './write-files-plans.js';
 
 function planOf(request: OffloadRequest): Plan<unknown> {
   switch (request.name) {
@@ -13,6 +14,11 @@ function planOf(request: OffloadRequest): Plan<unknown> {
       return openTemp(...request.args);
     case 'commit':
       return commit(...request.args);
+    // toolkit (writeFiles)
+    case 'writeFilesPrepare':
+      return prepareBatch(...request.args);
+    case 'writeFilesFinish':
+      return finishBatch(...request.args);
   }
 }
 

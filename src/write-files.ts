@@ -3,12 +3,19 @@
  * all-or-nothing: after a failure some files may be new and others old (see stopOnError).
  *
  * Three phases:
- * 1. prepare — for each file, with bounded parallelism on libuv's threadpool: look at the
- *    destination, create the temp exclusively, write, fchmod/fchown, fsync, close. Parallel
- *    fsyncs let the file system put many files in one journal commit.
- * 2. publish — rename (or link, create-only) each prepared file into place, in entry order,
- *    each once the per-path queue lets it (writes to one file keep call order).
+ * 1. prepare — for each file: look at the destination, create the temp exclusively, write,
+ *    fchown/fchmod; then fsync it. The fsyncs run in parallel (bounded) on libuv's threadpool,
+ *    so that the file system can put many files in one journal commit; the rest runs in
+ *    batches of files per message on the library's I/O thread (plain synchronous system
+ *    calls: no threadpool round trip per call), pipelined with the fsyncs.
+ * 2. publish — close each prepared file and rename (or link, create-only) it into place, in
+ *    entry order, once every file's per-path queue turn has come (writes to one file keep
+ *    call order). One batch.
  * 3. durability — one fsync per distinct directory, after every rename into it.
+ *
+ * The batch plans (write-files-plans.ts) run on the calling thread instead, in `concurrency`
+ * lanes, whenever the fs seam is patched (tests, the crash recorder) or a signal must be
+ * watched: one set of plans, two executors.
  *
  * A failure in phase 1 or 2 fails that file alone (its temp removed); a directory fsync that
  * fails marks every file renamed into that directory failed with `committed: true`. With
@@ -16,27 +23,31 @@
  * already prepared are discarded); in phase 2, files already renamed stay, the rest are
  * discarded.
  */
-import { WRITE_FILES_CONCURRENCY } from './constants.js';
-import { type AtomicFsError, invalidArgument, throwIfAborted, wrapError } from './errors.js';
-import { type Chunk, chunkBytes } from './data.js';
-import { seam } from './fs.js';
-import { trackTemp, untrackTemp } from './exit-cleanup.js';
-import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
-import { pathQueue, resolveCall } from './job.js';
-import { type Plan, runAsync } from './plan.js';
-import { fsyncsDirectories } from './platform.js';
 import {
-  type Job,
-  createTemp,
-  discard,
-  fsyncDirectory,
-  inspectTarget,
-  publishSealed,
-  seal,
-  withLeftover,
-  writeChunks,
-} from './steps.js';
+  WRITE_FILES_BATCH,
+  WRITE_FILES_CONCURRENCY,
+  WRITE_FILES_WAIT_FOR_IO_THREAD,
+} from './constants.js';
+import { type Chunk, chunkBytes } from './data.js';
+import { AtomicFsError, deserializeError, invalidArgument, wrapError } from './errors.js';
+import { isPristine, seam } from './fs.js';
+import { trackTemp, untrackTemp } from './exit-cleanup.js';
+import { pathQueue, resolveCall } from './job.js';
+import { canOffload, ioThreadReady, offload } from './offload.js';
+import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
+import { runAsync } from './plan.js';
+import { fsyncsDirectories } from './platform.js';
+import { type Job, fsyncDirectory, withLeftover } from './steps.js';
 import { mayHaveLeft } from './tracked.js';
+import {
+  type FinishItem,
+  type Finished,
+  type PrepareItem,
+  type Prepared,
+  finishBatch,
+  fsyncPrepared,
+  prepareBatch,
+} from './write-files-plans.js';
 
 /** Options of `writeFiles`: the common write options (except `coalesce`), plus these. */
 export interface WriteFilesOptions extends Omit<WriteOptions, 'coalesce'> {
@@ -87,6 +98,8 @@ interface Entry {
   readonly job: Job;
   readonly bytes: Uint8Array;
   state: State;
+  /** The temp's descriptor, from prepare until finish closes it. */
+  fd: number | undefined;
   created: readonly string[];
   error: AtomicFsError | undefined;
   leftover: string | undefined;
@@ -97,6 +110,8 @@ interface Group {
   readonly options: Normalized;
   readonly concurrency: number;
   readonly stopOnError: boolean;
+  /** Run the batch plans on the I/O thread (else on this thread). */
+  readonly offloaded: boolean;
   stopped: boolean;
 }
 
@@ -172,81 +187,195 @@ function entriesOf(pairs: readonly [unknown, unknown][], options: Normalized): E
       );
     }
     targets.set(job.target, dest);
-    return { job, bytes, state: 'pending', created: [], error: undefined, leftover: undefined };
+    return {
+      job,
+      bytes,
+      state: 'pending',
+      fd: undefined,
+      created: [],
+      error: undefined,
+      leftover: undefined,
+    };
   });
 }
 
-function fail(group: Group, entry: Entry, error: unknown, phase: 'write' | 'rename'): void {
+function fail(group: Group, entry: Entry, error: AtomicFsError): void {
   entry.state = 'failed';
-  entry.error = wrapError(error, phase, entry.job.dest);
-  if (!mayHaveLeft(entry.error)) untrackTemp(entry.job.tmp);
+  entry.error = error;
   if (group.stopOnError) group.stopped = true;
 }
 
-/** Phase 1 for one file: everything up to a closed, fsynced temp file. */
-function* preparePlan(
-  job: Job,
-  bytes: Uint8Array,
-  signal: AbortSignal | undefined,
-): Plan<readonly string[]> {
-  const inspection = yield* inspectTarget(job);
-  throwIfAborted(signal, job.dest);
-  const temp = yield* createTemp(job, inspection);
-  try {
-    yield* writeChunks(job, temp.fd, [bytes], signal);
-  } catch (error) {
-    throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
-  }
-  yield* seal(job, temp.fd, temp.created, inspection);
-  return temp.created;
+/** Copies that do not drag a larger backing buffer (Buffer's 8 KiB pool) to the I/O thread. */
+function compact(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : bytes.slice();
 }
 
-async function prepareAll(group: Group): Promise<void> {
-  const { entries, options } = group;
+async function prepare(group: Group, batch: readonly Entry[]): Promise<Prepared[]> {
+  const items: PrepareItem[] = batch.map((entry) => ({
+    job: entry.job,
+    bytes: group.offloaded ? compact(entry.bytes) : entry.bytes,
+  }));
+  if (group.offloaded) {
+    return (await offload(
+      'writeFilesPrepare',
+      items[0]?.job.dest ?? '',
+      items,
+      group.stopOnError,
+    )) as Prepared[];
+  }
+  return runAsync(prepareBatch(items, group.stopOnError, group.options.signal));
+}
+
+async function finish(group: Group, items: readonly FinishItem[]): Promise<Finished[]> {
+  if (group.offloaded) {
+    return (await offload(
+      'writeFilesFinish',
+      items[0]?.job.dest ?? '',
+      items,
+      group.stopOnError,
+    )) as Finished[];
+  }
+  return runAsync(finishBatch(items, group.stopOnError, group.options.signal));
+}
+
+function errorOf(data: Parameters<typeof deserializeError>[0], dest: string): AtomicFsError {
+  return wrapError(deserializeError(data), 'write', dest);
+}
+
+/** Run `tasks` with at most `limit` at once. */
+async function bounded(limit: number, tasks: readonly (() => Promise<void>)[]): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
-    for (let entry = entries[next]; entry !== undefined; entry = entries[next]) {
+    for (let task = tasks[next]; task !== undefined; task = tasks[next]) {
       next += 1;
-      if (group.stopped) return;
-      trackTemp(entry.job.tmp);
-      try {
-        entry.created = await runAsync(preparePlan(entry.job, entry.bytes, options.signal));
-        entry.state = 'prepared';
-      } catch (error) {
-        fail(group, entry, error, 'write');
-      }
+      await task();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(group.concurrency, entries.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, lane));
 }
 
-async function publishAll(group: Group): Promise<void> {
-  const { options } = group;
-  for (const entry of group.entries) {
-    if (entry.state !== 'prepared') continue;
-    if (group.stopped) {
-      // Prepared but not to be published: remove its temp file.
-      entry.leftover = await runAsync(discard(entry.job, undefined, entry.created));
-      if (entry.leftover === undefined) untrackTemp(entry.job.tmp);
-      entry.state = 'skipped';
-      continue;
+/** Phase 1: prepare in batches; fsync each prepared file as soon as its batch is back. */
+async function prepareAll(group: Group): Promise<void> {
+  const { entries, options } = group;
+  const size = group.offloaded
+    ? WRITE_FILES_BATCH
+    : Math.max(1, Math.ceil(entries.length / group.concurrency));
+  const batches: Entry[][] = [];
+  for (let i = 0; i < entries.length; i += size) batches.push(entries.slice(i, i + size));
+  const fsyncs: Promise<void>[] = [];
+  // The fsyncs share one bound: a queue that batches feed as they come back.
+  const waiting: Entry[] = [];
+  let running = 0;
+  const pump = (): void => {
+    while (running < group.concurrency && waiting.length > 0) {
+      const entry = waiting.shift();
+      if (entry === undefined) break;
+      running += 1;
+      fsyncs.push(
+        fsyncOne(group, entry).finally(() => {
+          running -= 1;
+          pump();
+        }),
+      );
     }
-    try {
-      await runAsync(publishSealed(entry.job, entry.created, options.signal));
-      entry.state = 'published';
-      untrackTemp(entry.job.tmp);
-    } catch (error) {
-      const failure = wrapError(error, 'rename', entry.job.dest);
-      if (failure.committed) {
-        // Linked into place, but the temp name could not be dropped (create-only).
-        entry.state = 'published';
-        entry.error = failure;
-        if (group.stopOnError) group.stopped = true;
-      } else {
-        fail(group, entry, failure, 'rename');
+  };
+  const durable = options.settings.durability !== 'none';
+  await bounded(
+    // On the I/O thread the batches run one after another anyway: keep one queued behind the
+    // one running, so a stopOnError failure wastes at most one batch.
+    group.offloaded ? 2 : group.concurrency,
+    batches.map((batch) => async () => {
+      if (group.stopped) return;
+      let results: Prepared[];
+      try {
+        results = await prepare(group, batch);
+      } catch (error) {
+        // The I/O thread died: whether temps were created is unknown (they stay tracked).
+        for (const entry of batch) fail(group, entry, wrapError(error, 'worker', entry.job.dest));
+        return;
       }
-    }
+      batch.forEach((entry, i) => {
+        const result = results[i];
+        if (result === undefined || !result.ok) {
+          if (result !== undefined && 'error' in result) {
+            fail(group, entry, errorOf(result.error, entry.job.dest));
+          }
+          return; // skipped: stays pending
+        }
+        entry.state = 'prepared';
+        entry.fd = result.fd;
+        entry.created = result.created;
+        if (durable) {
+          waiting.push(entry);
+          pump();
+        }
+      });
+    }),
+  );
+  // fsyncs started by the last batches may still run; new ones are only started by them.
+  for (let i = 0; i < fsyncs.length; i += 1) await fsyncs[i];
+}
+
+async function fsyncOne(group: Group, entry: Entry): Promise<void> {
+  const fd = entry.fd;
+  if (fd === undefined || entry.state !== 'prepared') return;
+  try {
+    await runAsync(fsyncPrepared(entry.job, fd));
+  } catch (error) {
+    // The descriptor stays with the entry: finish closes it and removes the temp.
+    fail(group, entry, wrapError(error, 'fsync', entry.job.dest));
   }
+}
+
+/** Phase 2: close and publish every prepared file in entry order; discard the rest. */
+async function publishAll(group: Group): Promise<void> {
+  const batch = group.entries.filter(
+    (entry) => entry.state === 'prepared' || (entry.state === 'failed' && entry.fd !== undefined),
+  );
+  if (batch.length === 0) return;
+  const items: FinishItem[] = batch.map((entry) => ({
+    job: entry.job,
+    fd: entry.fd,
+    created: entry.created,
+    publish: entry.state === 'prepared' && !group.stopped,
+  }));
+  let results: Finished[];
+  try {
+    results = await finish(group, items);
+  } catch (error) {
+    for (const entry of batch) {
+      entry.fd = undefined;
+      fail(group, entry, wrapError(error, 'worker', entry.job.dest));
+    }
+    return;
+  }
+  batch.forEach((entry, i) => {
+    const result = results[i];
+    entry.fd = undefined;
+    if (result === undefined) return;
+    switch (result.status) {
+      case 'published':
+        entry.state = 'published';
+        if (result.error !== undefined) {
+          entry.error = errorOf(result.error, entry.job.dest);
+          if (group.stopOnError) group.stopped = true;
+        }
+        break;
+      case 'failed':
+        fail(group, entry, errorOf(result.error, entry.job.dest));
+        break;
+      case 'discarded':
+        if (entry.state === 'failed') {
+          entry.error = withLeftover(entry.error, result.leftover);
+        } else {
+          entry.state = 'skipped';
+          entry.leftover = result.leftover;
+        }
+        break;
+    }
+  });
 }
 
 async function syncDirectories(group: Group): Promise<void> {
@@ -258,12 +387,9 @@ async function syncDirectories(group: Group): Promise<void> {
     if (list === undefined) byDir.set(entry.job.dir, [entry]);
     else list.push(entry);
   }
-  const dirs = [...byDir];
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    for (let item = dirs[next]; item !== undefined; item = dirs[next]) {
-      next += 1;
-      const [dir, published] = item;
+  await bounded(
+    group.concurrency,
+    [...byDir].map(([dir, published]) => async () => {
       try {
         await runAsync(fsyncDirectory(dir));
       } catch (error) {
@@ -271,9 +397,25 @@ async function syncDirectories(group: Group): Promise<void> {
           entry.error = wrapError(error, 'fsync-dir', entry.job.dest, { committed: true });
         }
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(group.concurrency, dirs.length) }, lane));
+    }),
+  );
+}
+
+/** Whether the batches may run on the I/O thread (starting it for a large group). */
+async function offloadable(count: number, signal: AbortSignal | undefined): Promise<boolean> {
+  // With a signal, every step checks it on this thread.
+  if (signal !== undefined) return false;
+  if (canOffload()) return true;
+  if (count < WRITE_FILES_WAIT_FOR_IO_THREAD || !isPristine()) return false;
+  return (await ioThreadReady()) && canOffload();
+}
+
+function settleTracking(entry: Entry): void {
+  const mayBeLeft =
+    entry.state === 'pending'
+      ? false
+      : entry.leftover !== undefined || (entry.error !== undefined && mayHaveLeft(entry.error));
+  if (!mayBeLeft) untrackTemp(entry.job.tmp);
 }
 
 function outcomeOf(entry: Entry): WriteFilesOutcome {
@@ -327,13 +469,6 @@ export async function writeFiles(
   const { concurrency, stopOnError } = settingsOf(options);
   const normalized = normalizeOptions(options);
   const list = entriesOf(pairs, normalized);
-  const group: Group = {
-    entries: list,
-    options: normalized,
-    concurrency,
-    stopOnError,
-    stopped: false,
-  };
   // Take every file's place in the per-path queue now, in one synchronous step: calls keep
   // their order per file, and two groups can never wait on each other in a cycle.
   const release = deferred();
@@ -345,7 +480,17 @@ export async function writeFiles(
     });
     return turn.promise;
   });
+  const offloaded = await offloadable(list.length, normalized.signal);
+  const group: Group = {
+    entries: list,
+    options: normalized,
+    concurrency,
+    stopOnError,
+    offloaded,
+    stopped: false,
+  };
   try {
+    for (const entry of list) trackTemp(entry.job.tmp);
     await prepareAll(group);
     await Promise.all(turns);
     await publishAll(group);
@@ -354,6 +499,7 @@ export async function writeFiles(
     release.resolve();
   }
   return list.map((entry) => {
+    settleTracking(entry);
     if (entry.state === 'pending') entry.state = 'skipped';
     return outcomeOf(entry);
   });

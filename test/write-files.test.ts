@@ -11,11 +11,94 @@ import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { AtomicFsError, writeFile, writeFiles } from '../src/index.js';
 import { restoreSeam, seam } from '../src/fs.js';
+import { ioThreadReady } from '../src/offload.js';
 import { parseTempName } from '../src/temp.js';
 import { type SeamCall, instrument, list, tempDir } from './helpers.js';
 import { tempsUnder } from './faults/table.js';
 
 const isTemp = (call: SeamCall): boolean => parseTempName(basename(call.subject)) !== undefined;
+
+/**
+ * The batch plans run on the I/O thread when the seam is pristine and no signal is given, and
+ * on the calling thread otherwise (a signal that is never aborted forces that): each
+ * behaviour test runs on both.
+ */
+const executors = {
+  'I/O thread': () => ({}),
+  'calling thread': () => ({ signal: new AbortController().signal }),
+};
+
+describe('writeFiles on both executors', () => {
+  for (const [executor, extra] of Object.entries(executors)) {
+    describe(executor, () => {
+      test('the I/O thread is up', async (t) => {
+        const online = await ioThreadReady();
+        assert.ok(online || process.env.ATOMIC_FS_IO_THREAD === '0', 'I/O thread started');
+        t.diagnostic(`I/O thread online: ${String(online)}`);
+      });
+
+      test('bytes, modes, failures isolated, create-only, mkdirs', async (t) => {
+        const dir = tempDir(t);
+        fs.writeFileSync(join(dir, 'kept.txt'), 'old', { mode: 0o640 });
+        fs.chmodSync(join(dir, 'kept.txt'), 0o640);
+        fs.mkdirSync(join(dir, 'adir'));
+        const entries = new Map<string, string | Uint8Array>([
+          [join(dir, 'kept.txt'), 'new'],
+          [join(dir, 'adir'), 'a directory: fails alone'],
+          [join(dir, 'n', 'e', 'w.txt'), 'deep'],
+          [join(dir, 'bytes.bin'), new Uint8Array([1, 2, 3])],
+        ]);
+        const results = await writeFiles(entries, { mkdirs: true, ...extra() });
+        assert.deepEqual(
+          results.map((r) => (r.status === 'failed' ? r.error.code : r.status)),
+          ['written', 'EISDIR', 'written', 'written'],
+        );
+        assert.equal(fs.readFileSync(join(dir, 'kept.txt'), 'utf8'), 'new');
+        assert.equal(fs.statSync(join(dir, 'kept.txt')).mode & 0o7777, 0o640);
+        assert.equal(fs.readFileSync(join(dir, 'n', 'e', 'w.txt'), 'utf8'), 'deep');
+        assert.deepEqual([...fs.readFileSync(join(dir, 'bytes.bin'))], [1, 2, 3]);
+        const again = await writeFiles(
+          { [join(dir, 'kept.txt')]: 'no', [join(dir, 'fresh.txt')]: 'yes' },
+          { overwrite: false, mode: 0o600, ...extra() },
+        );
+        assert.deepEqual(
+          again.map((r) => (r.status === 'failed' ? r.error.code : r.status)),
+          ['EEXIST', 'written'],
+        );
+        assert.equal(fs.statSync(join(dir, 'fresh.txt')).mode & 0o7777, 0o600);
+        assert.deepEqual(tempsUnder(dir), []);
+      });
+
+      test('stopOnError: a failure while preparing publishes nothing', async (t) => {
+        const dir = tempDir(t);
+        fs.writeFileSync(join(dir, 'a.txt'), 'old a');
+        fs.mkdirSync(join(dir, 'b.txt'));
+        const results = await writeFiles(
+          { [join(dir, 'a.txt')]: 'new a', [join(dir, 'b.txt')]: 'b', [join(dir, 'c.txt')]: 'c' },
+          { stopOnError: true, concurrency: 1, ...extra() },
+        );
+        assert.deepEqual(
+          results.map((result) => result.status),
+          ['skipped', 'failed', 'skipped'],
+        );
+        assert.equal(fs.readFileSync(join(dir, 'a.txt'), 'utf8'), 'old a');
+        assert.deepEqual(list(dir), ['a.txt', 'b.txt']);
+      });
+
+      test('a large group in several batches', async (t) => {
+        const dir = tempDir(t);
+        const entries = new Map<string, Buffer>();
+        for (let i = 0; i < 200; i += 1) entries.set(join(dir, `f${i}`), Buffer.alloc(1024, i));
+        // A pooled Buffer (a view into a larger ArrayBuffer) crosses to the I/O thread intact.
+        entries.set(join(dir, 'pooled'), Buffer.from('a small string from the pool'));
+        const results = await writeFiles(entries, extra());
+        assert.equal(results.filter((result) => result.status === 'written').length, 201);
+        for (const [path, data] of entries) assert.deepEqual(fs.readFileSync(path), data);
+        assert.equal(list(dir).length, 201);
+      });
+    });
+  }
+});
 
 describe('writeFiles', () => {
   test('writes every file; temps fsynced before any rename; one fsync per directory, last', async (t) => {
@@ -88,22 +171,6 @@ describe('writeFiles', () => {
     assert.equal(failed.error.code, 'EISDIR');
     assert.equal(failed.error.path, join(dir, 'b.txt'));
     assert.deepEqual(list(dir), ['a.txt', 'b.txt', 'c.txt']);
-  });
-
-  test('stopOnError: a failure while preparing publishes nothing', async (t) => {
-    const dir = tempDir(t);
-    fs.writeFileSync(join(dir, 'a.txt'), 'old a');
-    fs.mkdirSync(join(dir, 'b.txt'));
-    const results = await writeFiles(
-      { [join(dir, 'a.txt')]: 'new a', [join(dir, 'b.txt')]: 'b', [join(dir, 'c.txt')]: 'c' },
-      { stopOnError: true },
-    );
-    assert.deepEqual(
-      results.map((result) => result.status),
-      ['skipped', 'failed', 'skipped'],
-    );
-    assert.equal(fs.readFileSync(join(dir, 'a.txt'), 'utf8'), 'old a');
-    assert.deepEqual(list(dir), ['a.txt', 'b.txt']);
   });
 
   test('existing files keep their mode; mode, create-only and mkdirs apply to each file', async (t) => {
@@ -219,16 +286,6 @@ describe('writeFiles', () => {
       fs.unlinkSync(leftover);
     }
     assert.deepEqual(tempsUnder(dir), []);
-  });
-
-  test('a large group with the default concurrency', async (t) => {
-    const dir = tempDir(t);
-    const entries = new Map<string, Buffer>();
-    for (let i = 0; i < 200; i += 1) entries.set(join(dir, `f${i}`), Buffer.alloc(1024, i));
-    const results = await writeFiles(entries);
-    assert.equal(results.filter((result) => result.status === 'written').length, 200);
-    for (const [path, data] of entries) assert.deepEqual(fs.readFileSync(path), data);
-    assert.equal(list(dir).length, 200);
   });
 
   test('validates everything before touching anything', async (t) => {
