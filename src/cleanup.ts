@@ -201,8 +201,8 @@ function sweepOf(root: string, options: CleanupOptions | undefined): Sweep {
  * Remove the temp files of this library that crashed writers left in `dir`: those whose
  * process on this host is gone, and those from other hosts older than `olderThanMs`. Never
  * touches a file whose name this library would not make, nor a temp of a live writer on
- * this host. Resolves with the paths removed (with `dryRun`, that would be removed), sorted
- * by directory, then name.
+ * this host. Resolves with the paths removed (with `dryRun`, that would be removed),
+ * directory by directory (breadth first), names sorted within each.
  *
  * @example
  * import { cleanupTemps } from 'atomic-fs';

@@ -320,7 +320,8 @@ async function prepareAll(group: Group): Promise<void> {
 
 async function fsyncOne(group: Group, entry: Entry): Promise<void> {
   const fd = entry.fd;
-  if (fd === undefined || entry.state !== 'prepared') return;
+  // Once a stopOnError group stopped, prepared files are discarded: no need to fsync them.
+  if (fd === undefined || entry.state !== 'prepared' || group.stopped) return;
   try {
     await runAsync(fsyncPrepared(entry.job, fd));
   } catch (error) {
