@@ -30,7 +30,15 @@ export type Phase =
   // JSON and read-modify-write:
   | 'lock'
   | 'read'
-  | 'parse';
+  | 'parse'
+  // toolkit (copyFile, download, cleanupTemps, writeFiles)
+  | 'open-source'
+  | 'copy'
+  | 'fetch'
+  | 'verify'
+  | 'callback'
+  | 'scan'
+  | 'remove';
 
 const PHASE_WORDS: Record<Phase, string> = {
   resolve: 'resolving the destination',
@@ -56,6 +64,14 @@ const PHASE_WORDS: Record<Phase, string> = {
   lock: 'acquiring the lock',
   read: 'reading the current content',
   parse: 'parsing the JSON content',
+  // toolkit (copyFile, download, cleanupTemps, writeFiles)
+  'open-source': 'opening the source file',
+  copy: 'copying into the temp file',
+  fetch: 'fetching the URL',
+  verify: 'verifying the downloaded bytes',
+  callback: "running the caller's onProgress callback",
+  scan: 'looking for temp files',
+  remove: 'removing a temp file',
 };
 
 export interface AtomicFsErrorFields {

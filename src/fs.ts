@@ -41,6 +41,9 @@ export interface Ops {
    * `hasAtomicExchange(platform)` holds; ENOSYS when the native module cannot be loaded.
    */
   swap: (a: string, b: string) => void;
+  // toolkit (copyFile): the kernel copy.
+  /** Copy by path with the kernel's copy (reflink, copy_file_range); `mode` is COPYFILE_* flags. */
+  copyFile: (src: string, dest: string, mode: number) => void;
   // --- JSON and read-modify-write (readJson, update, updateJson): reading, advisory locks ---
   /** Read into `buffer`; `null` position reads from the current offset. 0 means end of file. */
   read: (
@@ -174,6 +177,10 @@ const realSync: Ops = {
       throw exchangeError(error, a, b);
     }
   },
+  // toolkit (copyFile)
+  copyFile: (src, dest, mode) => {
+    fs.copyFileSync(src, dest, mode);
+  },
   // --- JSON and read-modify-write ---
   read: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
   tryLock: (fd) => locks().tryLock(fd),
@@ -286,6 +293,11 @@ const realAsync: AsyncOps = {
       throw exchangeError(error, a, b);
     }
   },
+  // toolkit (copyFile)
+  copyFile: (src, dest, mode) =>
+    new Promise((resolve, reject) => {
+      fs.copyFile(src, dest, mode, done(resolve, reject));
+    }),
   // --- JSON and read-modify-write ---
   read: (fd, buffer, offset, length, position) =>
     new Promise((resolve, reject) => {
@@ -356,6 +368,16 @@ export const flags = {
   /** Opening a directory to fsync it. */
   directory: fs.constants.O_RDONLY | optionalFlag('O_DIRECTORY'),
 
+  // toolkit (copyFile)
+  /** Opening the source of a copy. */
+  readSource: fs.constants.O_RDONLY,
+  /** Re-opening a temp file the kernel copy created, to fsync it; never through a symlink. */
+  reopenTemp: fs.constants.O_WRONLY | optionalFlag('O_NOFOLLOW'),
+  /**
+   * The kernel copy into a temp name: O_EXCL (the copy refuses any existing name, a planted
+   * symlink included), and a reflink when the file system can share the blocks.
+   */
+  copyExclusive: fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE,
   // --- JSON and read-modify-write ---
   /** Reading the current content of a file. */
   read: fs.constants.O_RDONLY,

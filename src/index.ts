@@ -33,3 +33,12 @@ export type {
 export { update, updateSync } from './update.js';
 export type { UpdateOptions, UpdateFunction, UpdateSyncFunction } from './update.js';
 export type { LockOptions } from './lock.js';
+// toolkit (copyFile, download, cleanupTemps, writeFiles)
+export { copyFile } from './copy.js';
+export type { CopyOptions, Progress } from './copy.js';
+export { download } from './download.js';
+export type { DownloadOptions, DownloadHeaders } from './download.js';
+export { cleanupTemps } from './cleanup.js';
+export type { CleanupOptions } from './cleanup.js';
+export { writeFiles } from './write-files.js';
+export type { WriteFilesOptions, WriteFilesOutcome, WriteFilesEntries } from './write-files.js';

@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { type SerializedError, deserializeError, ownError } from './errors.js';
 import { isPristine } from './fs.js';
 import type { Job } from './steps.js';
+import type { FinishItem, PrepareItem } from './write-files-plans.js';
 
 /**
  * The plans the I/O thread can run, with their arguments. Only whole plans that open and
@@ -19,6 +20,9 @@ import type { Job } from './steps.js';
  */
 export interface OffloadPlans {
   writeWhole: [job: Job, chunks: readonly Uint8Array[]];
+  // toolkit (writeFiles): many files per message
+  writeFilesPrepare: [items: readonly PrepareItem[], stopOnError: boolean];
+  writeFilesFinish: [items: readonly FinishItem[], stopOnError: boolean];
 }
 
 export type OffloadRequest = {
@@ -63,7 +67,9 @@ function start(): Promise<boolean> {
   status = 'starting';
   let thread: Worker;
   try {
-    thread = new Worker(new URL('./worker.js', import.meta.url));
+    // Descriptors opened here are handed to the calling thread, which closes them: the worker
+    // must not track them (it would warn on reuse, and close them again when it exits).
+    thread = new Worker(new URL('./worker.js', import.meta.url), { trackUnmanagedFds: false });
   } catch {
     // A bundler or runtime without worker_threads: everything stays on the calling thread.
     status = 'off';

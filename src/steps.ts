@@ -59,9 +59,12 @@ export interface Existing {
 export interface Inspection {
   /** Mode and owner to preserve; `undefined` for a new file (or a symlink being replaced). */
   readonly existing: Existing | undefined;
+  /** Device and inode of the existing file (copyFile refuses to copy a file onto itself). */
+  readonly identity?: { readonly dev: number; readonly ino: number } | undefined;
 }
 
-function* inPhase<R>(phase: Phase, dest: string, plan: Plan<R>): Plan<R> {
+/** Run `plan`, wrapping its failures as failures of `phase` for `dest`. */
+export function* inPhase<R>(phase: Phase, dest: string, plan: Plan<R>): Plan<R> {
   try {
     return yield* plan;
   } catch (error) {
@@ -69,7 +72,8 @@ function* inPhase<R>(phase: Phase, dest: string, plan: Plan<R>): Plan<R> {
   }
 }
 
-function errnoLike(code: string, syscall: string, path: string, message: string): Error {
+/** An error shaped like the ones node:fs throws, for conditions the library detects itself. */
+export function errnoLike(code: string, syscall: string, path: string, message: string): Error {
   return Object.assign(new Error(`${code}: ${message}, ${syscall} '${path}'`), {
     code,
     syscall,
@@ -101,7 +105,10 @@ export function* inspectTarget(job: Job): Plan<Inspection> {
     );
   }
   if (stats.isSymbolicLink()) return { existing: undefined };
-  return { existing: { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid } };
+  return {
+    existing: { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid },
+    identity: { dev: stats.dev, ino: stats.ino },
+  };
 }
 
 /** The mode the new file must end up with, when one is known. */
@@ -348,30 +355,68 @@ export function* commit(
   inspected?: Inspection,
   signal?: AbortSignal,
 ): Plan<void> {
-  let open: number | undefined = fd;
-  try {
+  let inspection = inspected;
+  if (inspection === undefined) {
     // A handle may be committed long after it was opened: look at the destination again.
-    const inspection = inspected ?? (yield* inspectTarget(job));
-    yield* applyMetadata(job, fd, inspection);
-    if (job.settings.durability !== 'none') {
-      yield* inPhase('fsync', job.dest, call('fsync', fd));
+    try {
+      inspection = yield* inspectTarget(job);
+    } catch (error) {
+      throw withLeftover(error, yield* discard(job, fd, created));
     }
-    open = undefined;
-    yield* inPhase('close', job.dest, call('close', fd));
-    if (signal?.aborted === true) {
-      throw ownError('ABORT_ERR', 'abort', job.dest, 'the operation was aborted', signal.reason);
-    }
-    yield* publish(job);
-  } catch (error) {
-    if (error instanceof AtomicFsError && error.committed) throw error;
-    throw withLeftover(error, yield* discard(job, open, created));
   }
+  yield* seal(job, fd, created, inspection);
+  yield* publishSealed(job, created, signal);
   if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
     try {
       yield* fsyncDirectory(job.dir);
     } catch (error) {
       throw wrapError(error, 'fsync-dir', job.dest, { committed: true });
     }
+  }
+}
+
+/**
+ * The first half of `commit`: owner and mode, fsync, close. The temp file is then complete
+ * (and durable, unless durability is `'none'`) but not published. Takes ownership of `fd`;
+ * on failure the temp file is removed. writeFiles seals many files before publishing any.
+ */
+export function* seal(
+  job: Job,
+  fd: number,
+  created: readonly string[],
+  inspection: Inspection,
+): Plan<void> {
+  let open: number | undefined = fd;
+  try {
+    yield* applyMetadata(job, fd, inspection);
+    if (job.settings.durability !== 'none') {
+      yield* inPhase('fsync', job.dest, call('fsync', fd));
+    }
+    open = undefined;
+    yield* inPhase('close', job.dest, call('close', fd));
+  } catch (error) {
+    throw withLeftover(error, yield* discard(job, open, created));
+  }
+}
+
+/**
+ * The second half of `commit` without the directory fsync: publish a sealed temp file (rename,
+ * or create-only link). On a failure before the publish the temp file is removed. The caller
+ * fsyncs the directory (writeFiles does it once per directory for a whole group).
+ */
+export function* publishSealed(
+  job: Job,
+  created: readonly string[],
+  signal?: AbortSignal,
+): Plan<void> {
+  try {
+    if (signal?.aborted === true) {
+      throw ownError('ABORT_ERR', 'abort', job.dest, 'the operation was aborted', signal.reason);
+    }
+    yield* publish(job);
+  } catch (error) {
+    if (error instanceof AtomicFsError && error.committed) throw error;
+    throw withLeftover(error, yield* discard(job, undefined, created));
   }
 }
 

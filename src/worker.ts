@@ -4,10 +4,18 @@ import { serializeError } from './errors.js';
 import type { OffloadReply, OffloadRequest } from './offload.js';
 import { type Plan, runSync } from './plan.js';
 import { writeWhole } from './steps.js';
+import { finishBatch, prepareBatch } from './write-files-plans.js';
 
 function planOf(request: OffloadRequest): Plan<unknown> {
-  // One plan today; OffloadPlans lists what may come here.
-  return writeWhole(...request.args);
+  switch (request.name) {
+    case 'writeWhole':
+      return writeWhole(...request.args);
+    // toolkit (writeFiles)
+    case 'writeFilesPrepare':
+      return prepareBatch(...request.args);
+    case 'writeFilesFinish':
+      return finishBatch(...request.args);
+  }
 }
 
 const port = parentPort;

@@ -1,0 +1,267 @@
+/**
+ * copyFile: an atomic, durable copy. The bytes land in an exclusive temp file beside the
+ * destination, which is fsynced and renamed into place like any other write (steps.ts).
+ *
+ * Two ways to fill the temp file, one plan:
+ * - The kernel copy, `fs.copyFile(src, tmp, COPYFILE_EXCL | COPYFILE_FICLONE)`: a reflink
+ *   where the file system shares blocks (btrfs, xfs), else copy_file_range/sendfile, never
+ *   through this process's memory. COPYFILE_EXCL makes libuv create the temp with
+ *   O_CREAT|O_EXCL, which refuses any existing name — a symlink planted at the temp name
+ *   included, whatever it points to. libuv then closes the temp; we re-open it with
+ *   O_NOFOLLOW (a symlink swapped in meanwhile is refused), check it is a regular file of the
+ *   source's size, and commit it through that descriptor (fchmod, fsync, close, rename).
+ *   We chose this over "our own exclusive open, then copy into the descriptor" because Node
+ *   has no descriptor-to-descriptor kernel copy: that way would always be a read/write loop.
+ * - A read/write loop into a temp created by our own exclusive open, in 1 MiB steps: when the
+ *   caller wants progress (`onProgress`), when the source is not a regular file of known
+ *   size (a FIFO, a /proc file reporting size 0), and when libuv's temp would be briefly
+ *   more permissive than the final mode (libuv creates it with the source's mode; the
+ *   library never lets a temp be wider than the final mode for group or others).
+ */
+import { COPY_CHUNK_BYTES } from './constants.js';
+import { errorCode, invalidArgument, ownError, throwIfAborted, wrapError } from './errors.js';
+import { flags } from './fs.js';
+import { pathQueue, resolveCall } from './job.js';
+import { type WriteOptions, normalizeOptions, pathOf } from './options.js';
+import { type Plan, call, runAsync } from './plan.js';
+import { type Progress, type ProgressCallback, progressOf, report } from './progress.js';
+import {
+  type Inspection,
+  type Job,
+  type TempFile,
+  commit,
+  createTemp,
+  discard,
+  errnoLike,
+  inPhase,
+  inspectTarget,
+  makeParents,
+  removeDirectories,
+  withLeftover,
+  writeChunks,
+} from './steps.js';
+import { withTrackedTemp } from './tracked.js';
+
+export type { Progress } from './progress.js';
+
+/** Options of `copyFile`: the common write options, with these differences and additions. */
+export interface CopyOptions extends Omit<WriteOptions, 'encoding' | 'coalesce' | 'mode'> {
+  /**
+   * Permission bits of the copy (0 to 0o7777), applied exactly. By default the source's
+   * permission bits (0o777; set-user-ID, set-group-ID and sticky bits are not copied).
+   * @default the source's mode & 0o777
+   * @example
+   * import { copyFile } from 'atomic-fs';
+   * await copyFile('build/app.wasm', 'cache/app.wasm', { mode: 0o444 });
+   */
+  readonly mode?: number | undefined;
+
+  /**
+   * Called with `{ bytes, total }` as the copy proceeds (once at 0, then after each 1 MiB
+   * step). Asking for progress makes the copy use a read/write loop instead of the kernel
+   * copy. If it throws, the copy stops, nothing is published, and the call rejects with
+   * `ERR_ATOMIC_CALLBACK`.
+   * @default undefined
+   * @example
+   * import { copyFile } from 'atomic-fs';
+   * await copyFile('disk.img', 'backup/disk.img', {
+   *   onProgress: ({ bytes, total }) => console.log(`${bytes} / ${total ?? '?'}`),
+   * });
+   */
+  readonly onProgress?: ((progress: Progress) => void) | undefined;
+}
+
+interface CopySettings {
+  readonly src: string;
+  readonly mode: number | undefined;
+  readonly onProgress: ProgressCallback | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+function* closeQuietly(fd: number): Plan<void> {
+  try {
+    yield* call('close', fd);
+  } catch {
+    // A read-only descriptor: nothing was written through it, and a close is never retried.
+  }
+}
+
+/** Whether anything is at `path` (when that cannot be told: assume so). */
+function* present(path: string): Plan<boolean> {
+  try {
+    yield* call('lstat', path);
+    return true;
+  } catch (error) {
+    return errorCode(error) !== 'ENOENT';
+  }
+}
+
+/** Fill the temp file with the kernel copy; returns it open (O_NOFOLLOW) for the commit. */
+function* kernelCopy(job: Job, src: string, size: number): Plan<TempFile> {
+  const created = job.settings.mkdirs ? yield* makeParents(job) : [];
+  try {
+    yield* call('copyFile', src, job.tmp, flags.copyExclusive);
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') {
+      // Something is at our temp name and it is not ours: never remove it.
+      yield* removeDirectories(created);
+      throw wrapError(error, 'copy', job.dest);
+    }
+    // libuv removes a temp it created before failing; remove one only if it is still there.
+    let left: string | undefined;
+    if (yield* present(job.tmp)) left = yield* discard(job, undefined, created);
+    else yield* removeDirectories(created);
+    throw withLeftover(wrapError(error, 'copy', job.dest), left);
+  }
+  let fd: number;
+  try {
+    fd = yield* call('open', job.tmp, flags.reopenTemp, 0);
+  } catch (error) {
+    throw withLeftover(wrapError(error, 'copy', job.dest), yield* discard(job, undefined, created));
+  }
+  try {
+    const stats = yield* call('fstat', fd);
+    if (!stats.isFile() || stats.size !== size) {
+      throw ownError(
+        'ERR_ATOMIC_SOURCE_CHANGED',
+        'copy',
+        job.dest,
+        `the source '${src}' changed during the copy: ${size} bytes expected, ${stats.size} copied`,
+      );
+    }
+  } catch (error) {
+    throw withLeftover(wrapError(error, 'copy', job.dest), yield* discard(job, fd, created));
+  }
+  return { fd, created };
+}
+
+/** Copy from `source` into the temp file `fd` until end of file, reporting progress. */
+function* copyLoop(
+  job: Job,
+  source: number,
+  fd: number,
+  total: number | undefined,
+  settings: CopySettings,
+): Plan<void> {
+  const { src, onProgress, signal } = settings;
+  const buffer = Buffer.allocUnsafe(
+    total === undefined ? COPY_CHUNK_BYTES : Math.min(COPY_CHUNK_BYTES, total + 1),
+  );
+  let bytes = 0;
+  report(onProgress, job.dest, bytes, total);
+  for (;;) {
+    throwIfAborted(signal, job.dest);
+    const n = yield* inPhase(
+      'read-source',
+      src,
+      call('read', source, buffer, 0, buffer.byteLength, null),
+    );
+    if (n === 0) break;
+    yield* writeChunks(job, fd, [buffer.subarray(0, n)], signal);
+    bytes += n;
+    report(onProgress, job.dest, bytes, total);
+  }
+  if (total !== undefined && bytes !== total) {
+    throw ownError(
+      'ERR_ATOMIC_SOURCE_CHANGED',
+      'copy',
+      job.dest,
+      `the source '${src}' changed during the copy: ${total} bytes expected, ${bytes} read`,
+    );
+  }
+}
+
+/** The whole copy, run with the asynchronous seam. */
+function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
+  const { src, signal } = settings;
+  const source = yield* inPhase('open-source', src, call('open', src, flags.readSource, 0));
+  let held: number | undefined = source;
+  try {
+    const stats = yield* inPhase('open-source', src, call('fstat', source));
+    if (stats.isDirectory()) {
+      throw wrapError(
+        errnoLike('EISDIR', 'read', src, 'illegal operation on a directory'),
+        'open-source',
+        src,
+      );
+    }
+    // A regular file of size 0 may be a /proc file that has content: read it to the end.
+    const total = stats.isFile() && stats.size > 0 ? stats.size : undefined;
+    const mode = settings.mode ?? stats.mode & 0o777;
+    const job: Job = { ...base, settings: { ...base.settings, mode } };
+    const inspection: Inspection = yield* inspectTarget(job);
+    if (inspection.identity?.dev === stats.dev && inspection.identity.ino === stats.ino) {
+      throw ownError(
+        'ERR_ATOMIC_SAME_FILE',
+        'resolve',
+        job.dest,
+        `the source '${src}' and the destination are the same file; nothing was changed`,
+      );
+    }
+    throwIfAborted(signal, job.dest);
+    // libuv creates its temp with the source's mode: use it only if that is never wider than
+    // the final mode for group and others (owner bits do not matter: the owner is us).
+    const kernel =
+      total !== undefined &&
+      settings.onProgress === undefined &&
+      (stats.mode & 0o7077 & ~mode) === 0;
+    let temp: TempFile;
+    if (kernel) {
+      held = undefined;
+      yield* closeQuietly(source);
+      temp = yield* kernelCopy(job, src, total);
+    } else {
+      temp = yield* createTemp(job, inspection);
+      try {
+        yield* copyLoop(job, source, temp.fd, total, settings);
+      } catch (error) {
+        throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
+      }
+      held = undefined;
+      yield* closeQuietly(source);
+    }
+    yield* commit(job, temp.fd, temp.created, inspection, signal);
+  } finally {
+    if (held !== undefined) yield* closeQuietly(held);
+  }
+}
+
+/**
+ * Copy `src` to `dest` atomically and durably: readers of `dest` see the old file or the
+ * complete copy, never a partial one; once the promise resolves the copy survives a power
+ * cut. Uses the kernel's copy (reflink, copy_file_range) where it can. `dest` may be on
+ * another file system than `src`; the temp file is always beside `dest`.
+ *
+ * Fails with `ENOENT` (path: `src`) for a missing source, `EISDIR` for a directory source,
+ * and `ERR_ATOMIC_SAME_FILE` when `src` and `dest` are the same file (nothing is touched).
+ *
+ * @example
+ * import { copyFile } from 'atomic-fs';
+ * await copyFile('dist/bundle.js', '/var/cache/app/bundle.js', { mode: 0o444 });
+ */
+export async function copyFile(
+  src: string | URL,
+  dest: string | URL,
+  options?: CopyOptions,
+): Promise<void> {
+  const source = pathOf(src, 'src');
+  const destination = pathOf(dest, 'dest');
+  if (options !== undefined && (typeof options !== 'object' || (options as unknown) === null)) {
+    throw invalidArgument(
+      'ERR_INVALID_ARG_TYPE',
+      `The "options" argument must be an object. Received type ${typeof options}`,
+    );
+  }
+  const onProgress = progressOf(options?.onProgress);
+  const normalized = normalizeOptions(options);
+  const { job } = resolveCall({ dest: destination, options: normalized });
+  const settings: CopySettings = {
+    src: source,
+    mode: normalized.settings.mode,
+    onProgress,
+    signal: normalized.signal,
+  };
+  return pathQueue.add(job.target, undefined, () =>
+    withTrackedTemp(job.tmp, () => runAsync(copyPlan(job, settings))),
+  );
+}

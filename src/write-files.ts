@@ -1,0 +1,507 @@
+/**
+ * writeFiles: many files, each replaced atomically on its own, committed as a group. Not
+ * all-or-nothing: after a failure some files may be new and others old (see stopOnError).
+ *
+ * Three phases:
+ * 1. prepare — for each file: look at the destination, create the temp exclusively, write,
+ *    fchown/fchmod; then fsync it. The fsyncs run in parallel (bounded) on libuv's threadpool,
+ *    so that the file system can put many files in one journal commit; the rest runs in
+ *    batches of files per message on the library's I/O thread (plain synchronous system
+ *    calls: no threadpool round trip per call), pipelined with the fsyncs.
+ * 2. publish — close each prepared file and rename (or link, create-only) it into place, in
+ *    entry order, once every file's per-path queue turn has come (writes to one file keep
+ *    call order). One batch.
+ * 3. durability — one fsync per distinct directory, after every rename into it.
+ *
+ * The batch plans (write-files-plans.ts) run on the calling thread instead, in `concurrency`
+ * lanes, whenever the fs seam is patched (tests, the crash recorder) or a signal must be
+ * watched: one set of plans, two executors.
+ *
+ * A failure in phase 1 or 2 fails that file alone (its temp removed); a directory fsync that
+ * fails marks every file renamed into that directory failed with `committed: true`. With
+ * `stopOnError`, the first failure stops the group: in phase 1, nothing is published (files
+ * already prepared are discarded); in phase 2, files already renamed stay, the rest are
+ * discarded.
+ */
+import {
+  WRITE_FILES_BATCH,
+  WRITE_FILES_CONCURRENCY,
+  WRITE_FILES_WAIT_FOR_IO_THREAD,
+} from './constants.js';
+import { type Chunk, chunkBytes } from './data.js';
+import { AtomicFsError, deserializeError, invalidArgument, wrapError } from './errors.js';
+import { isPristine, seam } from './fs.js';
+import { trackTemp, untrackTemp } from './exit-cleanup.js';
+import { pathQueue, resolveCall } from './job.js';
+import { canOffload, ioThreadReady, offload } from './offload.js';
+import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
+import { runAsync } from './plan.js';
+import { fsyncsDirectories } from './platform.js';
+import { type Job, fsyncDirectory, withLeftover } from './steps.js';
+import { mayHaveLeft } from './tracked.js';
+import {
+  type FinishItem,
+  type Finished,
+  type PrepareItem,
+  type Prepared,
+  finishBatch,
+  fsyncPrepared,
+  prepareBatch,
+} from './write-files-plans.js';
+
+/** Options of `writeFiles`: the common write options (except `coalesce`), plus these. */
+export interface WriteFilesOptions extends Omit<WriteOptions, 'coalesce'> {
+  /**
+   * Files prepared at once (create, write, fsync, close).
+   * @default 16
+   * @example
+   * import { writeFiles } from 'atomic-fs';
+   * await writeFiles(files, { concurrency: 4 });
+   */
+  readonly concurrency?: number | undefined;
+
+  /**
+   * Stop at the first failure. A failure while files are being prepared publishes nothing
+   * (prepared files are discarded); a failure while renaming keeps the files renamed before
+   * it and discards the rest. Files not published are reported `'skipped'`.
+   * @default false
+   * @example
+   * import { writeFiles } from 'atomic-fs';
+   * const results = await writeFiles(files, { stopOnError: true });
+   */
+  readonly stopOnError?: boolean | undefined;
+}
+
+/** What happened to one file of a `writeFiles` call. */
+export type WriteFilesOutcome =
+  | { readonly path: string; readonly status: 'written' }
+  | {
+      readonly path: string;
+      readonly status: 'failed';
+      /** Why; `error.committed` means the new content is in place but its durability unknown. */
+      readonly error: AtomicFsError;
+    }
+  | {
+      readonly path: string;
+      readonly status: 'skipped';
+      /** A temp file that could not be removed (its cleanup failed); the process retries at exit. */
+      readonly leftover?: string;
+    };
+
+/** The files for `writeFiles`: an object of path → data, or `[path, data]` pairs (a Map). */
+export type WriteFilesEntries =
+  Readonly<Record<string, Chunk>> | Iterable<readonly [string | URL, Chunk]>;
+
+type State = 'pending' | 'prepared' | 'published' | 'failed' | 'skipped';
+
+interface Entry {
+  readonly job: Job;
+  readonly bytes: Uint8Array;
+  state: State;
+  /** The temp's descriptor, from prepare until finish closes it. */
+  fd: number | undefined;
+  created: readonly string[];
+  error: AtomicFsError | undefined;
+  leftover: string | undefined;
+}
+
+interface Group {
+  readonly entries: readonly Entry[];
+  readonly options: Normalized;
+  readonly concurrency: number;
+  readonly stopOnError: boolean;
+  /** Run the batch plans on the I/O thread (else on this thread). */
+  readonly offloaded: boolean;
+  stopped: boolean;
+}
+
+function pairsOf(entries: unknown): [unknown, unknown][] {
+  if (typeof entries !== 'object' || entries === null) {
+    throw invalidArgument(
+      'ERR_INVALID_ARG_TYPE',
+      `The "entries" argument must be an object of path → data or an iterable of [path, data]. Received ${entries === null ? 'null' : `type ${typeof entries}`}`,
+    );
+  }
+  if (Symbol.iterator in entries && typeof entries[Symbol.iterator] === 'function') {
+    return Array.from(entries as Iterable<unknown>, (pair, index) => {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw invalidArgument(
+          'ERR_INVALID_ARG_VALUE',
+          `The "entries" argument must yield [path, data] pairs; entry ${index} is not one`,
+        );
+      }
+      return [pair[0], pair[1]] as [unknown, unknown];
+    });
+  }
+  return Object.entries(entries);
+}
+
+function settingsOf(options: WriteFilesOptions | undefined): {
+  concurrency: number;
+  stopOnError: boolean;
+} {
+  const concurrency = options?.concurrency ?? WRITE_FILES_CONCURRENCY;
+  if (typeof concurrency !== 'number') {
+    throw invalidArgument(
+      'ERR_INVALID_ARG_TYPE',
+      `The option "concurrency" must be of type number. Received type ${typeof concurrency}`,
+    );
+  }
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024) {
+    throw invalidArgument(
+      'ERR_OUT_OF_RANGE',
+      `The option "concurrency" must be an integer from 1 to 1024. Received ${String(concurrency)}`,
+    );
+  }
+  const stopOnError = options?.stopOnError ?? false;
+  if (typeof stopOnError !== 'boolean') {
+    throw invalidArgument(
+      'ERR_INVALID_ARG_TYPE',
+      `The option "stopOnError" must be of type boolean. Received type ${typeof stopOnError}`,
+    );
+  }
+  return { concurrency, stopOnError };
+}
+
+/** Validate everything and resolve every destination before anything is touched. */
+function entriesOf(pairs: readonly [unknown, unknown][], options: Normalized): Entry[] {
+  const checked = pairs.map(([path, data], index) => {
+    const dest = pathOf(path, `entries[${index}] path`);
+    const bytes = chunkBytes(data, options.encoding);
+    if (bytes === undefined) {
+      throw invalidArgument(
+        'ERR_INVALID_ARG_TYPE',
+        `The data for '${dest}' must be a string, Buffer, TypedArray, DataView or ArrayBuffer (writeFiles takes no streams)`,
+      );
+    }
+    return { dest, bytes };
+  });
+  const targets = new Map<string, string>();
+  return checked.map(({ dest, bytes }) => {
+    const { job } = resolveCall({ dest, options });
+    const earlier = targets.get(job.target);
+    if (earlier !== undefined) {
+      throw invalidArgument(
+        'ERR_INVALID_ARG_VALUE',
+        `The "entries" argument names one file twice: '${earlier}' and '${dest}'`,
+      );
+    }
+    targets.set(job.target, dest);
+    return {
+      job,
+      bytes,
+      state: 'pending',
+      fd: undefined,
+      created: [],
+      error: undefined,
+      leftover: undefined,
+    };
+  });
+}
+
+function fail(group: Group, entry: Entry, error: AtomicFsError): void {
+  entry.state = 'failed';
+  entry.error = error;
+  if (group.stopOnError) group.stopped = true;
+}
+
+/** Copies that do not drag a larger backing buffer (Buffer's 8 KiB pool) to the I/O thread. */
+function compact(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : bytes.slice();
+}
+
+async function prepare(group: Group, batch: readonly Entry[]): Promise<Prepared[]> {
+  const items: PrepareItem[] = batch.map((entry) => ({
+    job: entry.job,
+    bytes: group.offloaded ? compact(entry.bytes) : entry.bytes,
+  }));
+  if (group.offloaded) {
+    return (await offload(
+      'writeFilesPrepare',
+      items[0]?.job.dest ?? '',
+      items,
+      group.stopOnError,
+    )) as Prepared[];
+  }
+  return runAsync(prepareBatch(items, group.stopOnError, group.options.signal));
+}
+
+async function finish(group: Group, items: readonly FinishItem[]): Promise<Finished[]> {
+  if (group.offloaded) {
+    return (await offload(
+      'writeFilesFinish',
+      items[0]?.job.dest ?? '',
+      items,
+      group.stopOnError,
+    )) as Finished[];
+  }
+  return runAsync(finishBatch(items, group.stopOnError, group.options.signal));
+}
+
+function errorOf(data: Parameters<typeof deserializeError>[0], dest: string): AtomicFsError {
+  return wrapError(deserializeError(data), 'write', dest);
+}
+
+/** Run `tasks` with at most `limit` at once. */
+async function bounded(limit: number, tasks: readonly (() => Promise<void>)[]): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    for (let task = tasks[next]; task !== undefined; task = tasks[next]) {
+      next += 1;
+      await task();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, lane));
+}
+
+/** Phase 1: prepare in batches; fsync each prepared file as soon as its batch is back. */
+async function prepareAll(group: Group): Promise<void> {
+  const { entries, options } = group;
+  const size = group.offloaded
+    ? WRITE_FILES_BATCH
+    : Math.max(1, Math.ceil(entries.length / group.concurrency));
+  const batches: Entry[][] = [];
+  for (let i = 0; i < entries.length; i += size) batches.push(entries.slice(i, i + size));
+  const fsyncs: Promise<void>[] = [];
+  // The fsyncs share one bound: a queue that batches feed as they come back.
+  const waiting: Entry[] = [];
+  let running = 0;
+  const pump = (): void => {
+    while (running < group.concurrency && waiting.length > 0) {
+      const entry = waiting.shift();
+      if (entry === undefined) break;
+      running += 1;
+      fsyncs.push(
+        fsyncOne(group, entry).finally(() => {
+          running -= 1;
+          pump();
+        }),
+      );
+    }
+  };
+  const durable = options.settings.durability !== 'none';
+  await bounded(
+    // On the I/O thread the batches run one after another anyway: keep one queued behind the
+    // one running, so a stopOnError failure wastes at most one batch.
+    group.offloaded ? 2 : group.concurrency,
+    batches.map((batch) => async () => {
+      if (group.stopped) return;
+      let results: Prepared[];
+      try {
+        results = await prepare(group, batch);
+      } catch (error) {
+        // The I/O thread died: whether temps were created is unknown (they stay tracked).
+        for (const entry of batch) fail(group, entry, wrapError(error, 'worker', entry.job.dest));
+        return;
+      }
+      batch.forEach((entry, i) => {
+        const result = results[i];
+        if (result === undefined || !result.ok) {
+          if (result !== undefined && 'error' in result) {
+            fail(group, entry, errorOf(result.error, entry.job.dest));
+          }
+          return; // skipped: stays pending
+        }
+        entry.state = 'prepared';
+        entry.fd = result.fd;
+        entry.created = result.created;
+        if (durable) {
+          waiting.push(entry);
+          pump();
+        }
+      });
+    }),
+  );
+  // fsyncs started by the last batches may still run; new ones are only started by them.
+  for (let i = 0; i < fsyncs.length; i += 1) await fsyncs[i];
+}
+
+async function fsyncOne(group: Group, entry: Entry): Promise<void> {
+  const fd = entry.fd;
+  // Once a stopOnError group stopped, prepared files are discarded: no need to fsync them.
+  if (fd === undefined || entry.state !== 'prepared' || group.stopped) return;
+  try {
+    await runAsync(fsyncPrepared(entry.job, fd));
+  } catch (error) {
+    // The descriptor stays with the entry: finish closes it and removes the temp.
+    fail(group, entry, wrapError(error, 'fsync', entry.job.dest));
+  }
+}
+
+/** Phase 2: close and publish every prepared file in entry order; discard the rest. */
+async function publishAll(group: Group): Promise<void> {
+  const batch = group.entries.filter(
+    (entry) => entry.state === 'prepared' || (entry.state === 'failed' && entry.fd !== undefined),
+  );
+  if (batch.length === 0) return;
+  const items: FinishItem[] = batch.map((entry) => ({
+    job: entry.job,
+    fd: entry.fd,
+    created: entry.created,
+    publish: entry.state === 'prepared' && !group.stopped,
+  }));
+  let results: Finished[];
+  try {
+    results = await finish(group, items);
+  } catch (error) {
+    for (const entry of batch) {
+      entry.fd = undefined;
+      fail(group, entry, wrapError(error, 'worker', entry.job.dest));
+    }
+    return;
+  }
+  batch.forEach((entry, i) => {
+    const result = results[i];
+    entry.fd = undefined;
+    if (result === undefined) return;
+    switch (result.status) {
+      case 'published':
+        entry.state = 'published';
+        if (result.error !== undefined) {
+          entry.error = errorOf(result.error, entry.job.dest);
+          if (group.stopOnError) group.stopped = true;
+        }
+        break;
+      case 'failed':
+        fail(group, entry, errorOf(result.error, entry.job.dest));
+        break;
+      case 'discarded':
+        if (entry.state === 'failed') {
+          entry.error = withLeftover(entry.error, result.leftover);
+        } else {
+          entry.state = 'skipped';
+          entry.leftover = result.leftover;
+        }
+        break;
+    }
+  });
+}
+
+async function syncDirectories(group: Group): Promise<void> {
+  if (group.options.settings.durability !== 'full' || !fsyncsDirectories(seam.platform)) return;
+  const byDir = new Map<string, Entry[]>();
+  for (const entry of group.entries) {
+    if (entry.state !== 'published') continue;
+    const list = byDir.get(entry.job.dir);
+    if (list === undefined) byDir.set(entry.job.dir, [entry]);
+    else list.push(entry);
+  }
+  await bounded(
+    group.concurrency,
+    [...byDir].map(([dir, published]) => async () => {
+      try {
+        await runAsync(fsyncDirectory(dir));
+      } catch (error) {
+        for (const entry of published) {
+          entry.error = wrapError(error, 'fsync-dir', entry.job.dest, { committed: true });
+        }
+      }
+    }),
+  );
+}
+
+/** Whether the batches may run on the I/O thread (starting it for a large group). */
+async function offloadable(count: number, signal: AbortSignal | undefined): Promise<boolean> {
+  // With a signal, every step checks it on this thread.
+  if (signal !== undefined) return false;
+  if (canOffload()) return true;
+  if (count < WRITE_FILES_WAIT_FOR_IO_THREAD || !isPristine()) return false;
+  return (await ioThreadReady()) && canOffload();
+}
+
+function settleTracking(entry: Entry): void {
+  const mayBeLeft =
+    entry.state === 'pending'
+      ? false
+      : entry.leftover !== undefined || (entry.error !== undefined && mayHaveLeft(entry.error));
+  if (!mayBeLeft) untrackTemp(entry.job.tmp);
+}
+
+function outcomeOf(entry: Entry): WriteFilesOutcome {
+  const path = entry.job.dest;
+  if (entry.error !== undefined && entry.state !== 'skipped') {
+    return { path, status: 'failed', error: entry.error };
+  }
+  if (entry.state === 'published') return { path, status: 'written' };
+  return entry.leftover === undefined
+    ? { path, status: 'skipped' }
+    : { path, status: 'skipped', leftover: entry.leftover };
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
+/**
+ * Write many files, each atomically and durably on its own, committed as a group: the files
+ * are prepared in parallel (their fsyncs overlap), renamed into place in entry order, and
+ * each directory is fsynced once after all renames into it. It is **not** all-or-nothing:
+ * resolves with one outcome per entry, in entry order — `'written'`, `'failed'` (with the
+ * error) or `'skipped'` (only with `stopOnError`). It rejects only for invalid arguments or
+ * a signal aborted before the call.
+ *
+ * @example
+ * import { writeFiles } from 'atomic-fs';
+ * const results = await writeFiles({ 'out/a.json': a, 'out/b.json': b });
+ * const failed = results.filter((r) => r.status !== 'written');
+ */
+export async function writeFiles(
+  entries: WriteFilesEntries,
+  options?: WriteFilesOptions,
+): Promise<WriteFilesOutcome[]> {
+  const pairs = pairsOf(entries);
+  if (options !== undefined && (typeof options !== 'object' || (options as unknown) === null)) {
+    throw invalidArgument(
+      'ERR_INVALID_ARG_TYPE',
+      `The "options" argument must be an object. Received type ${typeof options}`,
+    );
+  }
+  const { concurrency, stopOnError } = settingsOf(options);
+  const normalized = normalizeOptions(options);
+  const list = entriesOf(pairs, normalized);
+  // Take every file's place in the per-path queue now, in one synchronous step: calls keep
+  // their order per file, and two groups can never wait on each other in a cycle.
+  const release = deferred();
+  const turns = list.map((entry) => {
+    const turn = deferred();
+    void pathQueue.add(entry.job.target, undefined, () => {
+      turn.resolve();
+      return release.promise;
+    });
+    return turn.promise;
+  });
+  const offloaded = await offloadable(list.length, normalized.signal);
+  const group: Group = {
+    entries: list,
+    options: normalized,
+    concurrency,
+    stopOnError,
+    offloaded,
+    stopped: false,
+  };
+  try {
+    for (const entry of list) trackTemp(entry.job.tmp);
+    await prepareAll(group);
+    await Promise.all(turns);
+    await publishAll(group);
+    await syncDirectories(group);
+  } finally {
+    release.resolve();
+  }
+  return list.map((entry) => {
+    settleTracking(entry);
+    if (entry.state === 'pending') entry.state = 'skipped';
+    return outcomeOf(entry);
+  });
+}

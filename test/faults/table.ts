@@ -1,0 +1,184 @@
+/**
+ * The fault-table loop shared by the toolkit's tables (copyFile, download): record a clean
+ * run's seam calls, then fail each call in turn with several codes — and again with every
+ * later cleanup call (unlink, close) failing too — and check the guarantees of a failed call:
+ * the error's code, phase, path and `committed`; the destination's bytes and mode untouched
+ * (or the new content in place after the publish); no temp file left anywhere under the test
+ * directory; no descriptor leaked or closed twice.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { relative, sep } from 'node:path';
+import type { TestContext } from 'node:test';
+import { AtomicFsError, type Phase } from '../../src/index.js';
+import { restoreSeam } from '../../src/fs.js';
+import { parseTempName } from '../../src/temp.js';
+import {
+  type Recorder,
+  type SeamCall,
+  instrument,
+  list,
+  openFdCount,
+  tempDir,
+} from '../helpers.js';
+
+export const CODES = ['EIO', 'ENOSPC', 'EMFILE'];
+
+/** What failing one recorded call must do. */
+export interface Expected {
+  /** The phase of the error; `undefined`: the failure is ignored and the call succeeds. */
+  readonly phase: Phase | undefined;
+  /** The error's `path`: the destination, or the source for source steps. */
+  readonly path: 'dest' | 'src';
+  readonly committed: boolean;
+}
+
+export interface TableCase {
+  /** Prepare a fresh directory; return the destination (and anything the run needs). */
+  readonly setup: (dir: string) => { dest: string; src?: string };
+  readonly run: (dest: string, src: string | undefined) => Promise<void>;
+  /** The bytes the destination holds after a successful run. */
+  readonly expected: Buffer;
+  /** Checks on the clean run's calls (e.g. which way the data went). */
+  readonly clean?: (calls: readonly SeamCall[]) => void;
+  /** The expected outcome of failing each call of a clean run. */
+  readonly steps: (calls: readonly SeamCall[], dest: string, src: string | undefined) => Expected[];
+}
+
+function snapshot(path: string): { bytes: Buffer; mode: number } | undefined {
+  try {
+    return { bytes: fs.readFileSync(path), mode: fs.statSync(path).mode & 0o7777 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Temp files anywhere under `dir`. */
+export function tempsUnder(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((name) => parseTempName(name.split(sep).at(-1) ?? '') !== undefined);
+}
+
+/** Descriptors of this process that are files (sockets and pipes of HTTP clients excluded). */
+export function fileFdCount(): number | undefined {
+  if (openFdCount() === undefined) return undefined;
+  let count = 0;
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${name}`).startsWith('/')) count += 1;
+    } catch {
+      // the directory's own descriptor
+    }
+  }
+  return count;
+}
+
+/** Descriptors of this process open on anything under `dir` (deleted files included). */
+export function fdsUnder(dir: string): string[] {
+  const open: string[] = [];
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${name}`);
+      if (target.startsWith(`${dir}/`)) open.push(target);
+    } catch {
+      // the directory's own descriptor
+    }
+  }
+  return open;
+}
+
+export function assertNoLeaks(
+  where: string,
+  recorder: Recorder,
+  fdsBefore: number | undefined,
+): void {
+  assert.deepEqual(recorder.doubleCloses, [], `${where}: a descriptor was closed twice`);
+  assert.deepEqual([...recorder.open.values()], [], `${where}: descriptors left open`);
+  if (fdsBefore !== undefined) assert.equal(fileFdCount(), fdsBefore, `${where}: open descriptors`);
+}
+
+/** Run the whole table for one case; returns the number of failure cases checked. */
+export async function runTable(t: TestContext, name: string, table: TableCase): Promise<number> {
+  const cleanDir = tempDir(t);
+  const clean = table.setup(cleanDir);
+  const recorder = instrument(t);
+  await table.run(clean.dest, clean.src);
+  restoreSeam();
+  assert.deepEqual(fs.readFileSync(clean.dest), table.expected, `${name}: clean run`);
+  table.clean?.(recorder.calls);
+  const steps = table.steps(recorder.calls, clean.dest, clean.src);
+  assert.equal(steps.length, recorder.calls.length);
+  assert.ok(
+    steps.some((step) => step.committed),
+    `${name}: the clean run must publish`,
+  );
+  let cases = 0;
+  for (const [index, step] of steps.entries()) {
+    for (const code of CODES) {
+      for (const cleanupFails of [false, true]) {
+        if (cleanupFails && (step.committed || code !== 'EIO' || step.phase === undefined))
+          continue;
+        const dir = tempDir(t);
+        const { dest, src } = table.setup(dir);
+        const before = snapshot(dest);
+        const srcBefore = src === undefined ? undefined : snapshot(src);
+        const entriesBefore = list(dir);
+        const fdsBefore = fileFdCount();
+        const faults = instrument(t, [
+          { index, code },
+          ...(cleanupFails
+            ? [
+                {
+                  code: 'EIO',
+                  when: (call: SeamCall, i: number) =>
+                    i > index && (call.name === 'unlink' || call.name === 'close'),
+                },
+              ]
+            : []),
+        ]);
+        const callLabel = `${recorder.calls[index]?.name ?? '?'} ${recorder.calls[index]?.subject ?? ''}`;
+        const where = `${name}, step ${index} (${callLabel}), ${code}${cleanupFails ? ', cleanup fails too' : ''}`;
+        let error: unknown;
+        try {
+          await table.run(dest, src);
+        } catch (caught) {
+          error = caught;
+        }
+        restoreSeam();
+        if (step.phase === undefined) {
+          assert.equal(error, undefined, `${where}: this failure must be ignored`);
+          assert.deepEqual(fs.readFileSync(dest), table.expected, where);
+        } else {
+          assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
+          assert.equal(error.code, code, `${where}: ${error.message}`);
+          assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
+          assert.equal(error.committed, step.committed, where);
+          assert.equal(error.path, step.path === 'src' ? src : dest, where);
+          if (step.committed) {
+            assert.deepEqual(fs.readFileSync(dest), table.expected, `${where}: new content`);
+          } else {
+            assert.deepEqual(snapshot(dest), before, `${where}: destination untouched`);
+          }
+          if (error.leftover !== undefined) {
+            assert.ok(cleanupFails || step.phase === 'unlink-temp', where);
+            assert.ok(fs.existsSync(error.leftover), `${where}: leftover exists`);
+            fs.unlinkSync(error.leftover);
+          }
+        }
+        if (src !== undefined) assert.deepEqual(snapshot(src), srcBefore, `${where}: source`);
+        assertNoLeaks(where, faults, fdsBefore);
+        assert.deepEqual(tempsUnder(dir), [], `${where}: temp left`);
+        if (!cleanupFails) {
+          const top = relative(dir, dest).split(sep)[0] ?? '';
+          const published = step.phase === undefined || step.committed;
+          const expected = published ? [...entriesBefore, top] : entriesBefore;
+          assert.deepEqual(list(dir), [...new Set(expected)].sort(), `${where}: listing`);
+        }
+        cases += 1;
+      }
+    }
+  }
+  return cases;
+}
