@@ -68,28 +68,34 @@ function start(): Promise<boolean> {
     return Promise.resolve(false);
   }
   worker = thread;
-  thread.unref();
-  thread.on('message', (reply: OffloadReply) => {
-    const request = pending.get(reply.id);
-    if (request === undefined) return;
-    pending.delete(reply.id);
-    if (pending.size === 0) thread.unref();
-    if (reply.ok) request.resolve(reply.value);
-    else request.reject(deserializeError(reply.error));
-  });
-  thread.on('error', stop);
-  thread.on('exit', (code) => {
-    stop(new Error(`I/O thread exited with code ${code}`));
-  });
-  return new Promise<boolean>((resolve) => {
-    thread.once('online', () => {
-      if (status === 'starting') status = 'ready';
-      resolve(status === 'ready');
+  const ready = new Promise<boolean>((resolve) => {
+    // One listener for everything: on a Worker, adding a 'message' listener refs it again.
+    thread.on('message', (reply: OffloadReply | 'ready') => {
+      if (reply === 'ready') {
+        // Every module is loaded (not merely started): the thread can take work.
+        if (status === 'starting') status = 'ready';
+        resolve(status === 'ready');
+        return;
+      }
+      const request = pending.get(reply.id);
+      if (request === undefined) return;
+      pending.delete(reply.id);
+      if (pending.size === 0) thread.unref();
+      if (reply.ok) request.resolve(reply.value);
+      else request.reject(deserializeError(reply.error));
     });
-    thread.once('error', () => {
+    thread.on('error', (error) => {
+      stop(error);
+      resolve(false);
+    });
+    thread.on('exit', (code) => {
+      stop(new Error(`I/O thread exited with code ${code}`));
       resolve(false);
     });
   });
+  // Unreferenced only after the listeners are attached: the thread never keeps a process alive.
+  thread.unref();
+  return ready;
 }
 
 /**
@@ -103,9 +109,17 @@ export function canOffload(): boolean {
 }
 
 /** Start the I/O thread and wait until it can take work (tests use this to be deterministic). */
-export function ioThreadReady(): Promise<boolean> {
+export async function ioThreadReady(): Promise<boolean> {
   if (status === 'idle') online = start();
-  return online ?? Promise.resolve(status === 'ready');
+  const thread = worker;
+  if (online === undefined || thread === undefined) return status === 'ready';
+  // Someone is waiting for the thread: it keeps the process alive until it is ready.
+  thread.ref();
+  try {
+    return await online;
+  } finally {
+    if (pending.size === 0) thread.unref();
+  }
 }
 
 /** Run a plan on the I/O thread. Only call after `canOffload()` returned true. */

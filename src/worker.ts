@@ -26,3 +26,5 @@ port?.on('message', (request: OffloadRequest) => {
   }
   port.postMessage(reply);
 });
+// Every module is loaded: tell the caller this thread can take work.
+port?.postMessage('ready');
