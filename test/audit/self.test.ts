@@ -1,0 +1,151 @@
+/**
+ * Self-audit (DESIGN.md §5.2): every public write path of atomic-fs, explored under the
+ * default model at each durability level. `'full'`: no violation in any crash state.
+ * `'file'`: only what a missing directory fsync allows (a stale version after done, and for
+ * a create-only write the temp name's unlink). `'none'`: flagged (torn or empty files).
+ * Then both front ends record the same table and must agree: same operations, same verdicts.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { auditRecording } from '../../src/audit/audit.js';
+import { audit, auditCommand } from '../../src/audit/index.js';
+import { bytesOf } from '../../src/audit/model.js';
+import { recordInProcess } from '../../src/audit/record.js';
+import type { AuditReport } from '../../src/audit/report.js';
+import { realDirectory, snapshot } from '../../src/audit/snapshot.js';
+import { parseTrace, readTrace, runTraced } from '../../src/audit/trace.js';
+import { needs, tempDir } from '../helpers.js';
+import { hasStrace, normalOps } from './helpers.js';
+import { type Case, DURABILITIES, cases, doneMarker, prepare, selfPaths } from './self-paths.js';
+
+function violations(report: AuditReport): Record<string, number> {
+  return Object.fromEntries(Object.entries(report.violations).filter(([, count]) => count > 0));
+}
+
+function summary(report: AuditReport): string {
+  const found = Object.entries(violations(report))
+    .map(([kind, count]) => `${kind} ${count}`)
+    .join(', ');
+  return `${report.states.explored} states, ${found === '' ? '0 violations' : found}`;
+}
+
+function assertVerdict(report: AuditReport, c: Case): void {
+  const where = `${c.name} at durability '${c.durability}': ${summary(report)}\n${report.examples.map((e) => e.message).join('\n')}`;
+  assert.ok(report.states.explored > 3, where);
+  assert.equal(report.states.boundReached, false, where);
+  assert.deepEqual(report.watched, [c.file], where);
+  const v = report.violations;
+  switch (c.durability) {
+    case 'full':
+      assert.deepEqual(violations(report), {}, where);
+      assert.ok(report.ok, where);
+      break;
+    case 'file':
+      assert.equal(v.torn, 0, where);
+      assert.equal(v.missing, 0, where);
+      assert.ok(v['stale-after-done'] > 0, where);
+      break;
+    case 'none':
+      assert.ok(v.torn > 0, where);
+      break;
+  }
+}
+
+function watchOf(c: Case): string[] | undefined {
+  return c.path.dest === 'new' ? [c.ctx.dest] : undefined;
+}
+
+for (const name of Object.keys(selfPaths)) {
+  describe(`self-audit: ${name}`, () => {
+    for (const durability of DURABILITIES) {
+      test(`durability '${durability}'`, async (t) => {
+        const c = cases(tempDir(t)).find(
+          (entry) => entry.name === name && entry.durability === durability,
+        );
+        assert.ok(c !== undefined);
+        prepare(c);
+        const report = await audit(() => c.path.run(c.ctx), {
+          dir: c.ctx.dir,
+          watch: watchOf(c),
+        });
+        assertVerdict(report, c);
+        process.stdout.write(`# self-audit ${name}, '${durability}': ${summary(report)}\n`);
+      });
+    }
+  });
+}
+
+const fixture = fileURLToPath(new URL('./fixtures/self-writes.js', import.meta.url));
+
+test('both front ends record the same operations and reach the same verdicts', async (t) => {
+  if (!needs(t, hasStrace, 'strace is not available')) return;
+  const inProcessRoot = tempDir(t);
+  const tracedRoot = tempDir(t);
+  const inProcessCases = cases(inProcessRoot);
+  const tracedCases = cases(tracedRoot);
+  for (const c of [...inProcessCases, ...tracedCases]) prepare(c);
+  const snapshots = tracedCases.map((c) => snapshot(realDirectory(c.ctx.dir)));
+  const run = await runTraced([process.execPath, fixture, tracedRoot], {
+    cwd: tracedRoot,
+    output: 'ignore',
+  });
+  assert.equal(run.exitCode, 0);
+  const trace = readTrace(run.text);
+  let compared = 0;
+  for (const [index, c] of inProcessCases.entries()) {
+    const traced = tracedCases[index];
+    const snap = snapshots[index];
+    assert.ok(traced !== undefined && snap !== undefined);
+    const root = realDirectory(c.ctx.dir);
+    const recorded = await recordInProcess(() => c.path.run(c.ctx), {
+      root,
+      alias: bytesOf(c.ctx.dir),
+      snapshot: snapshot(root),
+    });
+    assert.equal(recorded.threw, false);
+    const { recording } = parseTrace(trace, {
+      root: realDirectory(traced.ctx.dir),
+      cwd: realDirectory(tracedRoot),
+      snapshot: snap,
+      exitCode: run.exitCode,
+    });
+    const where = `${c.name}, '${c.durability}'`;
+    assert.deepEqual(recording.notes, [], where);
+    const inProcessReport = await auditRecording(recorded.recording, {
+      watch: watchOf(c),
+    });
+    const tracedReport = await auditRecording(recording, {
+      watch: watchOf(traced),
+      doneMarker: doneMarker(traced),
+    });
+    // Both see the program report done at the same point: after its last operation.
+    assert.deepEqual(normalOps(recording), normalOps(recorded.recording), where);
+    assert.deepEqual(tracedReport.states, inProcessReport.states, where);
+    assert.deepEqual(tracedReport.violations, inProcessReport.violations, where);
+    assert.equal(tracedReport.done?.after, inProcessReport.done?.after, where);
+    compared += 1;
+  }
+  assert.equal(compared, Object.keys(selfPaths).length * DURABILITIES.length);
+  process.stdout.write(`# front ends agree on ${compared} recordings\n`);
+});
+
+test('the fixture can also be audited end to end through auditCommand', async (t) => {
+  if (!needs(t, hasStrace, 'strace is not available')) return;
+  const root = tempDir(t);
+  const c = cases(root).find(
+    (entry) => entry.name === 'writeFileSync' && entry.durability === 'full',
+  );
+  assert.ok(c !== undefined);
+  for (const entry of cases(root)) prepare(entry);
+  const report = await auditCommand([process.execPath, fixture, root], {
+    cwd: root,
+    dir: c.ctx.dir,
+    output: 'ignore',
+    doneMarker: doneMarker(c),
+  });
+  assert.ok(report.ok, summary(report));
+  assert.equal(report.frontEnd, 'strace');
+  assert.equal(report.done?.by, 'marker');
+  assert.deepEqual(report.watched, ['settings.json']);
+});
