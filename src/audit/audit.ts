@@ -341,7 +341,7 @@ export async function auditRecording(
           }
         }
         if (!ok) {
-          const first = output.trim().split('\n')[0] ?? '';
+          const first = summaryLine(output);
           found.push({
             kind: 'check-failed',
             path: '',
@@ -409,6 +409,15 @@ export async function auditRecording(
     temps: { states: tempStates, names: [...temps.keys()].map(display) },
     notes,
   };
+}
+
+/** The line of a check's output worth quoting: the last that names an error, else the first. */
+function summaryLine(output: string): string {
+  const lines = output
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  return lines.findLast((line) => /error|exception|failed/i.test(line)) ?? lines[0] ?? '';
 }
 
 function doneNode(rec: Recording, done: DonePoint | undefined, path: Bytes): number | undefined {

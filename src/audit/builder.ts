@@ -143,15 +143,9 @@ export class RecordingBuilder {
     this.#ops.push(op);
     this.#where.push(this.where);
     this.#live.apply(op);
-    switch (op.kind) {
-      case 'create':
-      case 'link':
-      case 'rename':
-        this.#paths.set(op.node, op.path);
-        break;
-      default:
-        break;
-    }
+    // A node is named by where it was created or last renamed to (a hard link adds a name).
+    if (op.kind === 'create' || op.kind === 'rename') this.#paths.set(op.node, op.path);
+    if (op.kind === 'link' && !this.#paths.has(op.node)) this.#paths.set(op.node, op.path);
   }
 
   #newNode(type: NodeType, mode: number, entry: Entry | undefined, target?: Bytes): NodeId {

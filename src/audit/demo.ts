@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { direct, openFlagBits, seam } from '../fs.js';
 import { writeFile } from '../write-file.js';
 import { auditCommand, audit } from './audit.js';
-import { type AuditReport, table, verdict } from './report.js';
+import { type AuditReport, table, verdict, wrap } from './report.js';
 import { straceAvailable } from './trace.js';
 
 export interface DemoWriter {
@@ -155,9 +155,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult[]> {
   options.write(`${table(header, rows)}\n`);
   for (const { writer, report } of results) {
     const first = report.examples[0];
-    options.write(
-      `${writer}: ${verdict(report)}${first === undefined ? '.' : `. For example, ${first.message}.`}\n`,
-    );
+    options.write(`${wrap(`${writer}: ${verdict(report)}.`, 92, '   ')}\n`);
+    if (first !== undefined) options.write(`   ${wrap(`${first.message}.`, 89, '   ')}\n`);
   }
   return results;
 }

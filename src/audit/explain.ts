@@ -140,25 +140,24 @@ export class Explainer {
         };
       }
     }
-    if (first !== undefined) {
+    const lostWrite = lost.find((index) => this.#ops[index]?.kind === 'write');
+    if (lostWrite !== undefined) {
       const kept = dataOps.find((index) => !dropped.has(index));
       return {
         message:
           kept === undefined
-            ? `${what}: ${this.#ref(first)} had not reached disk: the file was not fsynced`
-            : `${what}: ${this.#ref(kept)} can reach disk while ${this.#ref(first)} does not: the file is rewritten in place without fsync`,
-        ops: kept === undefined ? [first] : [kept, first],
+            ? `${what}: ${this.#ref(lostWrite)} had not reached disk: the file was not fsynced`
+            : `${what}: ${this.#ref(kept)} can reach disk while ${this.#ref(lostWrite)} does not: the file is rewritten in place without fsync`,
+        ops: kept === undefined ? [lostWrite] : [kept, lostWrite],
       };
     }
-    const write = dataOps.find((index) => this.#ops[index]?.kind === 'write');
-    const lostTruncation = point.dropped.find((index) => {
-      const op = this.#ops[index];
-      return op?.kind === 'truncate' && op.node === node;
-    });
-    if (lostTruncation !== undefined && write !== undefined) {
+    const write = dataOps.find(
+      (index) => !dropped.has(index) && this.#ops[index]?.kind === 'write',
+    );
+    if (first !== undefined && write !== undefined) {
       return {
-        message: `${what}: ${this.#ref(write)} can reach disk without ${this.#ref(lostTruncation)}: the new bytes land over the old file`,
-        ops: [write, lostTruncation],
+        message: `${what}: ${this.#ref(write)} can reach disk without ${this.#ref(first)}: the new bytes land over the old file`,
+        ops: [write, first],
       };
     }
     return { message: `${what} after ${this.crash(point)}`, ops: [] };
@@ -237,7 +236,12 @@ export class Explainer {
         };
       }
     }
-    for (const index of point.dropped) {
+    // The new data first: a dropped write says more than a dropped truncation.
+    const data = [...point.dropped].sort(
+      (a, b) =>
+        Number(this.#ops[a]?.kind !== 'write') - Number(this.#ops[b]?.kind !== 'write') || a - b,
+    );
+    for (const index of data) {
       const op = this.#ops[index];
       if ((op?.kind === 'write' || op?.kind === 'truncate') && op.node === doneNode) {
         return {

@@ -10,6 +10,7 @@
  */
 import { type AsyncOps, type Ops, openFlagBits, seam } from '../fs.js';
 import { RecordingBuilder, absolute } from './builder.js';
+import { AuditSetupError } from './errors.js';
 import { type Bytes, type NodeId, type Recording, bytesOf } from './model.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -167,6 +168,9 @@ class SeamRecorder {
   }
 }
 
+/** Set while a function is being recorded: the seam records one at a time. */
+let recording = false;
+
 /** Seam operations the recorder wraps; the others pass through unrecorded. */
 function wrapSync(real: Ops, recorder: SeamRecorder): Ops {
   return {
@@ -282,6 +286,12 @@ export async function recordInProcess(
   fn: () => unknown,
   options: RecordOptions,
 ): Promise<InProcessRecording> {
+  if (recording) {
+    throw new AuditSetupError(
+      'another in-process audit is running: the fs seam records one function at a time',
+    );
+  }
+  recording = true;
   const recorder = new SeamRecorder(options);
   const previous = { sync: seam.sync, async: seam.async };
   seam.sync = wrapSync(previous.sync, recorder);
@@ -298,6 +308,7 @@ export async function recordInProcess(
   } finally {
     seam.sync = previous.sync;
     seam.async = previous.async;
+    recording = false;
   }
   return { recording: recorder.builder.finish(threw ? 1 : 0), error, threw };
 }

@@ -90,6 +90,22 @@ export function table(header: readonly string[], rows: readonly (readonly string
     .join('');
 }
 
+/** Words wrapped at `width` columns; lines after the first start with `indent`. */
+export function wrap(text: string, width = 92, indent = '  '): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = indent + word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
+
 /** Total crash states with a violation. */
 export function violationCount(report: AuditReport): number {
   return Object.values(report.violations).reduce((sum, count) => sum + count, 0);
@@ -135,8 +151,9 @@ export function formatReport(report: AuditReport): string {
     report.command === undefined ? 'an in-process function' : report.command.join(' ');
   out.push(`atomic-fs audit: ${subject}\n`);
   out.push(
-    `front end: ${report.frontEnd} · model: ${report.modelWords}\n` +
-      `directory: ${report.dir} · ${report.operations.length} file operations · ${done}\n` +
+    `front end: ${report.frontEnd} · directory: ${report.dir} · ` +
+      `${report.operations.length} file operations · ${done}\n` +
+      `model: ${report.modelWords}\n` +
       `watched: ${report.watched.length === 0 ? '(nothing)' : report.watched.join(', ')}` +
       (report.check === 'built-in'
         ? ''
@@ -158,7 +175,7 @@ export function formatReport(report: AuditReport): string {
   out.push('\n');
   for (const example of report.examples) {
     out.push(
-      `${Explainer.kindWords(example.kind)}: ${example.message}.\n  (${example.crash.words})\n`,
+      `${wrap(`${Explainer.kindWords(example.kind)}: ${example.message}.`)}\n  (${example.crash.words})\n`,
     );
   }
   if (report.temps.names.length > 0) {

@@ -88,6 +88,7 @@ export const TRACED_SYSCALLS = [
   'chdir',
   'fchdir',
   'exit_group',
+  'io_submit',
   'io_uring_setup',
   'io_uring_enter',
   'io_uring_register',
@@ -500,6 +501,11 @@ class TraceInterpreter {
         return;
       }
       case 'msync':
+        return;
+      case 'io_submit':
+        this.#b.note(
+          `the command submits Linux AIO requests (${syscallWords(call)}): their writes are not visible to strace and are not modelled`,
+        );
         return;
       case 'mmap': {
         const prot = flagsOf(args[2]);

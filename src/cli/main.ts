@@ -9,15 +9,15 @@ import { parseArgs } from 'node:util';
 import { VERSION } from '../constants.js';
 import { AuditSetupError } from '../audit/errors.js';
 import { type CliIo, type ParsedArgs, UsageError } from './command.js';
-import { COMMANDS } from './commands.js';
+import { COMMANDS, type CommandEntry } from './commands.js';
 
 const NAME = 'atomic-fs';
 
 /** The top-level `--help` text. */
-export function topHelp(): string {
-  const names = Object.keys(COMMANDS);
+export function topHelp(commands: Readonly<Record<string, CommandEntry>> = COMMANDS): string {
+  const names = Object.keys(commands);
   const width = Math.max(...names.map((name) => name.length));
-  const lines = Object.entries(COMMANDS).map(
+  const lines = Object.entries(commands).map(
     ([name, entry]) => `  ${name.padEnd(width)}  ${entry.summary}`,
   );
   return (
@@ -39,10 +39,14 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Run the command line `argv` (without the node and script paths); returns the exit status. */
+/**
+ * Run the command line `argv` (without the node and script paths); returns the exit status.
+ * `commands` is the table of subcommands (commands.ts; a test may pass its own).
+ */
 export async function main(
   argv: readonly string[],
   io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+  commands: Readonly<Record<string, CommandEntry>> = COMMANDS,
 ): Promise<number> {
   const ctx: Required<CliIo> = {
     stdout: io.stdout,
@@ -55,18 +59,18 @@ export async function main(
   const args = [...argv.slice(0, end).filter((arg) => arg !== '--debug'), ...argv.slice(end)];
   const first = args[0];
   if (first === undefined) {
-    ctx.stderr.write(topHelp());
+    ctx.stderr.write(topHelp(commands));
     return 2;
   }
   if (first === '-h' || first === '--help') {
-    ctx.stdout.write(topHelp());
+    ctx.stdout.write(topHelp(commands));
     return 0;
   }
   if (first === '-v' || first === '--version') {
     ctx.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  const entry = COMMANDS[first];
+  const entry = Object.hasOwn(commands, first) ? commands[first] : undefined;
   if (entry === undefined) {
     const what = first.startsWith('-') ? `unknown option '${first}'` : `unknown command '${first}'`;
     ctx.stderr.write(`${NAME}: ${what}\n${hint()}`);

@@ -44,3 +44,10 @@ export function normalOps(rec: Recording): string[] {
       return JSON.stringify(plain);
     });
 }
+
+/** A string as strace -xx prints it. */
+export function hex(text: string): string {
+  return [...Buffer.from(text, 'latin1')]
+    .map((byte) => `\\x${byte.toString(16).padStart(2, '0')}`)
+    .join('');
+}
