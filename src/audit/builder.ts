@@ -40,6 +40,11 @@ interface Entry {
 
 type CreateOp = Extract<Op, { kind: 'create' }>;
 
+/** Where an fsync that has started will be placed. */
+export interface SyncToken {
+  index: number;
+}
+
 const MAX_HOPS = 40;
 
 /** Lexically normalised absolute path (`..` and `.` folded), as bytes. */
@@ -60,6 +65,8 @@ export class RecordingBuilder {
   readonly #paths: Map<NodeId, Bytes>;
   /** Writes whose data was not seen: filled from the file's final content by `finish`. */
   readonly #readBack: { index: number; length: number | undefined }[] = [];
+  /** Fsyncs started and not finished yet, with the position they will take. */
+  readonly #pending = new Set<SyncToken>();
   #next: NodeId;
   /** Where the next operations come from (a trace line, a seam call), for reports. */
   where = '';
@@ -224,20 +231,29 @@ export class RecordingBuilder {
     this.#emit({ kind: 'fsync', node, dataOnly, path: this.pathOf(node) });
   }
 
-  /** A sync op placed where it started: writes that finished while it ran are not covered. */
-  fsyncAt(index: number, node: NodeId, dataOnly: boolean, where: string): void {
-    const op: Op = { kind: 'fsync', node, dataOnly, path: this.pathOf(node) };
-    this.#ops.splice(index, 0, op);
-    this.#where.splice(index, 0, where);
+  /**
+   * An fsync starts: it will be placed here, so that writes that finish while it runs (on
+   * other threads, or other promises) are not covered by it.
+   */
+  beginSync(): SyncToken {
+    const token = { index: this.#ops.length };
+    this.#pending.add(token);
+    return token;
+  }
+
+  /** The fsync started at `token` finished (`node` undefined: it failed, or is out of scope). */
+  endSync(token: SyncToken, node: NodeId | undefined, dataOnly: boolean): void {
+    this.#pending.delete(token);
+    if (node === undefined) return;
+    const index = token.index;
+    this.#ops.splice(index, 0, { kind: 'fsync', node, dataOnly, path: this.pathOf(node) });
+    this.#where.splice(index, 0, this.where);
+    // Everything recorded at or after that point moves one place down.
+    for (const pending of this.#pending) if (pending.index >= index) pending.index += 1;
     for (const [at, mark] of this.#marks.entries()) {
       if (mark.at > index) this.#marks[at] = { ...mark, at: mark.at + 1 };
     }
     for (const pending of this.#readBack) if (pending.index >= index) pending.index += 1;
-  }
-
-  /** The number of ops so far (a position for `fsyncAt`). */
-  get length(): number {
-    return this.#ops.length;
   }
 
   sync(): void {

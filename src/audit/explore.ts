@@ -25,7 +25,7 @@ import {
   type FsNode,
   type NodeId,
   type Op,
-  type Partial,
+  type PartialWrite,
   type PersistenceModel,
   type Recording,
   MutableState,
@@ -43,7 +43,7 @@ export interface CrashPoint {
   /** Issued operations that had not reached disk, ascending. */
   readonly dropped: readonly number[];
   /** One write that reached disk only in part. */
-  readonly partial?: (Partial & { readonly index: number }) | undefined;
+  readonly partial?: (PartialWrite & { readonly index: number }) | undefined;
 }
 
 export interface ExploredState {
@@ -287,10 +287,10 @@ export class Explorer {
     }
   }
 
-  #partials(op: Extract<Op, { kind: 'write' }>): Partial[] {
+  #partials(op: Extract<Op, { kind: 'write' }>): PartialWrite[] {
     const length = op.data.length;
     if (length === 0) return [];
-    const result: Partial[] = [];
+    const result: PartialWrite[] = [];
     if (this.#model === 'posix') {
       result.push({ kind: 'size', bytes: 0 }, { kind: 'garbage', bytes: 0 });
     }

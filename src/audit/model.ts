@@ -284,7 +284,7 @@ export interface Mark {
 }
 
 /** How far a partial write got. */
-export interface Partial {
+export interface PartialWrite {
   readonly kind: 'pages' | 'size' | 'garbage';
   /** For `pages`: bytes of the write's data that reached disk. */
   readonly bytes: number;
@@ -356,8 +356,8 @@ export class MutableState {
     return node?.type === 'dir' ? node.entries.get(name) : undefined;
   }
 
-  /** Apply one operation; a `partial` write applies only in part (see `Partial`). */
-  apply(op: Op, partial?: Partial, model: PersistenceModel = 'posix'): void {
+  /** Apply one operation; a `partial` write applies only in part (see `PartialWrite`). */
+  apply(op: Op, partial?: PartialWrite, model: PersistenceModel = 'posix'): void {
     switch (op.kind) {
       case 'create':
         this.#node(op.node);
@@ -412,7 +412,7 @@ export class MutableState {
 
   #write(
     op: Extract<Op, { kind: 'write' }>,
-    partial: Partial | undefined,
+    partial: PartialWrite | undefined,
     model: PersistenceModel,
   ) {
     const node = this.#node(op.node);

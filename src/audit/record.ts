@@ -9,7 +9,7 @@
  * while the seam is pristine), so no write escapes the recorder.
  */
 import { type AsyncOps, type Ops, openFlagBits, seam } from '../fs.js';
-import { RecordingBuilder, absolute } from './builder.js';
+import { RecordingBuilder, type SyncToken, absolute } from './builder.js';
 import { AuditSetupError } from './errors.js';
 import { type Bytes, type NodeId, type Recording, bytesOf } from './model.js';
 import type { Snapshot } from './snapshot.js';
@@ -123,16 +123,16 @@ class SeamRecorder {
     if (file?.writable === true && file.node !== undefined) this.builder.close(file.node);
   }
 
-  /** Where an fsync starts: it covers only what finished before. */
-  syncStart(): number {
-    return this.builder.length;
+  /** An fsync starts: it covers only what finished before. */
+  syncStart(): SyncToken {
+    return this.builder.beginSync();
   }
 
-  synced(fd: number, at: number): void {
-    this.#calls += 1;
-    const node = this.#fds.get(fd)?.node;
-    if (node !== undefined)
-      this.builder.fsyncAt(at, node, false, `seam call ${this.#calls} (fsync)`);
+  /** It finished (`ok` false: it failed, and covers nothing). */
+  synced(fd: number, token: SyncToken, ok: boolean): void {
+    this.#where('fsync');
+    const node = ok ? this.#fds.get(fd)?.node : undefined;
+    this.builder.endSync(token, node, false);
   }
 
   chmod(fd: number, mode: number): void {
@@ -190,9 +190,14 @@ function wrapSync(real: Ops, recorder: SeamRecorder): Ops {
       real.close(fd);
     },
     fsync: (fd) => {
-      const at = recorder.syncStart();
-      real.fsync(fd);
-      recorder.synced(fd, at);
+      const token = recorder.syncStart();
+      try {
+        real.fsync(fd);
+      } catch (error) {
+        recorder.synced(fd, token, false);
+        throw error;
+      }
+      recorder.synced(fd, token, true);
     },
     fchmod: (fd, mode) => {
       real.fchmod(fd, mode);
@@ -243,9 +248,14 @@ function wrapAsync(real: AsyncOps, recorder: SeamRecorder): AsyncOps {
       return real.close(fd);
     },
     fsync: async (fd) => {
-      const at = recorder.syncStart();
-      await real.fsync(fd);
-      recorder.synced(fd, at);
+      const token = recorder.syncStart();
+      try {
+        await real.fsync(fd);
+      } catch (error) {
+        recorder.synced(fd, token, false);
+        throw error;
+      }
+      recorder.synced(fd, token, true);
     },
     fchmod: async (fd, mode) => {
       await real.fchmod(fd, mode);

@@ -6,6 +6,8 @@ import type { ParseArgsConfig } from 'node:util';
 
 /** Where a command writes, and the process facts it may use (tests pass their own). */
 export interface CliIo {
+  /** Standard input (for commands that read data, like a future `write`). @default process.stdin */
+  readonly stdin?: NodeJS.ReadableStream | undefined;
   readonly stdout: { write(text: string): unknown };
   readonly stderr: { write(text: string): unknown };
   /** The working directory. @default process.cwd() */

@@ -49,6 +49,10 @@ export async function main(
   commands: Readonly<Record<string, CommandEntry>> = COMMANDS,
 ): Promise<number> {
   const ctx: Required<CliIo> = {
+    // Read lazily: touching process.stdin opens it.
+    get stdin() {
+      return io.stdin ?? process.stdin;
+    },
     stdout: io.stdout,
     stderr: io.stderr,
     cwd: io.cwd ?? process.cwd(),

@@ -6,18 +6,30 @@
  * Then both front ends record the same table and must agree: same operations, same verdicts.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { auditRecording } from '../../src/audit/audit.js';
+import { RecordingBuilder } from '../../src/audit/builder.js';
 import { audit, auditCommand } from '../../src/audit/index.js';
-import { bytesOf } from '../../src/audit/model.js';
+import { type FsNode, bytesOf } from '../../src/audit/model.js';
 import { recordInProcess } from '../../src/audit/record.js';
 import type { AuditReport } from '../../src/audit/report.js';
 import { realDirectory, snapshot } from '../../src/audit/snapshot.js';
 import { parseTrace, readTrace, runTraced } from '../../src/audit/trace.js';
+import { writeFile } from '../../src/index.js';
 import { needs, tempDir } from '../helpers.js';
 import { hasStrace, normalOps } from './helpers.js';
-import { type Case, DURABILITIES, cases, doneMarker, prepare, selfPaths } from './self-paths.js';
+import {
+  type Case,
+  DURABILITIES,
+  NEW,
+  cases,
+  doneMarker,
+  prepare,
+  selfPaths,
+} from './self-paths.js';
 
 function violations(report: AuditReport): Record<string, number> {
   return Object.fromEntries(Object.entries(report.violations).filter(([, count]) => count > 0));
@@ -176,4 +188,45 @@ test('one in-process audit at a time', async (t) => {
     'the audited function threw: boom',
     'no file was watched: the run changed no file that existed before it (pass --watch to choose files)',
   ]);
+});
+
+test('concurrent writes to two files of one directory, recorded 20 times', async (t) => {
+  // The fsyncs of one write run while the other's calls finish: each fsync must be placed
+  // where it started, even when another fsync that started earlier is placed after it.
+  const dir = tempDir(t);
+  for (let round = 0; round < 20; round += 1) {
+    fs.writeFileSync(join(dir, 'a'), 'old a');
+    fs.writeFileSync(join(dir, 'b'), 'old b');
+    const report = await audit(
+      () => Promise.all([writeFile(join(dir, 'a'), NEW), writeFile(join(dir, 'b'), NEW)]),
+      { dir },
+    );
+    assert.deepEqual(report.watched, ['a', 'b']);
+    assert.ok(
+      report.ok,
+      `round ${round}: ${summary(report)}: ${report.examples[0]?.message ?? ''}`,
+    );
+  }
+});
+
+test('an fsync that started earlier but finished later is placed where it started', () => {
+  const nodes = new Map<number, FsNode>([
+    [0, { type: 'dir', mode: 0o755, entries: new Map([['f', 1]]) }],
+    [1, { type: 'file', mode: 0o644, data: Buffer.from('x') }],
+  ]);
+  const b = new RecordingBuilder('in-process', '/v', { root: 0, nodes }, new Map([[1, 'f']]));
+  const first = b.beginSync();
+  b.write(1, 0, Buffer.from('a'));
+  const second = b.beginSync();
+  b.write(1, 1, Buffer.from('b'));
+  b.endSync(second, 1, false);
+  b.endSync(first, 1, true);
+  const failed = b.beginSync();
+  b.endSync(failed, undefined, false);
+  assert.deepEqual(
+    b
+      .finish(0)
+      .ops.map((op) => (op.kind === 'fsync' ? `fsync${op.dataOnly ? ' data' : ''}` : op.kind)),
+    ['fsync data', 'write', 'fsync', 'write'],
+  );
 });
