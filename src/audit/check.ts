@@ -14,7 +14,6 @@ import {
   type Recording,
   MutableState,
   creations,
-  lookupIn,
 } from './model.js';
 
 export type ViolationKind =
@@ -37,9 +36,9 @@ export interface Content {
   readonly size: number | undefined;
 }
 
-export const ABSENT: Content = { key: 'absent', size: undefined };
+const ABSENT: Content = { key: 'absent', size: undefined };
 
-export function contentOf(node: FsNode | undefined): Content {
+function contentOf(node: FsNode | undefined): Content {
   if (node === undefined) return ABSENT;
   switch (node.type) {
     case 'file':
@@ -238,13 +237,4 @@ export function judge(
   if (!known) return content.key === 'absent' ? 'missing' : 'torn';
   if (afterDone && !watched.final.has(content.key)) return 'stale-after-done';
   return undefined;
-}
-
-/** Lookup in a plain tree (used by reports to name nodes). */
-export function lookupState(
-  nodes: ReadonlyMap<NodeId, FsNode>,
-  root: NodeId,
-  path: Bytes,
-): NodeId | undefined {
-  return lookupIn((id) => nodes.get(id), root, path, true);
 }

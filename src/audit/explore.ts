@@ -171,11 +171,6 @@ export class Explorer {
     }
   }
 
-  /** Names each directory's entries may differ in from the initial tree. */
-  get changingNames(): ReadonlyMap<NodeId, ReadonlySet<Bytes>> {
-    return this.#opNames;
-  }
-
   /** Is an op durable once the first `prefix` ops were issued? */
   synced(index: number, prefix: number): boolean {
     return (this.#syncedAt[index] ?? Number.POSITIVE_INFINITY) < prefix;

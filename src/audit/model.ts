@@ -205,16 +205,6 @@ export function isEffect(op: Op): boolean {
   }
 }
 
-/** Operations on directory entries (made durable by fsync of the directory). */
-export function isEntryOp(op: Op): boolean {
-  return op.kind === 'create' || op.kind === 'link' || op.kind === 'unlink' || op.kind === 'rename';
-}
-
-/** Operations on a file's data or attributes (made durable by fsync of the file). */
-export function isDataOp(op: Op): op is Extract<Op, { kind: 'write' | 'truncate' | 'chmod' }> {
-  return op.kind === 'write' || op.kind === 'truncate' || op.kind === 'chmod';
-}
-
 /** Does the sync operation `sync` make `op` durable? */
 export function covers(sync: Op, op: Op): boolean {
   if (sync.kind === 'sync') return isEffect(op) || op.kind === 'chown';

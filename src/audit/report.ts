@@ -67,7 +67,7 @@ export interface AuditReport {
 }
 
 /** The violation kinds the table shows for a report. */
-export function tableKinds(report: AuditReport): ViolationKind[] {
+function tableKinds(report: AuditReport): ViolationKind[] {
   return report.check === 'built-in'
     ? ['torn', 'missing', 'stale-after-done', 'leftover-temp']
     : ['check-failed'];
@@ -104,11 +104,6 @@ export function wrap(text: string, width = 92, indent = '  '): string {
   }
   lines.push(line);
   return lines.join('\n');
-}
-
-/** Total crash states with a violation. */
-export function violationCount(report: AuditReport): number {
-  return Object.values(report.violations).reduce((sum, count) => sum + count, 0);
 }
 
 /** A short verdict for a report. */

@@ -28,7 +28,7 @@ import {
 } from './strace-syntax.js';
 
 /** System calls traced: everything that changes files, moves descriptors, or forks. */
-export const TRACED_SYSCALLS = [
+const TRACED_SYSCALLS = [
   'open',
   'openat',
   'openat2',
