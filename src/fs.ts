@@ -428,3 +428,48 @@ function exchangeError(error: unknown, a: string, b: string): unknown {
     dest: b,
   });
 }
+// ---- crash-state explorer (src/audit) ----
+
+/**
+ * The explorer's own file access: snapshots of the audited directory, rebuilt crash states,
+ * trace files, scratch directories. Deliberately outside `seam`: these calls are never
+ * patched and never recorded, so the in-process recorder sees only the library's own calls.
+ * Paths may be Buffers, so that names that are not UTF-8 survive.
+ */
+export const direct = {
+  readdir: (path: fs.PathLike): Buffer[] => fs.readdirSync(path, { encoding: 'buffer' }),
+  lstat: (path: fs.PathLike): fs.BigIntStats => fs.lstatSync(path, { bigint: true }),
+  readFile: (path: fs.PathLike): Buffer => fs.readFileSync(path),
+  readlink: (path: fs.PathLike): Buffer => fs.readlinkSync(path, { encoding: 'buffer' }),
+  realpath: (path: fs.PathLike): Buffer => fs.realpathSync.native(path, { encoding: 'buffer' }),
+  mkdir: (path: fs.PathLike, mode: number): void => {
+    fs.mkdirSync(path, { mode });
+  },
+  writeFile: (path: fs.PathLike, data: Uint8Array | string, mode?: number): void => {
+    fs.writeFileSync(path, data, mode === undefined ? undefined : { mode });
+  },
+  chmod: (path: fs.PathLike, mode: number): void => {
+    fs.chmodSync(path, mode);
+  },
+  symlink: (target: fs.PathLike, path: fs.PathLike): void => {
+    fs.symlinkSync(target, path);
+  },
+  rm: (path: fs.PathLike): void => {
+    fs.rmSync(path, { recursive: true, force: true });
+  },
+  mkdtemp: (prefix: string): string => fs.mkdtempSync(prefix),
+  exists: (path: fs.PathLike): boolean => fs.existsSync(path),
+} as const;
+
+/** Open flags of this platform, to read the flags of recorded open() calls. */
+export const openFlagBits = {
+  O_WRONLY: fs.constants.O_WRONLY,
+  O_RDWR: fs.constants.O_RDWR,
+  O_CREAT: fs.constants.O_CREAT,
+  O_EXCL: fs.constants.O_EXCL,
+  O_TRUNC: fs.constants.O_TRUNC,
+  O_APPEND: fs.constants.O_APPEND,
+  O_DIRECTORY: optionalFlag('O_DIRECTORY'),
+  O_SYNC: (fs.constants as Partial<Record<string, number>>).O_SYNC ?? 0,
+  O_DSYNC: (fs.constants as Partial<Record<string, number>>).O_DSYNC ?? 0,
+} as const;

@@ -1,0 +1,522 @@
+/**
+ * One audit, end to end: snapshot the audited directory, record the program (strace or
+ * in-process), find the done point and the watched files, explore the crash states, judge
+ * each one (built-in check or the user's), and put the report together.
+ */
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, posix, resolve } from 'node:path';
+import { AUDIT_CHECK_TIMEOUT_MS } from '../constants.js';
+import { direct } from '../fs.js';
+import {
+  type Content,
+  type Transient,
+  type ViolationKind,
+  History,
+  VIOLATION_KINDS,
+  contentAt,
+  judge,
+  presentTransients,
+} from './check.js';
+import { AuditSetupError } from './errors.js';
+import { type Explanation, Explainer } from './explain.js';
+import { type CrashPoint, Explorer } from './explore.js';
+import {
+  type Bytes,
+  type Op,
+  type PersistenceModel,
+  type Recording,
+  PERSISTENCE_MODELS,
+  bytesOf,
+  display,
+  modelWords,
+  opWords,
+} from './model.js';
+import { recordInProcess } from './record.js';
+import type { AuditReport, ReportExample } from './report.js';
+import { materialize, realDirectory, snapshot } from './snapshot.js';
+import { finalReader, parseTrace, runTraced } from './trace.js';
+
+/** A check of one rebuilt crash state: true when the state is consistent. */
+export type CheckFunction = (
+  dir: string,
+  crash: { readonly words: string; readonly afterDone: boolean },
+) => boolean | Promise<boolean>;
+
+/** Options of every audit. */
+export interface AuditOptions {
+  /**
+   * The directory whose crash states are explored: snapshotted before the run, rebuilt for
+   * each state. Paths outside it are not modelled; `.git` and `node_modules` are skipped.
+   * @default process.cwd()
+   * @example
+   * import { audit } from 'atomic-fs/audit';
+   * const report = await audit(() => save(), { dir: 'data' });
+   */
+  readonly dir?: string | undefined;
+  /**
+   * Files to check (relative to the current directory, inside `dir`). By default every
+   * regular file that existed before the run and that the run wrote, replaced or removed.
+   * @default every existing file the run changed
+   * @example
+   * import { audit } from 'atomic-fs/audit';
+   * const report = await audit(() => save(), { watch: ['data/settings.json'] });
+   */
+  readonly watch?: readonly string[] | undefined;
+  /**
+   * The persistence model: `'posix'` (only fsync makes data durable, only a directory fsync
+   * makes an entry durable) or `'ext4-ordered'` (also: data reaches disk before the metadata
+   * that exposes it).
+   * @default 'posix'
+   * @example
+   * import { audit } from 'atomic-fs/audit';
+   * const report = await audit(() => save(), { model: 'ext4-ordered' });
+   */
+  readonly model?: PersistenceModel | undefined;
+  /**
+   * Candidate crash states generated at most; the report says when the bound was reached.
+   * @default 20000
+   * @example
+   * import { audit } from 'atomic-fs/audit';
+   * const report = await audit(() => save(), { maxStates: 1000 });
+   */
+  readonly maxStates?: number | undefined;
+  /**
+   * Replace the built-in check: a shell command run inside each rebuilt state (exit 0 =
+   * consistent), or a function given the rebuilt directory.
+   * @default the built-in check (old or new, never torn, empty or missing; new after done)
+   * @example
+   * import { audit } from 'atomic-fs/audit';
+   * const report = await audit(() => save(), { check: 'python3 -m json.tool settings.json' });
+   */
+  readonly check?: string | CheckFunction | undefined;
+}
+
+/** Options of `auditCommand` (the strace front end). */
+export interface CommandAuditOptions extends AuditOptions {
+  /**
+   * Where the command runs, and what relative `dir` and `watch` paths are relative to.
+   * @default process.cwd()
+   * @example
+   * import { auditCommand } from 'atomic-fs/audit';
+   * const report = await auditCommand(['python3', 'save.py'], { cwd: '/srv/app' });
+   */
+  readonly cwd?: string | undefined;
+  /**
+   * The command's environment (`UV_USE_IO_URING=0` is always added).
+   * @default process.env
+   * @example
+   * import { auditCommand } from 'atomic-fs/audit';
+   * const report = await auditCommand(['node', 'save.js'], { env: { ...process.env, DEBUG: '1' } });
+   */
+  readonly env?: NodeJS.ProcessEnv | undefined;
+  /**
+   * The program reports done when it writes a line containing this text to stdout (instead
+   * of when it exits with status 0): the files must hold their new version from then on.
+   * @default undefined (done = exit status 0)
+   * @example
+   * import { auditCommand } from 'atomic-fs/audit';
+   * const report = await auditCommand(['./server'], { doneMarker: 'saved' });
+   */
+  readonly doneMarker?: string | undefined;
+  /**
+   * The command's output: shown (`'inherit'`), its stdout sent to stderr (`'stderr'`, so a
+   * JSON report on stdout stays clean), or dropped (`'ignore'`).
+   * @default 'inherit'
+   * @example
+   * import { auditCommand } from 'atomic-fs/audit';
+   * const report = await auditCommand(['make', 'save'], { output: 'ignore' });
+   */
+  readonly output?: 'inherit' | 'stderr' | 'ignore' | undefined;
+}
+
+interface Normalized {
+  readonly model: PersistenceModel;
+  readonly maxStates: number | undefined;
+  readonly check: string | CheckFunction | undefined;
+  readonly watch: readonly string[] | undefined;
+}
+
+function invalid(message: string): TypeError {
+  const error = new TypeError(message);
+  Object.defineProperty(error, 'code', { value: 'ERR_INVALID_ARG_VALUE', enumerable: true });
+  return error;
+}
+
+function normalize(options: AuditOptions): Normalized {
+  const model = options.model ?? 'posix';
+  if (!PERSISTENCE_MODELS.includes(model)) {
+    throw invalid(
+      `The "model" option must be one of ${PERSISTENCE_MODELS.join(', ')}. Received ${JSON.stringify(model)}`,
+    );
+  }
+  const maxStates = options.maxStates;
+  if (maxStates !== undefined && (!Number.isSafeInteger(maxStates) || maxStates < 1)) {
+    throw invalid(
+      `The "maxStates" option must be a positive integer. Received ${String(maxStates)}`,
+    );
+  }
+  const check = options.check;
+  if (check !== undefined && typeof check !== 'string' && typeof check !== 'function') {
+    throw invalid('The "check" option must be a command string or a function');
+  }
+  if (options.watch !== undefined && !Array.isArray(options.watch)) {
+    throw invalid('The "watch" option must be an array of paths');
+  }
+  return { model, maxStates, check, watch: options.watch };
+}
+
+/** A path as the audited program sees it, made real through its nearest existing ancestor. */
+function realish(path: string): Bytes {
+  const tail: string[] = [];
+  let current = resolve(path);
+  for (;;) {
+    try {
+      const real = direct.realpath(current).toString('latin1');
+      return posix.join(real, ...tail.map(bytesOf));
+    } catch {
+      const parent = dirname(current);
+      if (parent === current) return bytesOf(resolve(path));
+      tail.unshift(basename(current));
+      current = parent;
+    }
+  }
+}
+
+function watchedPath(root: Bytes, cwd: string, path: string): Bytes {
+  const real = realish(resolve(cwd, path));
+  if (real === root)
+    throw new AuditSetupError(`--watch ${path}: that is the audited directory itself`);
+  if (!real.startsWith(root === '/' ? '/' : `${root}/`)) {
+    throw new AuditSetupError(
+      `--watch ${path} is outside the audited directory ${display(root)} (pass --dir)`,
+    );
+  }
+  return real.slice(root === '/' ? 1 : root.length + 1);
+}
+
+/** Insert the done op at `at` (strace: where the marker was printed, or at the exit). */
+function withDone(rec: Recording, at: number): Recording {
+  const ops: Op[] = [...rec.ops.slice(0, at), { kind: 'done' }, ...rec.ops.slice(at)];
+  const where = [...rec.where.slice(0, at), 'the program reported done', ...rec.where.slice(at)];
+  return { ...rec, ops, where };
+}
+
+interface DonePoint {
+  readonly index: number;
+  readonly by: 'exit' | 'marker' | 'return';
+}
+
+/** The recording with its done op in place, and where it is. */
+function placeDone(
+  rec: Recording,
+  doneMarker: string | undefined,
+): { rec: Recording; done: DonePoint | undefined } {
+  const existing = rec.ops.findIndex((op) => op.kind === 'done');
+  if (existing !== -1) return { rec, done: { index: existing, by: 'return' } };
+  if (doneMarker !== undefined) {
+    const mark = rec.marks.find((entry) => entry.text.includes(doneMarker));
+    if (mark === undefined) return { rec, done: undefined };
+    return { rec: withDone(rec, mark.at), done: { index: mark.at, by: 'marker' } };
+  }
+  if (rec.exitCode === 0) {
+    return { rec: withDone(rec, rec.ops.length), done: { index: rec.ops.length, by: 'exit' } };
+  }
+  return { rec, done: undefined };
+}
+
+interface Judged {
+  readonly kind: ViolationKind;
+  readonly path: Bytes;
+  readonly explain: () => Explanation;
+}
+
+async function runCheckCommand(
+  command: string,
+  dir: string,
+  cwd: string,
+  words: string,
+): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(command, {
+      shell: true,
+      cwd: dir,
+      env: {
+        ...process.env,
+        ATOMIC_FS_AUDIT_STATE: dir,
+        ATOMIC_FS_AUDIT_CWD: cwd,
+        ATOMIC_FS_AUDIT_CRASH: words,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: AUDIT_CHECK_TIMEOUT_MS,
+    });
+    let output = '';
+    const collect = (chunk: Buffer): void => {
+      if (output.length < 4096) output += chunk.toString('utf8');
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.once('error', (error) => {
+      resolvePromise({ ok: false, output: error.message });
+    });
+    child.once('close', (code, signal) => {
+      resolvePromise({
+        ok: code === 0,
+        output: signal === null ? output : `${output}(killed by ${signal})`,
+      });
+    });
+  });
+}
+
+/** Explore and judge a recording. */
+export async function auditRecording(
+  recording: Recording,
+  options: AuditOptions & {
+    readonly cwd?: string | undefined;
+    readonly doneMarker?: string | undefined;
+    readonly command?: readonly string[] | undefined;
+  } = {},
+): Promise<AuditReport> {
+  const settings = normalize(options);
+  const cwd = options.cwd ?? process.cwd();
+  const { rec, done } = placeDone(recording, options.doneMarker);
+  const history = new History(rec, done?.index);
+  const watched = (
+    settings.watch === undefined
+      ? history.changedFiles()
+      : [...new Set(settings.watch.map((path) => watchedPath(rec.root, cwd, path)))]
+  ).map((path) => history.watch(path));
+  const transients = history.transients();
+  const explorer = new Explorer(rec, {
+    model: settings.model,
+    maxStates: settings.maxStates,
+    done: done?.index,
+  });
+  const explainer = new Explainer(rec.ops, done?.index);
+  const counts = Object.fromEntries(VIOLATION_KINDS.map((kind) => [kind, 0])) as Record<
+    ViolationKind,
+    number
+  >;
+  const examples = new Map<ViolationKind, ReportExample>();
+  const temps = new Map<Bytes, number>();
+  let tempStates = 0;
+  const check = settings.check;
+  const scratch = check === undefined ? undefined : direct.mkdtemp(join(tmpdir(), 'afs-audit-'));
+  const notes = [...rec.notes];
+  try {
+    for (const explored of explorer.states()) {
+      const { point, state, afterDone } = explored;
+      const found: Judged[] = [];
+      if (check === undefined) {
+        for (const watch of watched) {
+          const content: Content = contentAt(state, watch.path);
+          const kind = judge(watch, content, afterDone);
+          if (kind === undefined) continue;
+          found.push({
+            kind,
+            path: watch.path,
+            explain: () => {
+              if (kind === 'torn') return explainer.torn(point, watch.path, content, state);
+              if (kind === 'missing') return explainer.missing(point, watch.path);
+              return explainer.stale(point, watch.path, doneNode(rec, done, watch.path));
+            },
+          });
+        }
+      } else {
+        const dir = join(scratch ?? tmpdir(), 'state');
+        direct.rm(dir);
+        direct.mkdir(dir, 0o700);
+        materialize(state.freeze(), dir);
+        const words = explainer.crash(point);
+        let ok: boolean;
+        let output = '';
+        if (typeof check === 'string') {
+          ({ ok, output } = await runCheckCommand(check, dir, cwd, words));
+        } else {
+          try {
+            ok = await check(dir, { words, afterDone });
+          } catch (error) {
+            ok = false;
+            output = error instanceof Error ? error.message : String(error);
+          }
+        }
+        if (!ok) {
+          const first = summaryLine(output);
+          found.push({
+            kind: 'check-failed',
+            path: '',
+            explain: () => ({
+              message: `the check failed on the state left by ${words}${first === '' ? '' : `: ${first}`}`,
+              ops: point.dropped,
+            }),
+          });
+        }
+      }
+      const present = presentTransients(state, transients);
+      if (present.length > 0) {
+        tempStates += 1;
+        for (const temp of present) temps.set(temp.path, (temps.get(temp.path) ?? 0) + 1);
+        const temp: Transient | undefined = present[0];
+        if (afterDone && check === undefined && temp !== undefined) {
+          found.push({
+            kind: 'leftover-temp',
+            path: temp.path,
+            explain: () => explainer.leftover(point, temp),
+          });
+        }
+      }
+      const worst = VIOLATION_KINDS.map((kind) => found.find((entry) => entry.kind === kind)).find(
+        (entry) => entry !== undefined,
+      );
+      if (worst === undefined) continue;
+      counts[worst.kind] += 1;
+      if (!examples.has(worst.kind)) {
+        const explanation = worst.explain();
+        examples.set(worst.kind, example(worst.kind, worst.path, point, explanation, explainer));
+      }
+    }
+  } finally {
+    if (scratch !== undefined) direct.rm(scratch);
+  }
+  const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
+  if (watched.length === 0 && check === undefined) {
+    notes.push(
+      'no file was watched: the run changed no file that existed before it (pass --watch to choose files)',
+    );
+  }
+  return {
+    ok: total === 0,
+    frontEnd: rec.frontEnd,
+    model: settings.model,
+    modelWords: modelWords(settings.model),
+    dir: display(rec.root),
+    command: options.command,
+    exitCode: rec.exitCode,
+    done: done === undefined ? undefined : { after: done.index, by: done.by },
+    watched: watched.map((watch) => display(watch.path)),
+    check: check === undefined ? 'built-in' : typeof check === 'string' ? 'command' : 'function',
+    operations: rec.ops.map((op, index) => ({
+      n: index + 1,
+      text: opWords(op),
+      where: rec.where[index] ?? '',
+    })),
+    states: { ...explorer.stats },
+    violations: counts,
+    examples: VIOLATION_KINDS.flatMap((kind) => {
+      const found = examples.get(kind);
+      return found === undefined ? [] : [found];
+    }),
+    temps: { states: tempStates, names: [...temps.keys()].map(display) },
+    notes,
+  };
+}
+
+/** The line of a check's output worth quoting: the last that names an error, else the first. */
+function summaryLine(output: string): string {
+  const lines = output
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  return lines.findLast((line) => /error|exception|failed/i.test(line)) ?? lines[0] ?? '';
+}
+
+function doneNode(rec: Recording, done: DonePoint | undefined, path: Bytes): number | undefined {
+  if (done === undefined) return undefined;
+  // The file at `path` when the program reported done: the last op that put a node there.
+  let node: number | undefined;
+  for (let index = 0; index < done.index; index += 1) {
+    const op = rec.ops[index];
+    if (
+      (op?.kind === 'rename' || op?.kind === 'link' || op?.kind === 'create') &&
+      op.path === path
+    ) {
+      node = op.node;
+    }
+    if ((op?.kind === 'write' || op?.kind === 'truncate') && op.path === path) node = op.node;
+  }
+  return node;
+}
+
+function example(
+  kind: ViolationKind,
+  path: Bytes,
+  point: CrashPoint,
+  explanation: Explanation,
+  explainer: Explainer,
+): ReportExample {
+  return {
+    kind,
+    path: display(path),
+    message: explanation.message,
+    crash: {
+      after: point.prefix,
+      notOnDisk: point.dropped.map((index) => index + 1),
+      partial:
+        point.partial === undefined
+          ? undefined
+          : { op: point.partial.index + 1, kind: point.partial.kind, bytes: point.partial.bytes },
+      words: explainer.crash(point),
+    },
+    ops: explanation.ops.map((index) => index + 1),
+  };
+}
+
+/**
+ * Audit a function in-process: the library's own file calls are recorded through its fs
+ * seam (calls made with `node:fs` directly are not seen). The function reports done when it
+ * returns or its promise resolves.
+ *
+ * @example
+ * import { writeFile } from 'atomic-fs';
+ * import { audit, formatReport } from 'atomic-fs/audit';
+ * const report = await audit(() => writeFile('data/settings.json', '{}'), { dir: 'data' });
+ * console.log(formatReport(report));
+ */
+export async function audit(fn: () => unknown, options: AuditOptions = {}): Promise<AuditReport> {
+  if (typeof fn !== 'function') throw invalid('The "fn" argument must be a function');
+  normalize(options);
+  const alias = bytesOf(resolve(options.dir ?? '.'));
+  const root = realDirectory(resolve(options.dir ?? '.'));
+  const snap = snapshot(root);
+  const { recording, threw, error } = await recordInProcess(fn, { root, alias, snapshot: snap });
+  const notes = threw
+    ? [
+        ...recording.notes,
+        `the audited function threw: ${error instanceof Error ? error.message : String(error)}`,
+      ]
+    : recording.notes;
+  return auditRecording({ ...recording, notes }, options);
+}
+
+/**
+ * Audit any command with the strace front end (Linux): the command runs under `strace -f`,
+ * its file operations inside `dir` are modelled, and every crash state is checked.
+ *
+ * @example
+ * import { auditCommand, formatReport } from 'atomic-fs/audit';
+ * const report = await auditCommand(['python3', 'save.py'], { watch: ['settings.json'] });
+ * process.stdout.write(formatReport(report));
+ */
+export async function auditCommand(
+  command: readonly string[],
+  options: CommandAuditOptions = {},
+): Promise<AuditReport> {
+  if (!Array.isArray(command) || command.some((part) => typeof part !== 'string')) {
+    throw invalid('The "command" argument must be an array of strings');
+  }
+  normalize(options);
+  const cwd = resolve(options.cwd ?? '.');
+  const dirPath = resolve(cwd, options.dir ?? '.');
+  const root = realDirectory(dirPath);
+  const snap = snapshot(root);
+  const run = await runTraced(command, { cwd, env: options.env, output: options.output });
+  const { recording } = parseTrace(run.text, {
+    root,
+    alias: bytesOf(dirPath),
+    cwd: realDirectory(cwd),
+    snapshot: snap,
+    exitCode: run.exitCode,
+    readFinal: finalReader(root),
+  });
+  return auditRecording(recording, { ...options, cwd, command });
+}

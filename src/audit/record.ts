@@ -1,0 +1,324 @@
+/**
+ * The in-process front end (any OS): patch the library's fs seam (src/fs.ts) for the length
+ * of one function, and turn each successful seam call into the logical operations of
+ * model.ts through the same builder the strace front end uses. It sees exactly the calls
+ * atomic-fs makes — nothing the function does with `node:fs` directly — which is what the
+ * library's self-audit needs, and it works where strace does not.
+ *
+ * Patching the seam also keeps every call on the calling thread (the I/O thread only runs
+ * while the seam is pristine), so no write escapes the recorder.
+ */
+import { type AsyncOps, type Ops, openFlagBits, seam } from '../fs.js';
+import { RecordingBuilder, type SyncToken, absolute } from './builder.js';
+import { AuditSetupError } from './errors.js';
+import { type Bytes, type NodeId, type Recording, bytesOf } from './model.js';
+import type { Snapshot } from './snapshot.js';
+
+interface OpenFile {
+  readonly node: NodeId | undefined;
+  pos: number;
+  readonly append: boolean;
+  readonly writable: boolean;
+  readonly sync: boolean;
+}
+
+export interface RecordOptions {
+  /** The audited directory (absolute, real path). */
+  readonly root: Bytes;
+  /** The same directory as the caller named it (before symlinks were resolved). */
+  readonly alias: Bytes;
+  readonly snapshot: Snapshot;
+}
+
+export interface InProcessRecording {
+  readonly recording: Recording;
+  /** What the function threw, if it did. */
+  readonly error: unknown;
+  readonly threw: boolean;
+}
+
+/** Umask of this process (modes of created files; content checks do not depend on it). */
+function currentUmask(): number {
+  const mask = process.umask(0o022);
+  process.umask(mask);
+  return mask;
+}
+
+class SeamRecorder {
+  readonly builder: RecordingBuilder;
+  readonly #options: RecordOptions;
+  readonly #fds = new Map<number, OpenFile>();
+  readonly #umask = currentUmask();
+  #calls = 0;
+
+  constructor(options: RecordOptions) {
+    this.#options = options;
+    this.builder = new RecordingBuilder(
+      'in-process',
+      options.root,
+      options.snapshot.state,
+      options.snapshot.paths,
+    );
+  }
+
+  #path(path: string): Bytes {
+    const abs = absolute(bytesOf(process.cwd()), bytesOf(path));
+    const { alias, root } = this.#options;
+    if (alias !== root) {
+      if (abs === alias) return root;
+      if (abs.startsWith(`${alias}/`)) return root + abs.slice(alias.length);
+    }
+    return abs;
+  }
+
+  #where(name: string): void {
+    this.#calls += 1;
+    this.builder.where = `seam call ${this.#calls} (${name})`;
+  }
+
+  opened(path: string, flags: number, mode: number, fd: number): void {
+    this.#where('open');
+    const bits = openFlagBits;
+    const writable = (flags & (bits.O_WRONLY | bits.O_RDWR)) !== 0;
+    const exclusive = (flags & bits.O_EXCL) !== 0;
+    const node = this.builder.open(
+      this.#path(path),
+      {
+        create: (flags & bits.O_CREAT) !== 0,
+        exclusive,
+        truncate: (flags & bits.O_TRUNC) !== 0,
+        write: writable,
+        tmpfile: false,
+        noFollow: exclusive,
+      },
+      mode & ~this.#umask & 0o7777,
+    );
+    this.#fds.set(fd, {
+      node,
+      pos: 0,
+      append: (flags & bits.O_APPEND) !== 0,
+      writable,
+      sync: bits.O_DSYNC !== 0 && (flags & bits.O_DSYNC) !== 0,
+    });
+  }
+
+  wrote(fd: number, buffer: Uint8Array, offset: number, written: number): void {
+    this.#where('write');
+    const file = this.#fds.get(fd);
+    if (file === undefined) return;
+    const node = file.node;
+    const at = file.append && node !== undefined ? this.builder.sizeOf(node) : file.pos;
+    if (node !== undefined && written > 0) {
+      // A copy: callers reuse their buffers (the staged writer does).
+      this.builder.write(node, at, buffer.slice(offset, offset + written));
+      if (file.sync) this.builder.fsync(node, true);
+    }
+    file.pos = at + written;
+  }
+
+  closing(fd: number): void {
+    this.#where('close');
+    const file = this.#fds.get(fd);
+    this.#fds.delete(fd);
+    if (file?.writable === true && file.node !== undefined) this.builder.close(file.node);
+  }
+
+  /** An fsync starts: it covers only what finished before. */
+  syncStart(): SyncToken {
+    return this.builder.beginSync();
+  }
+
+  /** It finished (`ok` false: it failed, and covers nothing). */
+  synced(fd: number, token: SyncToken, ok: boolean): void {
+    this.#where('fsync');
+    const node = ok ? this.#fds.get(fd)?.node : undefined;
+    this.builder.endSync(token, node, false);
+  }
+
+  chmod(fd: number, mode: number): void {
+    this.#where('fchmod');
+    const node = this.#fds.get(fd)?.node;
+    if (node !== undefined) this.builder.chmod(node, mode);
+  }
+
+  chown(fd: number, uid: number, gid: number): void {
+    this.#where('fchown');
+    const node = this.#fds.get(fd)?.node;
+    if (node !== undefined) this.builder.chown(node, uid, gid);
+  }
+
+  renamed(from: string, to: string): void {
+    this.#where('rename');
+    this.builder.rename(this.#path(from), this.#path(to));
+  }
+
+  linked(existing: string, to: string): void {
+    this.#where('link');
+    this.builder.link(this.#path(existing), this.#path(to));
+  }
+
+  unlinked(path: string): void {
+    this.#where('unlink');
+    this.builder.unlink(this.#path(path));
+  }
+
+  made(path: string, mode: number): void {
+    this.#where('mkdir');
+    this.builder.mkdir(this.#path(path), mode & ~this.#umask & 0o7777);
+  }
+}
+
+/** Set while a function is being recorded: the seam records one at a time. */
+let recording = false;
+
+/** Seam operations the recorder wraps; the others pass through unrecorded. */
+function wrapSync(real: Ops, recorder: SeamRecorder): Ops {
+  return {
+    ...real,
+    open: (path, flags, mode) => {
+      const fd = real.open(path, flags, mode);
+      recorder.opened(path, flags, mode, fd);
+      return fd;
+    },
+    write: (fd, buffer, offset, length) => {
+      const written = real.write(fd, buffer, offset, length);
+      recorder.wrote(fd, buffer, offset, written);
+      return written;
+    },
+    close: (fd) => {
+      recorder.closing(fd);
+      real.close(fd);
+    },
+    fsync: (fd) => {
+      const token = recorder.syncStart();
+      try {
+        real.fsync(fd);
+      } catch (error) {
+        recorder.synced(fd, token, false);
+        throw error;
+      }
+      recorder.synced(fd, token, true);
+    },
+    fchmod: (fd, mode) => {
+      real.fchmod(fd, mode);
+      recorder.chmod(fd, mode);
+    },
+    fchown: (fd, uid, gid) => {
+      real.fchown(fd, uid, gid);
+      recorder.chown(fd, uid, gid);
+    },
+    rename: (from, to) => {
+      real.rename(from, to);
+      recorder.renamed(from, to);
+    },
+    link: (existing, newPath) => {
+      real.link(existing, newPath);
+      recorder.linked(existing, newPath);
+    },
+    unlink: (path) => {
+      real.unlink(path);
+      recorder.unlinked(path);
+    },
+    mkdir: (path, mode) => {
+      real.mkdir(path, mode);
+      recorder.made(path, mode);
+    },
+    rmdir: (path) => {
+      real.rmdir(path);
+      recorder.unlinked(path);
+    },
+  };
+}
+
+function wrapAsync(real: AsyncOps, recorder: SeamRecorder): AsyncOps {
+  return {
+    ...real,
+    open: async (path, flags, mode) => {
+      const fd = await real.open(path, flags, mode);
+      recorder.opened(path, flags, mode, fd);
+      return fd;
+    },
+    write: async (fd, buffer, offset, length) => {
+      const written = await real.write(fd, buffer, offset, length);
+      recorder.wrote(fd, buffer, offset, written);
+      return written;
+    },
+    close: (fd) => {
+      recorder.closing(fd);
+      return real.close(fd);
+    },
+    fsync: async (fd) => {
+      const token = recorder.syncStart();
+      try {
+        await real.fsync(fd);
+      } catch (error) {
+        recorder.synced(fd, token, false);
+        throw error;
+      }
+      recorder.synced(fd, token, true);
+    },
+    fchmod: async (fd, mode) => {
+      await real.fchmod(fd, mode);
+      recorder.chmod(fd, mode);
+    },
+    fchown: async (fd, uid, gid) => {
+      await real.fchown(fd, uid, gid);
+      recorder.chown(fd, uid, gid);
+    },
+    rename: async (from, to) => {
+      await real.rename(from, to);
+      recorder.renamed(from, to);
+    },
+    link: async (existing, newPath) => {
+      await real.link(existing, newPath);
+      recorder.linked(existing, newPath);
+    },
+    unlink: async (path) => {
+      await real.unlink(path);
+      recorder.unlinked(path);
+    },
+    mkdir: async (path, mode) => {
+      await real.mkdir(path, mode);
+      recorder.made(path, mode);
+    },
+    rmdir: async (path) => {
+      await real.rmdir(path);
+      recorder.unlinked(path);
+    },
+  };
+}
+
+/**
+ * Run `fn` with the seam recorded. When it returns (or its promise resolves) the program
+ * "reports done"; if it throws, the recording has no done point and the error is returned.
+ */
+export async function recordInProcess(
+  fn: () => unknown,
+  options: RecordOptions,
+): Promise<InProcessRecording> {
+  if (recording) {
+    throw new AuditSetupError(
+      'another in-process audit is running: the fs seam records one function at a time',
+    );
+  }
+  recording = true;
+  const recorder = new SeamRecorder(options);
+  const previous = { sync: seam.sync, async: seam.async };
+  seam.sync = wrapSync(previous.sync, recorder);
+  seam.async = wrapAsync(previous.async, recorder);
+  let error: unknown;
+  let threw = false;
+  try {
+    await fn();
+    recorder.builder.where = 'the audited function returned';
+    recorder.builder.done();
+  } catch (caught) {
+    error = caught;
+    threw = true;
+  } finally {
+    seam.sync = previous.sync;
+    seam.async = previous.async;
+    recording = false;
+  }
+  return { recording: recorder.builder.finish(threw ? 1 : 0), error, threw };
+}

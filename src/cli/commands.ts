@@ -1,0 +1,21 @@
+/**
+ * The subcommands of `atomic-fs`. Adding one: a file exporting `command: Command`, and one
+ * line here (loaded only when used, so `atomic-fs --help` stays fast).
+ */
+import type { Command } from './command.js';
+
+export interface CommandEntry {
+  readonly summary: string;
+  readonly load: () => Promise<{ readonly command: Command }>;
+}
+
+export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  audit: {
+    summary: 'explore the crash states of a command under strace',
+    load: () => import('./audit.js'),
+  },
+  demo: {
+    summary: 'audit four ways to save a file, side by side',
+    load: () => import('./demo.js'),
+  },
+};

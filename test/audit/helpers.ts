@@ -1,0 +1,53 @@
+/** Helpers of the crash-explorer tests. */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { isLinux } from '../helpers.js';
+import type { Op, Recording } from '../../src/audit/model.js';
+import { straceAvailable } from '../../src/audit/trace.js';
+import { parseTempName } from '../../src/temp.js';
+
+/** strace is installed and may trace here (CI: Linux, root). */
+export const hasStrace = isLinux && straceAvailable();
+
+/** The real Python interpreter (not a version-manager shim), if there is one. */
+export const python: string | undefined = (() => {
+  const result = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], {
+    encoding: 'utf8',
+  });
+  const path = result.status === 0 ? result.stdout.trim() : '';
+  return path === '' ? undefined : path;
+})();
+
+function normalName(path: string): string {
+  return path
+    .split('/')
+    .map((part) => {
+      const temp = parseTempName(part);
+      return temp === undefined ? part : `.${temp.base}.afs-*.tmp`;
+    })
+    .join('/');
+}
+
+/** Ops in a comparable form: temp names without host, pid and random part; data hashed; no done. */
+export function normalOps(rec: Recording): string[] {
+  return rec.ops
+    .filter((op) => op.kind !== 'done')
+    .map((op: Op) => {
+      const plain: Record<string, unknown> = { ...op };
+      if (op.kind === 'write') {
+        plain.data = `${op.data.length}:${createHash('sha1').update(op.data).digest('hex')}`;
+      }
+      for (const key of ['path', 'from', 'name', 'fromName', 'toName']) {
+        const value = plain[key];
+        if (typeof value === 'string') plain[key] = normalName(value);
+      }
+      return JSON.stringify(plain);
+    });
+}
+
+/** A string as strace -xx prints it. */
+export function hex(text: string): string {
+  return [...Buffer.from(text, 'latin1')]
+    .map((byte) => `\\x${byte.toString(16).padStart(2, '0')}`)
+    .join('');
+}
