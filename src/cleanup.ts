@@ -1,7 +1,10 @@
 /**
  * cleanupTemps: remove temp files left behind by writers that crashed (SIGKILL, power cut),
- * which no exit handler could remove. Only names this library makes are candidates
- * (`parseTempName`), only regular files, and only when their writer is certainly gone:
+ * which no exit handler could remove. Only names this library makes are candidates: temp
+ * files and the temp links of `replaceSymlink` (`parseTempName`; a link is unlinked, never
+ * followed), and the trees `writeDirectory` stages (`parseStagingName`; renamed, then removed
+ * without following links). Trees kept by `keepOld` (`.<name>.afs-old-…`) are never removed.
+ * Each only when its writer is certainly gone:
  *
  * - a temp of this host (its host tag is ours) is removed when its process no longer exists
  *   (`kill(pid, 0)` answers ESRCH), whatever its age; a temp of a live process never is;
@@ -19,7 +22,8 @@ import { CLEANUP_OLDER_THAN_MS } from './constants.js';
 import { errorCode, invalidArgument, throwIfAborted, wrapError } from './errors.js';
 import { pathOf } from './options.js';
 import { type Plan, call, runAsync } from './plan.js';
-import { HOST_TAG, type TempNameParts, parseTempName } from './temp.js';
+import { HOST_TAG, type TempNameParts, parseStagingName, parseTempName } from './temp.js';
+import { reclaimStaged } from './tree.js';
 
 /** Options of `cleanupTemps`. */
 export interface CleanupOptions {
@@ -109,6 +113,16 @@ function abandoned(parts: TempNameParts, mtimeMs: number, sweep: Sweep): boolean
   return sweep.now - mtimeMs > sweep.olderThanMs;
 }
 
+/** Unlink one temp file or link; returns the error instead of throwing it. */
+function* removeOne(path: string): Plan<unknown> {
+  try {
+    yield* call('unlink', path);
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
 function* sweepPlan(sweep: Sweep): Plan<string[]> {
   const found: string[] = [];
   const pending = [sweep.root];
@@ -126,7 +140,10 @@ function* sweepPlan(sweep: Sweep): Plan<string[]> {
     }
     for (const name of names.sort()) {
       throwIfAborted(sweep.signal, sweep.root);
-      const parts = parseTempName(name);
+      // A temp file (or a replaceSymlink temp link), or a tree staged by writeDirectory.
+      const temp = parseTempName(name);
+      const staged = temp === undefined ? parseStagingName(name) : undefined;
+      const parts = temp ?? staged;
       if (parts === undefined && !sweep.recursive) continue;
       const path = join(dir, name);
       let stats;
@@ -136,18 +153,23 @@ function* sweepPlan(sweep: Sweep): Plan<string[]> {
         if (errorCode(error) === 'ENOENT') continue; // renamed into place, or removed meanwhile
         throw wrapError(error, 'scan', path);
       }
-      if (stats.isDirectory()) {
+      const ours =
+        parts !== undefined &&
+        (temp !== undefined
+          ? stats.isFile() || stats.isSymbolicLink()
+          : stats.isDirectory() || stats.isFile());
+      if (stats.isDirectory() && !ours) {
         if (sweep.recursive) pending.push(path);
         continue;
       }
-      // Only regular files: a symlink or anything else named like a temp is not ours.
-      if (parts === undefined || !stats.isFile() || !abandoned(parts, stats.mtimeMs, sweep)) {
-        continue;
-      }
+      // Anything else named like a temp (a FIFO, a directory with a temp file's name) is not
+      // ours; a symlink is only ever unlinked, never followed.
+      if (!ours || !abandoned(parts, stats.mtimeMs, sweep)) continue;
       if (!sweep.dryRun) {
-        try {
-          yield* call('unlink', path);
-        } catch (error) {
+        // A staged tree is first renamed to a name of its own, so that a writer still
+        // running cannot swap a half-removed tree in; then removed, never following links.
+        const error = stats.isDirectory() ? yield* reclaimStaged(path) : yield* removeOne(path);
+        if (error !== undefined) {
           const code = errorCode(error) ?? '';
           if (code === 'ENOENT' || NOT_OURS.has(code)) continue;
           throw wrapError(error, 'remove', path);

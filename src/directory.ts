@@ -94,8 +94,10 @@ export interface WriteDirectoryOptions {
   /**
    * When the call may resolve. `'full'`: every file and directory of the new tree is on disk
    * before the swap, and the swap itself after it (survives a power cut). `'file'`: the new
-   * tree is on disk before the swap, but the swap may still be lost by a power cut (the old
-   * tree comes back, complete). `'none'`: no fsync; atomic against process crashes only.
+   * tree is on disk before the swap; the swap is flushed too before the previous tree is
+   * removed (its removal must never reach the disk first), so only with `keepOld` can a
+   * power cut still undo the swap (the old tree comes back, complete). `'none'`: no fsync;
+   * atomic against process crashes only (a power cut can leave files missing).
    * @default 'full'
    * @example
    * import { writeDirectory } from 'atomic-fs';
@@ -729,7 +731,11 @@ export function* afterSwap(job: DirectoryJob, old: string | undefined): Plan<Aft
   } else {
     retire = old;
   }
-  if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
+  // Under 'file' too when the previous tree is about to be removed: its removal must not
+  // reach disk before the exchange does, or a power cut could bring back the previous tree
+  // with files missing (the crash explorer finds exactly that state).
+  const removing = retire !== undefined && job.settings.durability !== 'none';
+  if ((job.settings.durability === 'full' || removing) && fsyncsDirectories(seam.platform)) {
     try {
       yield* fsyncDirectory(job.parent);
     } catch (error) {

@@ -1,7 +1,8 @@
 /**
  * cleanupTemps: writers SIGKILLed mid-write leave temp files; cleanupTemps removes exactly
  * those and nothing else — not a user's `.x.tmp`, not names that only look like ours, not a
- * directory or symlink named like a temp, not the temp of a writer still alive.
+ * directory named like a temp file, not the temp of a writer still alive. A dead writer's
+ * temp link (replaceSymlink) is unlinked without touching what it points to.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -11,7 +12,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AtomicFsError, cleanupTemps } from '../src/index.js';
 import { processExists } from '../src/cleanup.js';
-import { HOST_TAG, tempName } from '../src/temp.js';
+import { HOST_TAG, stagingName, tempName } from '../src/temp.js';
 import { list, needs, tempDir } from './helpers.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/stuck-writer.js', import.meta.url));
@@ -100,13 +101,15 @@ describe('cleanupTemps', () => {
     ];
     const dirLike = join(dir, tempName('dir', dead));
     fs.mkdirSync(dirLike);
-    const linkLike = join(dir, tempName('link', dead));
-    fs.symlinkSync(join(dir, 'file-0.json'), linkLike);
-    keep.push(dirLike, linkLike);
+    keep.push(dirLike);
+    // A temp link of a dead replaceSymlink: the link goes, what it points to stays.
+    const deadLink = join(dir, tempName('link', dead));
+    fs.symlinkSync(join(dir, 'file-0.json'), deadLink);
     // Besides the killed writers' temps, these go too.
     const gone = [
       touch(join(dir, tempName('crashed.json', dead)), 'a dead writer of this host'),
       touch(join(dir, foreignTemp('old.json', dead)), 'another host, old', 2 * HOUR),
+      deadLink,
       ...writers.map((writer) => writer.temp),
     ].sort();
 
@@ -118,6 +121,7 @@ describe('cleanupTemps', () => {
     assert.deepEqual(removed, gone);
     for (const path of gone) assert.ok(!fs.existsSync(path), `${path} removed`);
     for (const path of keep) assert.ok(fs.lstatSync(path), `${path} kept`);
+    assert.ok(fs.existsSync(join(dir, 'file-0.json')), 'the temp link was not followed');
     assert.equal(list(dir).length, keep.length);
     assert.deepEqual(await cleanupTemps(dir), [], 'a second sweep finds nothing');
     process.stdout.write(
@@ -207,5 +211,27 @@ describe('cleanupTemps', () => {
     await assert.rejects((cleanupTemps as (d: unknown) => Promise<string[]>)(7), {
       code: 'ERR_INVALID_ARG_TYPE',
     });
+  });
+});
+
+describe('cleanupTemps and writeDirectory', () => {
+  test('a dead writer’s staged tree is reclaimed without following links; kept trees stay', async (t) => {
+    const dir = tempDir(t);
+    const outside = tempDir(t);
+    fs.writeFileSync(join(outside, 'precious'), 'not ours');
+    const dead = await deadPid();
+    const staged = join(dir, stagingName('site', dead));
+    fs.mkdirSync(join(staged, 'sub'), { recursive: true });
+    fs.writeFileSync(join(staged, 'sub', 'index.html'), 'half-staged');
+    fs.symlinkSync(outside, join(staged, 'link-to-outside'));
+    const live = join(dir, stagingName('site'));
+    fs.mkdirSync(live);
+    const kept = join(dir, '.site.afs-old-20261123T000000Z-0123abcd');
+    fs.mkdirSync(kept);
+    fs.writeFileSync(join(kept, 'index.html'), 'previous version, kept for rollback');
+    const removed = await cleanupTemps(dir);
+    assert.deepEqual(removed, [staged]);
+    assert.deepEqual(list(dir), [live, kept].map((path) => path.split('/').at(-1)).sort());
+    assert.equal(fs.readFileSync(join(outside, 'precious'), 'utf8'), 'not ours');
   });
 });

@@ -276,24 +276,33 @@ describe('writeDirectory', () => {
     }
   });
 
-  test('durability: none fsyncs nothing; file skips only the parent after the swap', async (t) => {
+  test('durability: none fsyncs nothing; file flushes the swap only before removing the old tree', async (t) => {
     const parent = tempDir(t);
     const dir = join(parent, 'd');
     await writeDirectory(dir, { v: '0' });
-    const fsyncs = async (durability: 'full' | 'file' | 'none'): Promise<string[]> => {
+    const fsyncs = async (
+      durability: 'full' | 'file' | 'none',
+      keepOld = false,
+    ): Promise<string[]> => {
       const recorder = instrument(t);
-      await writeDirectory(dir, { 'a/b': '1', c: '2' }, { durability });
+      await writeDirectory(dir, { 'a/b': '1', c: '2' }, { durability, keepOld });
       restoreSeam();
       return recorder.calls.filter((c) => c.name === 'fsync').map((c) => c.subject);
     };
     const full = await fsyncs('full');
     const file = await fsyncs('file');
+    const fileKeepingOld = await fsyncs('file', true);
     assert.deepEqual(await fsyncs('none'), []);
-    // Two files and two staged directories before the swap; the parent after it, under 'full'.
-    assert.equal(file.length, 4);
-    assert.ok(!file.includes(parent));
+    // Two files and two staged directories before the swap; the parent after it.
     assert.equal(full.length, 5);
     assert.equal(full.at(-1), parent);
+    // 'file': the parent too, because the previous tree is removed next (a power cut must not
+    // find its removal on disk without the swap); keeping it, the swap may stay unflushed.
+    const names = (subjects: string[]): string[] =>
+      subjects.map((subject) => subject.replace(/\.d\.afs-[^/]*\.stage/, 'STAGE'));
+    assert.deepEqual(names(file), names(full));
+    assert.equal(fileKeepingOld.length, 4);
+    assert.ok(!fileKeepingOld.includes(parent));
   });
 });
 

@@ -166,33 +166,47 @@ function normalize(options: AuditOptions): Normalized {
   return { model, maxStates, check, watch: options.watch };
 }
 
-/** A path as the audited program sees it, made real through its nearest existing ancestor. */
-function realish(path: string): Bytes {
-  const tail: string[] = [];
-  let current = resolve(path);
-  for (;;) {
+/**
+ * A watched path relative to the audited directory. Below the directory itself the path is
+ * kept as written, so that a symlink inside it (`current -> releases/2`) is followed in each
+ * crash state rather than resolved once, at the end.
+ */
+function watchedPath(root: Bytes, cwd: string, path: string): Bytes {
+  const below: string[] = [];
+  let relative: Bytes | undefined;
+  for (let current = resolve(cwd, path); ;) {
+    let real: Bytes | undefined;
     try {
-      const real = direct.realpath(current).toString('latin1');
-      return posix.join(real, ...tail.map(bytesOf));
+      real = direct.realpath(current).toString('latin1');
     } catch {
-      const parent = dirname(current);
-      if (parent === current) return bytesOf(resolve(path));
-      tail.unshift(basename(current));
-      current = parent;
+      // Not there (yet): keep walking up.
+    }
+    if (real === root) {
+      relative = posix.join(...below.map(bytesOf));
+      break;
+    }
+    const parent = dirname(current);
+    if (parent === current) break;
+    below.unshift(basename(current));
+    current = parent;
+  }
+  if (relative === undefined) {
+    // No ancestor exists on this machine (a recording of another one): compare as written.
+    const lexical = bytesOf(resolve(cwd, path));
+    if (lexical === root) relative = '';
+    else if (lexical.startsWith(root === '/' ? '/' : `${root}/`)) {
+      relative = lexical.slice(root === '/' ? 1 : root.length + 1);
     }
   }
-}
-
-function watchedPath(root: Bytes, cwd: string, path: string): Bytes {
-  const real = realish(resolve(cwd, path));
-  if (real === root)
+  if (relative === '') {
     throw new AuditSetupError(`--watch ${path}: that is the audited directory itself`);
-  if (!real.startsWith(root === '/' ? '/' : `${root}/`)) {
+  }
+  if (relative === undefined) {
     throw new AuditSetupError(
       `--watch ${path} is outside the audited directory ${display(root)} (pass --dir)`,
     );
   }
-  return real.slice(root === '/' ? 1 : root.length + 1);
+  return relative;
 }
 
 /** Insert the done op at `at` (strace: where the marker was printed, or at the exit). */

@@ -87,10 +87,17 @@ export interface Transient {
  * close of the file there, the done point. Removing it (unlink, rename away) does not: the
  * file is then missing until something replaces it, unless that is how the run ends.
  */
+/** `entry` is `path` or one of the directories (or links) it goes through. */
+function onPath(entry: Bytes, path: Bytes): boolean {
+  return path === entry || path.startsWith(`${entry}/`);
+}
+
 function publishes(op: Op, path: Bytes, state: MutableState): boolean {
   switch (op.kind) {
     case 'rename':
-      return op.path === path || (op.swapped && op.from === path);
+      // Renaming the file, or a directory or symlink on its path (writeDirectory's exchange,
+      // replaceSymlink's switch), puts a complete version in place at once.
+      return onPath(op.path, path) || (op.swapped && onPath(op.from, path));
     case 'link':
       return op.path === path;
     case 'close':

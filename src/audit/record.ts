@@ -8,7 +8,7 @@
  * Patching the seam also keeps every call on the calling thread (the I/O thread only runs
  * while the seam is pristine), so no write escapes the recorder.
  */
-import { type AsyncOps, type Ops, openFlagBits, seam } from '../fs.js';
+import { type AsyncOps, type OpName, type Ops, direct, openFlagBits, seam } from '../fs.js';
 import { RecordingBuilder, type SyncToken, absolute } from './builder.js';
 import { AuditSetupError } from './errors.js';
 import { type Bytes, type NodeId, type Recording, bytesOf } from './model.js';
@@ -166,6 +166,79 @@ class SeamRecorder {
     this.#where('mkdir');
     this.builder.mkdir(this.#path(path), mode & ~this.#umask & 0o7777);
   }
+
+  /**
+   * A kernel copy into a new file (libuv's copyfile: an exclusive create with the source's
+   * mode, then FICLONE, copy_file_range or sendfile): a create and one write of the bytes
+   * the copy produced, read back from the new file.
+   */
+  copied(dest: string): void {
+    this.#where('copyFile');
+    const path = this.#path(dest);
+    const stats = direct.lstat(dest);
+    const node = this.builder.open(
+      path,
+      {
+        create: true,
+        exclusive: true,
+        truncate: false,
+        write: true,
+        tmpfile: false,
+        noFollow: true,
+      },
+      Number(stats.mode) & 0o7777,
+    );
+    if (node === undefined) return;
+    // libuv gives the copy the source's mode with fchmod() before copying the bytes.
+    this.builder.chmod(node, Number(stats.mode) & 0o7777);
+    const data = direct.readFile(dest);
+    if (data.length > 0) this.builder.write(node, 0, new Uint8Array(data));
+    this.builder.close(node);
+  }
+
+  symlinked(target: string, path: string): void {
+    this.#where('symlink');
+    this.builder.symlink(bytesOf(target), this.#path(path));
+  }
+
+  swapped(a: string, b: string): void {
+    this.#where('swap');
+    this.builder.rename(this.#path(a), this.#path(b), true);
+  }
+}
+
+/**
+ * Seam operations that change nothing on disk (or nothing the model keeps: advisory locks
+ * live in memory), passed through unrecorded. Every other operation must be recorded below;
+ * one that is neither makes a recording fail loudly rather than miss writes silently.
+ */
+export const PASSIVE_OPS: ReadonlySet<OpName> = new Set<OpName>([
+  'fstat',
+  'lstat',
+  'readlink',
+  'realpath',
+  'read',
+  'readdir',
+  'sleep',
+  'tryLock',
+  'waitForLock',
+  'unlock',
+]);
+
+function unmodelled(name: string): never {
+  throw new AuditSetupError(
+    `the fs seam operation '${name}' is not modelled by the in-process recorder`,
+  );
+}
+
+/** Refuse every operation of `real` that is neither recorded (in `recorded`) nor passive. */
+function guarded<T extends Ops | AsyncOps>(real: T, recorded: Partial<T>): T {
+  const result: Record<string, unknown> = { ...real };
+  for (const name of Object.keys(real) as OpName[]) {
+    if (name in recorded) result[name] = recorded[name];
+    else if (!PASSIVE_OPS.has(name)) result[name] = () => unmodelled(name);
+  }
+  return result as T;
 }
 
 /** Set while a function is being recorded: the seam records one at a time. */
@@ -173,8 +246,19 @@ let recording = false;
 
 /** Seam operations the recorder wraps; the others pass through unrecorded. */
 function wrapSync(real: Ops, recorder: SeamRecorder): Ops {
-  return {
-    ...real,
+  return guarded(real, {
+    copyFile: (src, dest, mode) => {
+      real.copyFile(src, dest, mode);
+      recorder.copied(dest);
+    },
+    symlink: (target, path) => {
+      real.symlink(target, path);
+      recorder.symlinked(target, path);
+    },
+    swap: (a, b) => {
+      real.swap(a, b);
+      recorder.swapped(a, b);
+    },
     open: (path, flags, mode) => {
       const fd = real.open(path, flags, mode);
       recorder.opened(path, flags, mode, fd);
@@ -227,12 +311,23 @@ function wrapSync(real: Ops, recorder: SeamRecorder): Ops {
       real.rmdir(path);
       recorder.unlinked(path);
     },
-  };
+  });
 }
 
 function wrapAsync(real: AsyncOps, recorder: SeamRecorder): AsyncOps {
-  return {
-    ...real,
+  return guarded(real, {
+    copyFile: async (src, dest, mode) => {
+      await real.copyFile(src, dest, mode);
+      recorder.copied(dest);
+    },
+    symlink: async (target, path) => {
+      await real.symlink(target, path);
+      recorder.symlinked(target, path);
+    },
+    swap: async (a, b) => {
+      await real.swap(a, b);
+      recorder.swapped(a, b);
+    },
     open: async (path, flags, mode) => {
       const fd = await real.open(path, flags, mode);
       recorder.opened(path, flags, mode, fd);
@@ -285,7 +380,7 @@ function wrapAsync(real: AsyncOps, recorder: SeamRecorder): AsyncOps {
       await real.rmdir(path);
       recorder.unlinked(path);
     },
-  };
+  });
 }
 
 /**

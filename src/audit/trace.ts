@@ -41,6 +41,7 @@ const TRACED_SYSCALLS = [
   'sendfile',
   'copy_file_range',
   'splice',
+  'ioctl',
   'read',
   'readv',
   'lseek',
@@ -436,6 +437,18 @@ class TraceInterpreter {
       case 'splice': {
         const out = this.#descriptor(proc, args[2]);
         this.#copy(out?.file, boxed(args[3]), undefined, 0, value, name);
+        return;
+      }
+      case 'ioctl': {
+        // A reflink (libuv's copyfile with COPYFILE_FICLONE on btrfs, XFS): the whole source
+        // becomes the destination's data. Every other ioctl changes no file content.
+        const request = word(args[1]);
+        if (request !== 'FICLONE' && request !== 'BTRFS_IOC_CLONE') return;
+        const out = this.#descriptor(proc, args[0]);
+        const input = this.#descriptor(proc, args[2]);
+        const source = input?.file.node;
+        const length = source === undefined ? 0 : this.#b.sizeOf(source);
+        this.#copy(out?.file, 0, source, 0, length, name);
         return;
       }
       case 'read':

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { isLinux } from '../helpers.js';
 import type { Op, Recording } from '../../src/audit/model.js';
 import { straceAvailable } from '../../src/audit/trace.js';
-import { parseTempName } from '../../src/temp.js';
+import { parseStagingName, parseTempName } from '../../src/temp.js';
 
 /** strace is installed and may trace here (CI: Linux, root). */
 export const hasStrace = isLinux && straceAvailable();
@@ -23,7 +23,9 @@ function normalName(path: string): string {
     .split('/')
     .map((part) => {
       const temp = parseTempName(part);
-      return temp === undefined ? part : `.${temp.base}.afs-*.tmp`;
+      if (temp !== undefined) return `.${temp.base}.afs-*.tmp`;
+      const staged = parseStagingName(part);
+      return staged === undefined ? part : `.${staged.base}.afs-*.stage`;
     })
     .join('/');
 }

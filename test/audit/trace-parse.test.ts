@@ -373,3 +373,27 @@ test('every other modelled call: creat, open, openat2, truncate, links, modes, s
     ],
   );
 });
+
+test('a reflink (ioctl FICLONE) copies the whole source; other ioctls change nothing', (t) => {
+  const { root, parse } = setup(t);
+  const f = (name: string): string => hex(`${root}/${name}`);
+  const r = hex(root);
+  const rec = parse([
+    `120 openat(AT_FDCWD<${r}>, "${hex('src')}", O_WRONLY|O_CREAT|O_EXCL, 0644) = 3<${f('src')}>`,
+    `120 write(3<${f('src')}>, "${hex('source data')}", 11) = 11`,
+    `120 close(3<${f('src')}>) = 0`,
+    `120 openat(AT_FDCWD<${r}>, "${hex('src')}", O_RDONLY) = 3<${f('src')}>`,
+    `120 openat(AT_FDCWD<${r}>, "${hex('copy')}", O_WRONLY|O_CREAT|O_EXCL, 0644) = 4<${f('copy')}>`,
+    `120 ioctl(4<${f('copy')}>, FICLONE, 3<${f('src')}>) = 0`,
+    `120 ioctl(4<${f('copy')}>, FIONREAD, [0]) = 0`,
+    `120 close(4<${f('copy')}>) = 0`,
+  ]);
+  assert.deepEqual(brief(rec), [
+    'create src',
+    'write src@0=source data',
+    'close src',
+    'create copy',
+    'write copy@0=source data',
+    'close copy',
+  ]);
+});
