@@ -10,6 +10,10 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  write: {
+    summary: 'replace a file with standard input, atomically (a crash-safe sponge)',
+    load: () => import('./write.js'),
+  },
   audit: {
     summary: 'explore the crash states of a command under strace',
     load: () => import('./audit.js'),
