@@ -95,6 +95,11 @@ test('usage errors: one line, a hint to --help, exit status 2', async () => {
     ],
     [['audit', '--dir'], /^atomic-fs audit: Option '--dir <value>' argument missing/],
     [['demo', 'extra'], /^atomic-fs demo: Unexpected argument 'extra'/],
+    [['write', '--bogus', 'f'], /^atomic-fs write: Unknown option '--bogus'/],
+    [['cp', 'a'], /^atomic-fs cp: missing DEST\n/],
+    [['ln', 'a', 'b', 'c'], /^atomic-fs ln: unexpected argument 'c'\n/],
+    [['clean', ''], /^atomic-fs clean: DIR must not be empty\n/],
+    [['get', '--timeout'], /^atomic-fs get: Option '--timeout <value>' argument missing/],
   ];
   for (const [argv, expected] of cases) {
     const result = await cli(argv);

@@ -4,6 +4,8 @@
  * (util-linux `script`), absent when standard error is a pipe or with --quiet.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   ProgressBar,
@@ -13,7 +15,10 @@ import {
   progressBar,
   renderFrame,
 } from '../../src/cli/progress.js';
-import { screenLines } from './helpers.js';
+import { CLI_COPY_PROGRESS_MIN_BYTES } from '../../src/constants.js';
+import { needs, tempDir } from '../helpers.js';
+import { serve } from '../http.js';
+import { hasScript, screenLines, spawnCli, spawnCliOnTerminal } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -115,4 +120,48 @@ test('progressBar: only on a terminal, and not when quiet', () => {
   assert.equal(progressBar({ write, isTTY: true }, true), undefined);
   assert.equal(progressBar({ write, isTTY: false }, false), undefined);
   assert.equal(progressBar({ write }, false), undefined);
+});
+
+test('cp and get (spawned): a progress bar on a pseudo-terminal, none in a pipe', async (t) => {
+  if (!needs(t, hasScript, 'util-linux script (Debian package bsdutils) is not available')) return;
+  const dir = tempDir(t);
+  fs.writeFileSync(join(dir, 'large'), Buffer.alloc(CLI_COPY_PROGRESS_MIN_BYTES, 3));
+  const body = Buffer.alloc(4 * MiB, 9);
+  const server = await serve((_req, res) => {
+    res.writeHead(200, { 'content-length': body.length }).end(body);
+  });
+  t.after(() => server.close());
+
+  const copied = await spawnCliOnTerminal(['cp', 'large', 'copy'], dir);
+  assert.equal(copied.code, 0, copied.stdout.toString());
+  const copyScreen = copied.stdout.toString();
+  assert.match(copyScreen, /\r +0% \[-+\] {2}0 B \/ 32\.0 MiB {2}/);
+  const copyLines = screenLines(copyScreen).filter((line) => line !== '');
+  assert.equal(copyLines.length, 1, JSON.stringify(copyLines));
+  assert.match(
+    copyLines[0] ?? '',
+    /^100% \[#+\] {2}32\.0 MiB \/ 32\.0 MiB {2}[\d.]+ [KMG]iB\/s {2}in [\d.]+s$/,
+  );
+  assert.equal(fs.statSync(join(dir, 'copy')).size, CLI_COPY_PROGRESS_MIN_BYTES);
+
+  const got = await spawnCliOnTerminal(['get', `${server.base}/x`, 'got'], dir);
+  assert.equal(got.code, 0, got.stdout.toString());
+  const getLines = screenLines(got.stdout.toString()).filter((line) => line !== '');
+  assert.match(getLines[0] ?? '', /^100% \[#+\] {2}4\.0 MiB \/ 4\.0 MiB {2}.* in [\d.]+s$/);
+  assert.equal(fs.statSync(join(dir, 'got')).size, 4 * MiB);
+
+  const quiet = await spawnCliOnTerminal(['cp', '--quiet', 'large', 'copy'], dir);
+  assert.equal(quiet.code, 0);
+  assert.equal(quiet.stdout.toString(), '');
+
+  // Standard error is a pipe here: no bar, nothing at all.
+  for (const args of [
+    ['cp', 'large', 'copy'],
+    ['get', `${server.base}/x`, 'got'],
+  ]) {
+    const piped = await spawnCli(args, { cwd: dir });
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(piped.stderr, '');
+    assert.equal(piped.stdout.length, 0);
+  }
 });
