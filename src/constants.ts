@@ -156,3 +156,12 @@ export const AUDIT_STRACE_STRING_BYTES = 16 * 1024 * 1024;
 
 /** Time allowed to a `--check` command on one rebuilt crash state. */
 export const AUDIT_CHECK_TIMEOUT_MS = 30_000;
+
+// ---- command line (src/cli) ----
+
+/**
+ * `atomic-fs cp` draws its progress bar for sources of at least this size (or of unknown
+ * size). Progress needs copyFile's read/write loop instead of the kernel copy (reflink,
+ * copy_file_range), a price worth paying only when the copy takes long enough to watch.
+ */
+export const CLI_COPY_PROGRESS_MIN_BYTES = 32 * 1024 * 1024;

@@ -4,12 +4,21 @@
  */
 import type { ParseArgsConfig } from 'node:util';
 
+/** Where a command writes text; `isTTY` and `columns` as on `process.stderr`. */
+export interface CliOutput {
+  write(text: string): unknown;
+  /** Whether this is a terminal (progress bars are drawn only there). @default false */
+  readonly isTTY?: boolean | undefined;
+  /** The terminal's width in characters (0 or absent: unknown). */
+  readonly columns?: number | undefined;
+}
+
 /** Where a command writes, and the process facts it may use (tests pass their own). */
 export interface CliIo {
-  /** Standard input (for commands that read data, like a future `write`). @default process.stdin */
+  /** Standard input (read by `write`). @default process.stdin */
   readonly stdin?: NodeJS.ReadableStream | undefined;
-  readonly stdout: { write(text: string): unknown };
-  readonly stderr: { write(text: string): unknown };
+  readonly stdout: CliOutput;
+  readonly stderr: CliOutput;
   /** The working directory. @default process.cwd() */
   readonly cwd?: string | undefined;
   /** The environment (PATH for strace, …). @default process.env */
@@ -65,4 +74,19 @@ export function stringsOption(args: ParsedArgs, name: string): string[] {
 /** A boolean flag. */
 export function flag(args: ParsedArgs, name: string): boolean {
   return args.values[name] === true;
+}
+
+/**
+ * The positional arguments, exactly as many as `names` (used in the messages): a missing,
+ * empty or extra one is a UsageError. (An empty path would resolve to the working directory.)
+ */
+export function positionalsOf(args: ParsedArgs, names: readonly string[]): string[] {
+  const given = args.positionals;
+  const missing = names[given.length];
+  if (missing !== undefined) throw new UsageError(`missing ${missing}`);
+  const extra = given[names.length];
+  if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`);
+  const empty = given.findIndex((value) => value === '');
+  if (empty !== -1) throw new UsageError(`${names[empty] ?? 'an argument'} must not be empty`);
+  return [...given];
 }

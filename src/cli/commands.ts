@@ -10,6 +10,20 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  write: {
+    summary: 'replace a file with standard input, atomically (a crash-safe sponge)',
+    load: () => import('./write.js'),
+  },
+  cp: { summary: 'copy a file atomically and durably', load: () => import('./cp.js') },
+  get: {
+    summary: 'download a URL into a file atomically, verified',
+    load: () => import('./get.js'),
+  },
+  ln: { summary: 'point a symlink at a new target atomically', load: () => import('./ln.js') },
+  clean: {
+    summary: 'remove temp files left by crashed writers',
+    load: () => import('./clean.js'),
+  },
   audit: {
     summary: 'explore the crash states of a command under strace',
     load: () => import('./audit.js'),

@@ -8,7 +8,8 @@
 import { parseArgs } from 'node:util';
 import { VERSION } from '../constants.js';
 import { AuditSetupError } from '../audit/errors.js';
-import { type CliIo, type ParsedArgs, UsageError } from './command.js';
+import { errorCode } from '../errors.js';
+import { type CliIo, type OptionsConfig, type ParsedArgs, UsageError } from './command.js';
 import { COMMANDS, type CommandEntry } from './commands.js';
 
 const NAME = 'atomic-fs';
@@ -35,8 +36,27 @@ function hint(command?: string): string {
   return `Run '${NAME}${command === undefined ? '' : ` ${command}`} --help' for usage.\n`;
 }
 
+/**
+ * A Node-style argument error (TypeError/RangeError with ERR_INVALID_ARG_* or
+ * ERR_OUT_OF_RANGE) from the library: a value the command passed on unchecked, so bad usage.
+ */
+function isArgumentError(error: unknown): boolean {
+  return (
+    (error instanceof TypeError || error instanceof RangeError) &&
+    /^ERR_(?:INVALID_ARG_|OUT_OF_RANGE)/.test(errorCode(error) ?? '')
+  );
+}
+
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The library's hints name its options ("pass mkdirs: true"); a user passes flags. */
+function inFlags(text: string, options: OptionsConfig): string {
+  return text.replace(/\bpass (\w+): true\b/g, (whole, name: string) => {
+    const option = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+    return Object.hasOwn(options, option) ? `pass --${option}` : whole;
+  });
 }
 
 /**
@@ -100,8 +120,8 @@ export async function main(
   try {
     return await command.run(parsed, ctx);
   } catch (error) {
-    if (error instanceof UsageError) {
-      ctx.stderr.write(`${NAME} ${first}: ${error.message}\n${hint(first)}`);
+    if (error instanceof UsageError || isArgumentError(error)) {
+      ctx.stderr.write(`${NAME} ${first}: ${message(error).split('\n')[0] ?? ''}\n${hint(first)}`);
       return 2;
     }
     if (error instanceof AuditSetupError) {
@@ -109,7 +129,8 @@ export async function main(
       if (debug && error.stack !== undefined) ctx.stderr.write(`${error.stack}\n`);
       return 2;
     }
-    ctx.stderr.write(`${NAME} ${first}: ${message(error).split('\n')[0] ?? ''}\n`);
+    const line = inFlags(message(error).split('\n')[0] ?? '', command.options);
+    ctx.stderr.write(`${NAME} ${first}: ${line}\n`);
     if (debug && error instanceof Error && error.stack !== undefined) {
       ctx.stderr.write(`${error.stack}\n`);
     }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { help as auditHelp } from '../../src/cli/audit.js';
 import type { Command } from '../../src/cli/command.js';
 import { COMMANDS } from '../../src/cli/commands.js';
-import { main } from '../../src/cli/main.js';
+import { main, topHelp } from '../../src/cli/main.js';
 import { VERSION } from '../../src/constants.js';
 import { needs, tempDir } from '../helpers.js';
 import { hasStrace } from '../audit/helpers.js';
@@ -58,11 +58,22 @@ test('--help lists every command; --version prints the version of package.json',
 
 test('every command has --help, and the README shows the same text', async () => {
   const readme = fs.readFileSync(join(repo, 'README.md'), 'utf8');
+  const top = await cli(['--help']);
+  assert.equal(top.stdout, topHelp());
+  assert.ok(
+    readme.includes(`## CLI\n\n\`\`\`\n${topHelp()}\`\`\`\n`),
+    "README shows 'atomic-fs --help'",
+  );
   for (const [name, entry] of Object.entries(COMMANDS)) {
     const { command } = await entry.load();
     const result = await cli([name, '--help']);
     assert.deepEqual(result, { code: 0, stdout: command.help, stderr: '' }, name);
-    assert.ok(readme.includes(command.help), `README shows 'atomic-fs ${name} --help'`);
+    assert.ok(
+      readme.includes(`\`\`\`\n${command.help}\`\`\`\n`),
+      `README shows 'atomic-fs ${name} --help'`,
+    );
+    assert.match(command.help, new RegExp(`^Usage: atomic-fs ${name} `));
+    assert.match(command.help, /^ {2}-h, --help +show this help$/m);
   }
   assert.equal((await cli(['audit', '-h'])).stdout, auditHelp);
 });
@@ -84,6 +95,11 @@ test('usage errors: one line, a hint to --help, exit status 2', async () => {
     ],
     [['audit', '--dir'], /^atomic-fs audit: Option '--dir <value>' argument missing/],
     [['demo', 'extra'], /^atomic-fs demo: Unexpected argument 'extra'/],
+    [['write', '--bogus', 'f'], /^atomic-fs write: Unknown option '--bogus'/],
+    [['cp', 'a'], /^atomic-fs cp: missing DEST\n/],
+    [['ln', 'a', 'b', 'c'], /^atomic-fs ln: unexpected argument 'c'\n/],
+    [['clean', ''], /^atomic-fs clean: DIR must not be empty\n/],
+    [['get', '--timeout'], /^atomic-fs get: Option '--timeout <value>' argument missing/],
   ];
   for (const [argv, expected] of cases) {
     const result = await cli(argv);
@@ -103,8 +119,32 @@ test('runtime failures: one line and exit 1; the stack only with --debug', async
     positionals: false,
     run: () => Promise.reject(new Error('the disk caught fire\nsecond line')),
   };
+  // The library's hints name options ("pass forceIt: true"): shown as the command's flags.
+  const hinting: Command = {
+    help: 'Usage: atomic-fs hint\n',
+    options: { 'force-it': { type: 'boolean' } },
+    positionals: false,
+    run: () =>
+      Promise.reject(
+        new Error('EEXIST: pass forceIt: true to replace it (pass allowNonAtomic: true to race)'),
+      ),
+  };
+  // A Node-style argument error from the library: bad usage, not a runtime failure.
+  const misusing: Command = {
+    help: 'Usage: atomic-fs misuse\n',
+    options: {},
+    positionals: false,
+    run: () =>
+      Promise.reject(
+        Object.assign(new RangeError('The option "mode" must be an integer'), {
+          code: 'ERR_OUT_OF_RANGE',
+        }),
+      ),
+  };
   const commands = {
     fail: { summary: 'fails', load: () => Promise.resolve({ command: failing }) },
+    hint: { summary: 'hints', load: () => Promise.resolve({ command: hinting }) },
+    misuse: { summary: 'misuses', load: () => Promise.resolve({ command: misusing }) },
   };
   const run = async (argv: string[]): Promise<Captured> => {
     let stderr = '';
@@ -118,6 +158,18 @@ test('runtime failures: one line and exit 1; the stack only with --debug', async
   const quiet = await run(['fail']);
   assert.equal(quiet.code, 1);
   assert.equal(quiet.stderr, 'atomic-fs fail: the disk caught fire\n');
+  const hinted = await run(['hint']);
+  assert.equal(hinted.code, 1);
+  assert.equal(
+    hinted.stderr,
+    'atomic-fs hint: EEXIST: pass --force-it to replace it (pass allowNonAtomic: true to race)\n',
+  );
+  const misused = await run(['misuse']);
+  assert.equal(misused.code, 2);
+  assert.equal(
+    misused.stderr,
+    'atomic-fs misuse: The option "mode" must be an integer\nRun \'atomic-fs misuse --help\' for usage.\n',
+  );
   const loud = await run(['fail', '--debug']);
   assert.equal(loud.code, 1);
   assert.match(

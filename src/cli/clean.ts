@@ -1,0 +1,52 @@
+/** `atomic-fs clean`: remove the temp files crashed writers left (cleanupTemps). */
+import { isAbsolute, relative, resolve } from 'node:path';
+import { cleanupTemps } from '../cleanup.js';
+import { type Command, flag, positionalsOf, stringOption } from './command.js';
+import { durationOf } from './flags.js';
+
+export const help = `Usage: atomic-fs clean [options] DIR
+
+Remove the temp files that atomic-fs writers killed by a signal or cut off by a power cut
+left in DIR (names like .data.txt.afs-1f2e-4242-0123456789abcdef.tmp). A temp written on
+this host is removed when its process is gone, never while it runs; a temp written from
+another host (a shared file system), whose process cannot be checked, once it is older than
+--older-than. No other file is ever touched. Prints each file removed.
+
+Options:
+  --older-than AGE     the age for temps whose writer cannot be checked: 30s, 15m, 1h, 2d
+                       (default 1h)
+  --age-only           decide by age alone, also for this host's temps (for containers
+                       that share DIR and a host name, but not process ids)
+  -r, --recursive      also look in subdirectories, at any depth (not following symlinks)
+  -n, --dry-run        remove nothing; print what would be removed
+  -h, --help           show this help
+
+Exit status: 0 done (also when nothing was found), 1 failure (one line naming the path and
+the error code), 2 usage error.
+`;
+
+export const command: Command = {
+  help,
+  positionals: true,
+  options: {
+    'older-than': { type: 'string' },
+    'age-only': { type: 'boolean' },
+    recursive: { type: 'boolean', short: 'r' },
+    'dry-run': { type: 'boolean', short: 'n' },
+  },
+  async run(args, io) {
+    const [dir = ''] = positionalsOf(args, ['DIR']);
+    const dryRun = flag(args, 'dry-run');
+    const found = await cleanupTemps(resolve(io.cwd, dir), {
+      olderThanMs: durationOf(stringOption(args, 'older-than'), '--older-than'),
+      byOwner: !flag(args, 'age-only'),
+      recursive: flag(args, 'recursive'),
+      dryRun,
+    });
+    // Paths as the user wrote DIR: relative stays relative.
+    const shown = found.map((path) => (isAbsolute(dir) ? path : relative(io.cwd, path)));
+    for (const path of shown) io.stdout.write(`${dryRun ? 'would remove' : 'removed'} ${path}\n`);
+    if (found.length === 0) io.stdout.write(`no abandoned temp files in ${dir}\n`);
+    return 0;
+  },
+};
