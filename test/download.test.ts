@@ -126,10 +126,12 @@ describe('download', () => {
     const error = await fails(dir, dest, () => download(s.base, dest));
     assert.equal(error.code, 'ERR_ATOMIC_SIZE_MISMATCH');
     assert.equal(error.phase, 'verify');
-    assert.match(
+    // Under load the client may see the connection drop before the 1000 bytes sent first.
+    const ended = new RegExp(`announced ${BODY.length} bytes, the body ended after (\\d+)`).exec(
       error.message,
-      new RegExp(`announced ${BODY.length} bytes, the body ended after 1000`),
     );
+    assert.ok(ended !== null, error.message);
+    assert.ok(Number(ended[1]) <= 1000, error.message);
   });
 
   test('a dropped connection without Content-Length: ERR_ATOMIC_NETWORK', async (t) => {

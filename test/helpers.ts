@@ -51,6 +51,11 @@ export function openFds(): Map<number, string> {
   return result;
 }
 
+/** Descriptors of this process open on `dir` or anything under it (Linux). */
+export function fdsInto(dir: string): string[] {
+  return [...openFds().values()].filter((path) => path === dir || path.startsWith(`${dir}/`));
+}
+
 export const isRoot = process.getuid?.() === 0;
 export const isLinux = process.platform === 'linux';
 export const requireAll = process.env.ATOMIC_FS_REQUIRE_ALL === '1';

@@ -6,11 +6,12 @@ import { durationOf } from './flags.js';
 
 export const help = `Usage: atomic-fs clean [options] DIR
 
-Remove the temp files that atomic-fs writers killed by a signal or cut off by a power cut
-left in DIR (names like .data.txt.afs-1f2e-4242-0123456789abcdef.tmp). A temp written on
-this host is removed when its process is gone, never while it runs; a temp written from
-another host (a shared file system), whose process cannot be checked, once it is older than
---older-than. No other file is ever touched. Prints each file removed.
+Remove what atomic-fs writers killed by a signal or cut off by a power cut left in DIR:
+temp files and temp links (.data.txt.afs-1f2e-4242-0123456789abcdef.tmp; a link is never
+followed) and trees staged by writeDirectory (.site.afs-1f2e-4242-0123456789abcdef.stage).
+A temp written on this host is removed when its process is gone, never while it runs; a
+temp written from another host (a shared file system), whose process cannot be checked,
+once it is older than --older-than. No other file is ever touched. Prints each one removed.
 
 Options:
   --older-than AGE     the age for temps whose writer cannot be checked: 30s, 15m, 1h, 2d
