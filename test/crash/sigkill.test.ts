@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { cleanupTemps } from '../../src/index.js';
 import { parseTempName } from '../../src/temp.js';
 import { payloads } from '../fixtures/writer.js';
 import { tempDir } from '../helpers.js';
@@ -68,17 +69,20 @@ test(`SIGKILL during writes: ${TRIALS} kills, always exactly old or new`, async 
     else if (content.equals(b)) seen.b += 1;
     else if (content.equals(initial)) seen.initial += 1;
     else assert.fail(`trial ${trial} (${api}): torn file of ${content.length} bytes`);
-    for (const name of fs.readdirSync(dir)) {
-      if (name === 'data.bin') continue;
+    const left = fs.readdirSync(dir).filter((name) => name !== 'data.bin');
+    for (const name of left) {
       const parts = parseTempName(name);
       assert.ok(parts !== undefined, `trial ${trial}: unexpected ${name}`);
       assert.equal(parts.pid, pid, `trial ${trial}: a temp of another process`);
-      tempsLeft += 1;
-      fs.unlinkSync(join(dir, name));
     }
+    // The writer is dead: cleanupTemps takes exactly its temps.
+    const reclaimed = await cleanupTemps(dir);
+    assert.deepEqual(reclaimed.map((path) => path.split('/').at(-1)).sort(), left.sort());
+    assert.deepEqual(fs.readdirSync(dir), ['data.bin']);
+    tempsLeft += left.length;
   }
   process.stdout.write(
-    `# ${TRIALS} SIGKILLs: destination was the initial content ${seen.initial}×, payload A ${seen.a}×, payload B ${seen.b}×; ${tempsLeft} temp files left by killed writers\n`,
+    `# ${TRIALS} SIGKILLs: destination was the initial content ${seen.initial}×, payload A ${seen.a}×, payload B ${seen.b}×; ${tempsLeft} temp files left by killed writers, all reclaimed by cleanupTemps\n`,
   );
   assert.ok(seen.a + seen.b > TRIALS / 4, 'most kills landed after some writes completed');
 });
