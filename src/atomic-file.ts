@@ -207,7 +207,7 @@ class Handle implements AtomicFile {
     this.#fd = undefined;
     this.#signal?.removeEventListener('abort', this.#onAbort);
     try {
-      await pathQueue.add(job.target, undefined, () => commitAsync(job, this.#temp, this.#signal));
+      await pathQueue.add(job.key, undefined, () => commitAsync(job, this.#temp, this.#signal));
       this.#state = 'committed';
     } catch (error) {
       const failure = wrapError(error, 'rename', job.dest);

@@ -261,7 +261,7 @@ export async function copyFile(
     onProgress,
     signal: normalized.signal,
   };
-  return pathQueue.add(job.target, undefined, () =>
+  return pathQueue.add(job.key, undefined, () =>
     withTrackedTemp(job.tmp, () => runAsync(copyPlan(job, settings))),
   );
 }

@@ -173,6 +173,8 @@ export interface DirectoryJob {
   readonly parent: string;
   /** The staged tree's full path. */
   readonly staging: string;
+  /** The per-file queue key of the directory (its identity). */
+  readonly key: string;
   readonly settings: DirectorySettings;
 }
 
@@ -380,7 +382,7 @@ export function resolveDirectory(dest: string, settings: DirectorySettings): Dir
   const rootError = (): TypeError =>
     invalidArgument('ERR_INVALID_ARG_VALUE', `The "dir" argument must not be a root directory`);
   if (isRoot(resolve(trimmed))) throw rootError();
-  const { target } = resolveTarget(trimmed, 'follow', false);
+  const { target, key } = resolveTarget(trimmed, 'follow', false);
   if (isRoot(target)) throw rootError();
   const parent = dirname(target);
   return {
@@ -388,6 +390,7 @@ export function resolveDirectory(dest: string, settings: DirectorySettings): Dir
     dir: target,
     parent,
     staging: join(parent, stagingName(basename(target))),
+    key,
     settings,
   };
 }
@@ -514,6 +517,8 @@ function fileJob(job: DirectoryJob, path: string): Job {
     target: path,
     dir: dirname(path),
     tmp: path,
+    // Never queued: the staged tree is this call's alone.
+    key: `staged:${path}`,
     settings: {
       mode: job.settings.mode,
       chown: undefined,
@@ -835,7 +840,7 @@ export async function writeDirectory(
   throwIfAborted(valid.signal, dest);
   const job = resolveDirectory(dest, valid.settings);
   let result: WriteDirectoryResult | undefined;
-  await pathQueue.add(job.dir, undefined, async () => {
+  await pathQueue.add(job.key, undefined, async () => {
     result = await run(job, entries, valid);
   });
   // Set by the job above, which resolved.

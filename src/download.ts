@@ -450,7 +450,7 @@ export async function download(
   // The body streams in now; publishing waits for earlier writes to the same file.
   const filled = fetchInto(call, settings);
   filled.catch(() => undefined);
-  return pathQueue.add(job.target, undefined, async () => {
+  return pathQueue.add(job.key, undefined, async () => {
     await commitAsync(job, await filled, signal);
   });
 }

@@ -23,6 +23,8 @@ export interface Ops {
   link: (existing: string, newPath: string) => void;
   unlink: (path: string) => void;
   lstat: (path: string) => fs.Stats;
+  /** Like lstat, but through symlinks (a directory's identity, whatever the path to it). */
+  stat: (path: string) => fs.Stats;
   readlink: (path: string) => string;
   realpath: (path: string) => string;
   mkdir: (path: string, mode: number) => void;
@@ -152,6 +154,7 @@ const realSync: Ops = {
     fs.unlinkSync(path);
   },
   lstat: (path) => fs.lstatSync(path),
+  stat: (path) => fs.statSync(path),
   readlink: (path) => fs.readlinkSync(path),
   realpath: (path) => fs.realpathSync.native(path),
   mkdir: (path, mode) => {
@@ -252,6 +255,10 @@ const realAsync: AsyncOps = {
   lstat: (path) =>
     new Promise((resolve, reject) => {
       fs.lstat(path, settle(resolve, reject));
+    }),
+  stat: (path) =>
+    new Promise((resolve, reject) => {
+      fs.stat(path, settle(resolve, reject));
     }),
   readlink: (path) =>
     new Promise((resolve, reject) => {

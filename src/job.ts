@@ -19,7 +19,7 @@ import {
   openTemp,
   writeWhole,
 } from './steps.js';
-import { resolveTarget } from './target.js';
+import { type Target, resolveTarget } from './target.js';
 import { tempName } from './temp.js';
 
 /** The process-wide per-path queue of asynchronous writes. */
@@ -46,8 +46,8 @@ export function validateCall(
 /** Resolve where a validated call lands (synchronously, so calls keep their order). */
 export function resolveCall({ dest, options }: ValidCall): PreparedCall {
   throwIfAborted(options.signal, dest);
-  const { target, dir } = resolveTarget(dest, options.symlinks, options.settings.mkdirs);
-  return { job: newJob(dest, target, dir, options.settings), options };
+  const { target, dir, key } = resolveTarget(dest, options.symlinks, options.settings.mkdirs);
+  return { job: newJob(dest, { target, dir, key }, options.settings), options };
 }
 
 /** Validate a write call and resolve where it lands. */
@@ -59,15 +59,23 @@ export function prepareCall(
 }
 
 /** A job for `target` with a fresh temp name beside it. */
-export function newJob(dest: string, target: string, dir: string, settings: WriteSettings): Job {
-  return { dest, target, dir, tmp: join(dir, tempName(basename(target))), settings };
+export function newJob(dest: string, where: Target, settings: WriteSettings): Job {
+  const { target, dir, key } = where;
+  return { dest, target, dir, key, tmp: join(dir, tempName(basename(target))), settings };
 }
 
 /** Key under which queued whole-data writes of equal settings may coalesce. */
-export function coalesceKey(options: Normalized): string | undefined {
+export function coalesceKey(options: Normalized, target: string): string | undefined {
   const { settings } = options;
   if (!options.coalesce || options.signal !== undefined || !settings.overwrite) return undefined;
-  return JSON.stringify([settings.mode, settings.chown, settings.durability, settings.mkdirs]);
+  // The target too: two hard links share a queue, but a write to one is not one to the other.
+  return JSON.stringify([
+    target,
+    settings.mode,
+    settings.chown,
+    settings.durability,
+    settings.mkdirs,
+  ]);
 }
 
 function afterFailure(tmp: string, error: unknown): void {

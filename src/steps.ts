@@ -45,6 +45,8 @@ export interface Job {
   readonly dir: string;
   /** The temp file's full path. */
   readonly tmp: string;
+  /** The key of the per-file queue (see target.ts). */
+  readonly key: string;
   readonly settings: WriteSettings;
 }
 

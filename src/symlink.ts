@@ -263,14 +263,14 @@ export async function replaceSymlink(
   const valid = symlinkOptions(options);
   throwIfAborted(valid.signal, dest);
   const resolved = resolveTarget(dest, 'replace', valid.mkdirs);
-  const job = newJob(dest, resolved.target, resolved.dir, {
+  const job = newJob(dest, resolved, {
     mode: undefined,
     chown: undefined,
     durability: valid.durability,
     overwrite: true,
     mkdirs: valid.mkdirs,
   });
-  await pathQueue.add(job.target, undefined, async () => {
+  await pathQueue.add(job.key, undefined, async () => {
     trackTemp(job.tmp);
     try {
       await runAsync(switchLink(job, text, valid.force, valid.signal));

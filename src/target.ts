@@ -1,10 +1,12 @@
 /**
- * Where a write lands. Resolved once, synchronously, when the call is made: the result is
- * both the file to replace and the key of the per-path queue, so two names for one file
- * (symlinks, `..`) share one queue and calls keep their order. On a local disk this costs one
- * realpath() of a few microseconds.
+ * Where a write lands, and the key of its per-file queue. Resolved once, synchronously, when
+ * the call is made, so that calls keep their order: the key is the file's identity (device
+ * and inode), so two names for one file — symlinks, `..`, hard links — share one queue; a
+ * file that does not exist yet is keyed by its directory's identity and its name. An existing
+ * file costs one lstat(); a new one an lstat() and a stat() of its directory.
  */
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
+import type { Stats } from 'node:fs';
 import { MAX_SYMLINK_HOPS } from './constants.js';
 import { errorCode, wrapError } from './errors.js';
 import { seam } from './fs.js';
@@ -12,10 +14,15 @@ import { seam } from './fs.js';
 export type SymlinkPolicy = 'follow' | 'replace';
 
 export interface Target {
-  /** The file that will be replaced (absolute, symlinks resolved per the policy). */
+  /**
+   * The file that will be replaced: absolute; with `'follow'`, at the end of any chain of
+   * symlinks. Its directory may be named through symlinks: it is the same directory.
+   */
   readonly target: string;
   /** Its directory: where the temp file is created and what is fsynced after the rename. */
   readonly dir: string;
+  /** The per-file queue key: the identity of the file, or of its directory and name. */
+  readonly key: string;
 }
 
 function fail(code: string, dest: string, path: string, message: string): never {
@@ -27,22 +34,24 @@ function fail(code: string, dest: string, path: string, message: string): never 
   throw wrapError(error, 'resolve', dest);
 }
 
-/** `path` as a file in its directory, the directory resolved to its real path. */
-function inDirectory(path: string, dest: string, mkdirs: boolean): Target {
-  const parent = dirname(path);
-  let dir: string;
+function identity(stats: Stats): string {
+  return `${stats.dev}:${stats.ino}`;
+}
+
+/** A name that does not exist yet: keyed by its directory's identity and the name. */
+function newName(path: string, dest: string, mkdirs: boolean): Target {
+  const dir = dirname(path);
+  let stats: Stats;
   try {
-    dir = seam.sync.realpath(parent);
+    stats = seam.sync.stat(dir);
   } catch (error) {
-    if (errorCode(error) === 'ENOENT' && mkdirs) {
-      dir = parent;
-    } else if (errorCode(error) === 'ENOENT') {
-      fail('ENOENT', dest, parent, 'parent directory does not exist (pass mkdirs: true)');
-    } else {
-      throw wrapError(error, 'resolve', dest);
-    }
+    if (errorCode(error) !== 'ENOENT') throw wrapError(error, 'resolve', dest);
+    // Directories still to be made: the path as written is the best identity there is.
+    if (mkdirs) return { target: path, dir, key: `path:${path}` };
+    return fail('ENOENT', dest, dir, 'parent directory does not exist (pass mkdirs: true)');
   }
-  return { target: join(dir, basename(path)), dir };
+  if (!stats.isDirectory()) fail('ENOTDIR', dest, dir, 'not a directory');
+  return { target: path, dir, key: `in:${identity(stats)}/${basename(path)}` };
 }
 
 /**
@@ -55,25 +64,26 @@ export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boo
     fail('EISDIR', dest, dest, 'illegal operation on a directory');
   }
   let current = resolve(dest);
-  if (symlinks === 'replace') return inDirectory(current, dest, mkdirs);
   for (let hops = 0; hops <= MAX_SYMLINK_HOPS; hops += 1) {
+    let stats: Stats;
     try {
-      const real = seam.sync.realpath(current);
-      return { target: real, dir: dirname(real) };
+      stats = seam.sync.lstat(current);
     } catch (error) {
-      if (errorCode(error) !== 'ENOENT') throw wrapError(error, 'resolve', dest);
+      const code = errorCode(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return newName(current, dest, mkdirs);
+      throw wrapError(error, 'resolve', dest);
     }
-    let isLink: boolean;
+    if (!stats.isSymbolicLink() || symlinks === 'replace') {
+      return { target: current, dir: dirname(current), key: `file:${identity(stats)}` };
+    }
+    // A relative link is relative to the directory it is in, as the kernel sees it.
+    let parent: string;
     try {
-      isLink = seam.sync.lstat(current).isSymbolicLink();
+      parent = seam.sync.realpath(dirname(current));
     } catch (error) {
-      if (errorCode(error) !== 'ENOENT' && errorCode(error) !== 'ENOTDIR') {
-        throw wrapError(error, 'resolve', dest);
-      }
-      isLink = false;
+      throw wrapError(error, 'resolve', dest);
     }
-    if (!isLink) return inDirectory(current, dest, mkdirs);
-    current = resolve(dirname(current), seam.sync.readlink(current));
+    current = resolve(parent, seam.sync.readlink(current));
   }
   return fail('ELOOP', dest, dest, 'too many symbolic links encountered');
 }

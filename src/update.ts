@@ -189,7 +189,7 @@ export function runUpdate<R>(
     let result: R;
     pathQueue
       .add(
-        job.target,
+        job.key,
         undefined,
         async () => {
           if (gaveUp) return;

@@ -83,14 +83,14 @@ export async function writeFile(
   const { job } = call;
   const { signal } = call.options;
   if (bytes !== undefined) {
-    return pathQueue.add(job.target, coalesceKey(call.options), () =>
+    return pathQueue.add(job.key, coalesceKey(call.options, job.target), () =>
       runWhole(job, [bytes], signal),
     );
   }
   // Reading starts now; publishing waits for the writes called before this one.
   const filled = fill(call, source ?? []);
   filled.catch(() => undefined);
-  return pathQueue.add(job.target, undefined, async () => {
+  return pathQueue.add(job.key, undefined, async () => {
     await commitAsync(job, await filled, signal);
   });
 }

@@ -179,14 +179,14 @@ function entriesOf(pairs: readonly [unknown, unknown][], options: Normalized): E
   const targets = new Map<string, string>();
   return checked.map(({ dest, bytes }) => {
     const { job } = resolveCall({ dest, options });
-    const earlier = targets.get(job.target);
+    const earlier = targets.get(job.key);
     if (earlier !== undefined) {
       throw invalidArgument(
         'ERR_INVALID_ARG_VALUE',
         `The "entries" argument names one file twice: '${earlier}' and '${dest}'`,
       );
     }
-    targets.set(job.target, dest);
+    targets.set(job.key, dest);
     return {
       job,
       bytes,
@@ -475,7 +475,7 @@ export async function writeFiles(
   const release = deferred();
   const turns = list.map((entry) => {
     const turn = deferred();
-    void pathQueue.add(entry.job.target, undefined, () => {
+    void pathQueue.add(entry.job.key, undefined, () => {
       turn.resolve();
       return release.promise;
     });

@@ -1,4 +1,4 @@
-/** Where a write lands: symlinks, missing parents, loops. */
+/** Where a write lands, and which queue it joins: symlinks, new names, missing parents, loops. */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -6,37 +6,59 @@ import { test } from 'node:test';
 import { resolveTarget } from '../src/target.js';
 import { tempDir } from './helpers.js';
 
-test('follow: chains of links, relative and absolute, dangling ones', (t) => {
+test('follow: chains of links lead to the file; every name of it has one key', (t) => {
   const dir = fs.realpathSync(tempDir(t));
   fs.mkdirSync(join(dir, 'a'));
   fs.writeFileSync(join(dir, 'a', 'real'), '');
   fs.symlinkSync('a/real', join(dir, 'l1'));
   fs.symlinkSync(join(dir, 'l1'), join(dir, 'l2'));
   fs.symlinkSync('a', join(dir, 'dirlink'));
-  fs.symlinkSync('nowhere/x', join(dir, 'a', 'dangling'));
-  fs.mkdirSync(join(dir, 'a', 'nowhere'));
-  const real = { target: join(dir, 'a', 'real'), dir: join(dir, 'a') };
-  assert.deepEqual(resolveTarget(join(dir, 'l2'), 'follow', false), real);
-  assert.deepEqual(resolveTarget(join(dir, 'dirlink', 'real'), 'follow', false), real);
-  assert.deepEqual(resolveTarget(join(dir, 'dirlink', 'dangling'), 'follow', false), {
-    target: join(dir, 'a', 'nowhere', 'x'),
-    dir: join(dir, 'a', 'nowhere'),
-  });
-  assert.deepEqual(resolveTarget(join(dir, 'dirlink', 'new'), 'follow', false), {
-    target: join(dir, 'a', 'new'),
-    dir: join(dir, 'a'),
-  });
+  fs.linkSync(join(dir, 'a', 'real'), join(dir, 'hardlink'));
+  const real = resolveTarget(join(dir, 'a', 'real'), 'follow', false);
+  assert.deepEqual(
+    { target: real.target, dir: real.dir },
+    { target: join(dir, 'a', 'real'), dir: join(dir, 'a') },
+  );
+  assert.match(real.key, /^file:\d+:\d+$/);
+  // Through links, through a linked directory, through `..`, and a hard link: one file, one key.
+  for (const alias of ['l2', 'l1', 'dirlink/real', 'a/../a/real', 'hardlink']) {
+    assert.equal(resolveTarget(join(dir, alias), 'follow', false).key, real.key, alias);
+  }
+  assert.equal(resolveTarget(join(dir, 'l2'), 'follow', false).target, join(dir, 'a', 'real'));
+  // Through a linked directory the path may keep the link: it names the same directory.
+  assert.equal(
+    fs.realpathSync(resolveTarget(join(dir, 'dirlink', 'real'), 'follow', false).dir),
+    join(dir, 'a'),
+  );
 });
 
-test('replace: the link itself, in its real directory', (t) => {
+test('follow: a dangling link resolves to the file it would create, keyed like that name', (t) => {
+  const dir = fs.realpathSync(tempDir(t));
+  fs.mkdirSync(join(dir, 'a', 'nowhere'), { recursive: true });
+  fs.symlinkSync('a', join(dir, 'dirlink'));
+  // Relative to the link's real directory (a/), not to the path it was named by.
+  fs.symlinkSync('nowhere/x', join(dir, 'a', 'dangling'));
+  const dangling = resolveTarget(join(dir, 'dirlink', 'dangling'), 'follow', false);
+  assert.equal(dangling.target, join(dir, 'a', 'nowhere', 'x'));
+  assert.equal(dangling.dir, join(dir, 'a', 'nowhere'));
+  assert.match(dangling.key, /^in:\d+:\d+\/x$/);
+  assert.equal(resolveTarget(join(dir, 'a', 'nowhere', 'x'), 'follow', false).key, dangling.key);
+  // A new name in a directory reached two ways: one key.
+  assert.equal(
+    resolveTarget(join(dir, 'dirlink', 'new'), 'follow', false).key,
+    resolveTarget(join(dir, 'a', 'new'), 'follow', false).key,
+  );
+});
+
+test('replace: the link itself is the file replaced', (t) => {
   const dir = fs.realpathSync(tempDir(t));
   fs.mkdirSync(join(dir, 'a'));
-  fs.symlinkSync('a', join(dir, 'dirlink'));
+  fs.writeFileSync(join(dir, 'a', 'elsewhere'), '');
   fs.symlinkSync('elsewhere', join(dir, 'a', 'link'));
-  assert.deepEqual(resolveTarget(join(dir, 'dirlink', 'link'), 'replace', false), {
-    target: join(dir, 'a', 'link'),
-    dir: join(dir, 'a'),
-  });
+  const replaced = resolveTarget(join(dir, 'a', 'link'), 'replace', false);
+  assert.equal(replaced.target, join(dir, 'a', 'link'));
+  assert.equal(replaced.dir, join(dir, 'a'));
+  assert.notEqual(replaced.key, resolveTarget(join(dir, 'a', 'elsewhere'), 'replace', false).key);
 });
 
 test('loops, missing parents, files used as directories', (t) => {
@@ -48,9 +70,11 @@ test('loops, missing parents, files used as directories', (t) => {
     code: 'ENOENT',
     phase: 'resolve',
   });
+  // With mkdirs, a path whose directories do not exist yet is keyed by the path itself.
   assert.deepEqual(resolveTarget(join(dir, 'x', 'y'), 'follow', true), {
     target: join(dir, 'x', 'y'),
     dir: join(dir, 'x'),
+    key: `path:${join(dir, 'x', 'y')}`,
   });
   fs.writeFileSync(join(dir, 'file'), '');
   assert.throws(() => resolveTarget(join(dir, 'file', 'y'), 'follow', false), {

@@ -215,6 +215,7 @@ class SeamRecorder {
 export const PASSIVE_OPS: ReadonlySet<OpName> = new Set<OpName>([
   'fstat',
   'lstat',
+  'stat',
   'readlink',
   'realpath',
   'read',
