@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import * as atomically from 'atomically';
 import { Writer as StenoWriter } from 'steno';
 import writeFileAtomic from 'write-file-atomic';
@@ -121,6 +122,62 @@ async function floorStreamSync(path: string, source: AsyncIterable<Uint8Array>):
   fs.closeSync(fd);
   fs.renameSync(tmp, path);
   fsyncDirectorySync(dirname(path));
+}
+
+/**
+ * The sync floor's eight calls run on one worker thread, one message there and one back per
+ * write: the least an offloading design like atomic-fs's I/O thread can cost.
+ */
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const { dirname } = require('node:path');
+let sequence = 0;
+parentPort.on('message', ({ id, path, data }) => {
+  try {
+    sequence += 1;
+    const tmp = path + '.' + process.pid + '.w' + sequence + '.floor-tmp';
+    const fd = fs.openSync(tmp, 'wx');
+    let offset = 0;
+    while (offset < data.byteLength) offset += fs.writeSync(fd, data, offset, data.byteLength - offset);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, path);
+    const dir = fs.openSync(dirname(path), 'r');
+    fs.fsyncSync(dir);
+    fs.closeSync(dir);
+    parentPort.postMessage({ id, error: undefined });
+  } catch (error) {
+    parentPort.postMessage({ id, error: String(error) });
+  }
+});
+`;
+
+let floorWorker: Worker | undefined;
+let nextRequest = 0;
+const waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+
+function workerFloorWrite(path: string, data: Uint8Array): Promise<void> {
+  if (floorWorker === undefined) {
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    worker.on('message', ({ id, error }: { id: number; error: string | undefined }) => {
+      const request = waiting.get(id);
+      waiting.delete(id);
+      if (waiting.size === 0) worker.unref();
+      if (error === undefined) request?.resolve();
+      else request?.reject(new Error(error));
+    });
+    worker.unref();
+    floorWorker = worker;
+  }
+  const worker = floorWorker;
+  nextRequest += 1;
+  const id = nextRequest;
+  return new Promise((resolve, reject) => {
+    if (waiting.size === 0) worker.ref();
+    waiting.set(id, { resolve, reject });
+    worker.postMessage({ id, path, data });
+  });
 }
 
 /** One file after another, each awaited. */
@@ -239,6 +296,14 @@ export const SYNC_FLOOR: Contender = {
   },
 };
 
+export const WORKER_FLOOR: Contender = {
+  name: 'floor: sync calls on a worker',
+  durability: 'full',
+  role: 'floor',
+  write: workerFloorWrite,
+  writeMany: sequential(workerFloorWrite),
+};
+
 /** Contenders of workload F beyond the sequential ones: batch and `Promise.all`. */
 export function batchContenders(): Contender[] {
   const writeFiles = libraryWriteFiles();
@@ -277,7 +342,7 @@ export function batchContenders(): Contender[] {
 
 /** Everything, by name (the syscall counter's child process picks one). */
 export function contenderByName(name: string): Contender | undefined {
-  return [ATOMIC_FS, WRITE_FILE_ATOMIC, ATOMICALLY, STENO, FLOOR, SYNC_FLOOR].find(
+  return [ATOMIC_FS, WRITE_FILE_ATOMIC, ATOMICALLY, STENO, FLOOR, SYNC_FLOOR, WORKER_FLOOR].find(
     (contender) => contender.name === name,
   );
 }

@@ -23,6 +23,11 @@ export interface SyscallCount {
   readonly fileByName: readonly (readonly [string, number])[];
   /** The other calls per write (thread hand-offs, memory), most frequent first. */
   readonly otherByName: readonly (readonly [string, number])[];
+  /**
+   * Writes to an eventfd per write: each wakes an event loop, once per threadpool call that
+   * completes and once per message between threads, so they count the thread hand-offs.
+   */
+  readonly wakeups: number;
   /** True if io_uring was used (it hides file-system calls from strace). */
   readonly ioUring: boolean;
 }
@@ -102,6 +107,10 @@ export function countSyscalls(
         file: file.length / writes,
         fileByName: perWrite(countByName(file), writes),
         otherByName: perWrite(countByName(other), writes),
+        wakeups:
+          window.filter(
+            (call) => call.name === 'write' && call.args.includes('<anon_inode:[eventfd]>'),
+          ).length / writes,
         ioUring: window.some((call) => call.name.startsWith('io_uring')),
       },
     };
@@ -142,27 +151,40 @@ function shortUrl(url: string, root: string): string {
   return path.startsWith(root) ? path.slice(root.length + 1) : path;
 }
 
-/** Self time by function of one `.cpuprofile`, top `limit`, idle excluded. */
+/**
+ * Self time by function of one `.cpuprofile`, top `limit`, idle excluded, counting only the
+ * samples taken between `from` and `to` (µs on V8's monotonic clock, the one
+ * `process.hrtime` reads), so start-up and shut-down do not count.
+ */
 export function summarizeProfile(
   profile: CpuProfile,
   root: string,
   limit: number,
+  from = -Infinity,
+  to = Infinity,
 ): { busyMs: number; wallMs: number; top: ProfileEntry[] } {
   const selfMs = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
+  let time = profile.startTime;
+  let first = Infinity;
+  let last = -Infinity;
   for (let i = 0; i < samples.length; i += 1) {
     const id = samples[i];
-    // Each delta is the time before a sample; attribute it to the sample that follows.
-    const delta = (deltas[i + 1] ?? 0) / 1000;
-    if (id !== undefined) selfMs.set(id, (selfMs.get(id) ?? 0) + delta);
+    // timeDeltas[i] is the time since the previous sample: the interval this sample stands for.
+    const delta = deltas[i] ?? 0;
+    time += delta;
+    if (id === undefined || time < from || time > to) continue;
+    first = Math.min(first, time - delta);
+    last = Math.max(last, time);
+    selfMs.set(id, (selfMs.get(id) ?? 0) + delta / 1000);
   }
   const byName = new Map<string, number>();
   let busy = 0;
   for (const node of profile.nodes) {
     const ms = selfMs.get(node.id) ?? 0;
     const { functionName, url, lineNumber } = node.callFrame;
-    if (functionName === '(idle)') continue;
+    if (functionName === '(idle)' || ms === 0) continue;
     busy += ms;
     const where = url === '' ? '' : ` ${shortUrl(url, root)}:${lineNumber + 1}`;
     const name = `${functionName === '' ? '(anonymous)' : functionName}${where}`;
@@ -172,7 +194,7 @@ export function summarizeProfile(
     .sort((a, b) => b[1] - a[1])
     .slice(0, limit)
     .map(([name, ms]) => ({ name, ms, share: busy > 0 ? ms / busy : 0 }));
-  return { busyMs: busy, wallMs: (profile.endTime - profile.startTime) / 1000, top };
+  return { busyMs: busy, wallMs: last > first ? (last - first) / 1000 : 0, top };
 }
 
 /** A CPU profile (`node --cpu-prof`, every thread) of `writes` atomic-fs overwrites. */
@@ -205,13 +227,15 @@ export function profileAtomicFs(
       { encoding: 'utf8', timeout: 300_000 },
     );
     if (run.status !== 0) return { skipped: `profiled child exited with ${String(run.status)}` };
+    const [from, to] = (/window (\d+) (\d+)/.exec(run.stdout) ?? []).slice(1).map(Number);
+    if (from === undefined || to === undefined) return { skipped: 'no time window from the child' };
     const files = fs.readdirSync(profDir).filter((name) => name.endsWith('.cpuprofile'));
     const threads = files
       .map((name) => {
         // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main thread.
         const thread = name.split('.').at(-3) === '0' ? 'main thread' : 'I/O worker thread';
         const profile = JSON.parse(fs.readFileSync(join(profDir, name), 'utf8')) as CpuProfile;
-        return { thread, ...summarizeProfile(profile, root, 10) };
+        return { thread, ...summarizeProfile(profile, root, 12, from, to) };
       })
       .sort((a, b) => a.thread.localeCompare(b.thread));
     return { ok: threads };

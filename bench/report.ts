@@ -13,6 +13,7 @@ import type { Series } from './workloads.js';
 
 const FLOOR_NAME = 'floor: fs/promises';
 const SYNC_FLOOR_NAME = 'floor: sync calls';
+const WORKER_FLOOR_NAME = 'floor: sync calls on a worker';
 
 const TITLES: Readonly<Record<WorkloadId, string>> = {
   S: 'S — 1 KiB to one file, sequential, awaited',
@@ -164,9 +165,11 @@ function overheadEvidence(run: RunResult, id: 'S' | 'Sync'): string {
   const tmpfs = find(run, id, 'tmpfs');
   const a = p50(tmpfs, 'atomic-fs');
   const f = p50(tmpfs, SYNC_FLOOR_NAME);
+  const w = id === 'S' ? p50(tmpfs, WORKER_FLOOR_NAME) : undefined;
   if (a !== undefined && f !== undefined) {
+    const viaWorker = w === undefined ? '' : ` and ${fmt(w)} µs for them on a worker thread`;
     parts.push(
-      `on tmpfs (fsync free) a write takes ${fmt(a)} µs p50 against ${fmt(f)} µs for the sync floor: ${fmt(a - f)} µs of software overhead per write`,
+      `on tmpfs (fsync free) a write takes ${fmt(a)} µs p50 against ${fmt(f)} µs for the sync floor's eight calls${viaWorker}: ${fmt(a - (w ?? f))} µs of the library's own overhead per write`,
     );
   }
   const trips = run.roundTrips.find((entry) => entry.place.kind === 'disk') ?? run.roundTrips[0];
@@ -368,22 +371,38 @@ function sweepTable(sweep: SweepResult): string {
   return table(head, rows);
 }
 
+/** Where the syscall counts were taken, with the path's depth. */
+function straceDepth(run: RunResult): string {
+  const disk = run.places.find((place) => place.kind === 'disk');
+  if (disk === undefined) return '';
+  // <disk dir>/strace-<contender>/data.bin
+  const depth = disk.dir.split('/').filter((part) => part !== '').length + 2;
+  return `${depth} path components deep (\`${disk.dir.replace(run.root, '<repo>')}/…/data.bin\`)`;
+}
+
+/** A per-write count: whole numbers as such, else two decimals. */
+function fmtCount(value: number): string {
+  const rounded = Math.round(value * 100) / 100;
+  return Number.isInteger(rounded) ? String(rounded) : rounded.toFixed(2);
+}
+
 function syscallSection(run: RunResult): string {
   if (!Array.isArray(run.syscalls)) return `Not measured: ${run.syscalls.skipped}.`;
   const rows = run.syscalls.map((probe) => {
-    if (!('ok' in probe)) return [probe.skipped, '', '', '', '', ''];
+    if (!('ok' in probe)) return [probe.skipped, '', '', '', '', '', ''];
     const count = probe.ok;
-    const calls = count.fileByName.map(([name, value]) => `${name} ${fmt(value)}`).join(', ');
+    const calls = count.fileByName.map(([name, value]) => `${name} ${fmtCount(value)}`).join(', ');
     const other = count.otherByName
       .slice(0, 5)
-      .map(([name, value]) => `${name} ${fmt(value)}`)
+      .map(([name, value]) => `${name} ${fmtCount(value)}`)
       .join(', ');
     return [
       count.contender,
       count.mode,
-      fmt(count.file),
+      fmtCount(count.file),
       calls,
-      fmt(count.total),
+      fmtCount(count.wakeups),
+      fmtCount(count.total),
       `${other}${count.ioUring ? ' (io_uring seen!)' : ''}`,
     ];
   });
@@ -393,6 +412,7 @@ function syscallSection(run: RunResult): string {
       'API',
       'file-system calls / write',
       'which',
+      'event-loop wake-ups / write',
       'all calls / write',
       'other calls / write (top 5)',
     ],
@@ -513,6 +533,10 @@ export function renderReport(run: RunResult): string {
           `${SYNC_FLOOR_NAME} (reference)`,
           `${DURABILITY_TEXT.full}: the same eight calls as synchronous syscalls — the physical floor of the disk`,
         ],
+        [
+          `${WORKER_FLOOR_NAME} (reference)`,
+          `${DURABILITY_TEXT.full}: the same eight synchronous calls on one worker thread, one message there and one back per write — the least an I/O-thread design like atomic-fs's can cost`,
+        ],
       ],
     ),
     '',
@@ -566,7 +590,7 @@ export function renderReport(run: RunResult): string {
   push(
     '## System calls per write',
     '',
-    `Overwrites of a 1 KiB file after a warm-up, counted with \`strace -f -y\` (every thread) under \`UV_USE_IO_URING=0\` between two marker calls, divided by ${run.config.straceWrites} writes. "File-system calls" are calls on files and directories; the rest are thread hand-offs (futex, epoll, eventfd reads and writes) and memory management.`,
+    `Overwrites of a 1 KiB file ${straceDepth(run)} after a warm-up, counted with \`strace -f -y\` (every thread) under \`UV_USE_IO_URING=0\` between two marker calls, divided by ${run.config.straceWrites} writes. Resolving the destination costs one call per path component (a \`readlink\` in atomic-fs's \`realpath\`, a \`statx\` in the peers' JavaScript \`realpath\`), so those counts grow with the depth of the path. "File-system calls" are calls on files and directories; the rest are thread hand-offs (futex, epoll, eventfd reads and writes) and memory management. "Event-loop wake-ups" are writes to an eventfd: one per threadpool call that completes, one per message between threads — each is a hand-off between threads, which costs far more than the call itself when the CPUs were idle waiting for the disk.`,
     '',
     syscallSection(run),
     '',

@@ -16,6 +16,7 @@ import {
   FLOOR,
   STENO,
   SYNC_FLOOR,
+  WORKER_FLOOR,
   WRITE_FILE_ATOMIC,
   batchContenders,
 } from './contenders.js';
@@ -158,6 +159,7 @@ const SEQUENTIAL: readonly Contender[] = [
   STENO,
   FLOOR,
   SYNC_FLOOR,
+  WORKER_FLOOR,
 ];
 
 async function runWorkloads(
@@ -319,6 +321,7 @@ function runSyscalls(config: Config, place: Place): RunResult['syscalls'] {
     ['atomic-fs', 'sync'],
     ['floor: fs/promises', 'async'],
     ['floor: sync calls', 'sync'],
+    ['floor: sync calls on a worker', 'async'],
     ['write-file-atomic', 'async'],
     ['write-file-atomic', 'sync'],
     ['atomically', 'async'],
