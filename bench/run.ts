@@ -77,7 +77,10 @@ export interface RunResult {
   readonly profiles: { mode: 'async' | 'sync'; place: Place; result: Probe<ThreadProfile[]> }[];
   readonly roundTrips: { place: Place; value: RoundTrips }[];
   readonly machine: Record<string, string>;
+  /** 1-minute load average, sampled before each workload. */
   readonly loads: number[];
+  /** CPU pressure (PSI "some avg10", % of time runnable tasks waited for a CPU), same samples. */
+  readonly pressure: number[];
   readonly startedAt: Date;
   seconds: number;
 }
@@ -106,6 +109,17 @@ function parseArgs(argv: readonly string[]): Args {
       );
   }
   return { config, only, fs: fsKinds, out };
+}
+
+/** Record how busy the machine is (other users' work adds noise to every number). */
+function sampleLoad(result: RunResult): void {
+  result.loads.push(loadavg()[0] ?? 0);
+  try {
+    const psi = /some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    if (psi?.[1] !== undefined) result.pressure.push(Number(psi[1]));
+  } catch {
+    // No PSI on this kernel or platform.
+  }
 }
 
 const log = (line: string): void => {
@@ -172,7 +186,7 @@ async function runWorkloads(
   const ops = config.ops[place.kind];
   const size = config.smallSize;
   if (wanted('S')) {
-    result.loads.push(loadavg()[0] ?? 0);
+    sampleLoad(result);
     result.workloads.push({
       id: 'S',
       place,
@@ -188,7 +202,7 @@ async function runWorkloads(
     });
   }
   if (wanted('Sync')) {
-    result.loads.push(loadavg()[0] ?? 0);
+    sampleLoad(result);
     const contenders = [ATOMIC_FS, SYNC_FLOOR, WRITE_FILE_ATOMIC, ATOMICALLY];
     result.workloads.push({
       id: 'Sync',
@@ -205,7 +219,7 @@ async function runWorkloads(
     });
   }
   if (wanted('B')) {
-    result.loads.push(loadavg()[0] ?? 0);
+    sampleLoad(result);
     const contenders = [ATOMIC_FS, WRITE_FILE_ATOMIC, ATOMICALLY, STENO];
     result.workloads.push({
       id: 'B',
@@ -222,7 +236,7 @@ async function runWorkloads(
     });
   }
   if (wanted('F')) {
-    result.loads.push(loadavg()[0] ?? 0);
+    sampleLoad(result);
     const [batch, ...parallel] = batchContenders();
     const contenders = [...(batch === undefined ? [] : [batch]), ...SEQUENTIAL, ...parallel];
     result.workloads.push({
@@ -240,7 +254,7 @@ async function runWorkloads(
     });
   }
   if (wanted('L')) {
-    result.loads.push(loadavg()[0] ?? 0);
+    sampleLoad(result);
     const contenders = [ATOMIC_FS, FLOOR, SYNC_FLOOR, ATOMICALLY];
     result.workloads.push({
       id: 'L',
@@ -260,7 +274,7 @@ async function runWorkloads(
 
 async function runSweeps(config: Config, place: Place, result: RunResult): Promise<void> {
   const tag = `[${place.kind}]`;
-  result.loads.push(loadavg()[0] ?? 0);
+  sampleLoad(result);
   const sizePoints: SweepPoint[] = [];
   for (const size of config.sizes) {
     const data = patternBuffer(size);
@@ -285,7 +299,7 @@ async function runSweeps(config: Config, place: Place, result: RunResult): Promi
     params: `whole-buffer writes (\`writeFile(path, buffer)\`), about 256 MiB or 200 writes per trial, ${config.sweepRounds} rounds`,
     points: sizePoints,
   });
-  result.loads.push(loadavg()[0] ?? 0);
+  sampleLoad(result);
   const countPoints: SweepPoint[] = [];
   const [batch] = batchContenders();
   for (const count of config.counts) {
@@ -351,10 +365,12 @@ async function main(): Promise<number> {
     profiles: [],
     roundTrips: [],
     machine: machine(root),
-    loads: [loadavg()[0] ?? 0],
+    loads: [],
+    pressure: [],
     startedAt: new Date(),
     seconds: 0,
   };
+  sampleLoad(result);
   const places: Place[] = [];
   const onSignal = (): void => {
     for (const place of places) closePlace(place);
@@ -407,7 +423,7 @@ async function main(): Promise<number> {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
-  result.loads.push(loadavg()[0] ?? 0);
+  sampleLoad(result);
   result.seconds = (performance.now() - started) / 1000;
   const markdown = renderReport(result);
   const out =

@@ -34,6 +34,9 @@ export interface Series {
 
 export type Log = (line: string) => void;
 
+const WARMUP_MS = 300;
+const WARMUP_MAX_TRIALS = 20;
+
 export type TrialFn = (contender: Contender, round: number) => Promise<Trial>;
 
 function gc(): void {
@@ -54,7 +57,8 @@ export function slug(name: string): string {
 
 /**
  * Run `trial` for every contender, `rounds` times, rotating the start each round (A B C,
- * B C A, C A B, …), after one untimed warm-up per contender. A contender whose trial throws
+ * B C A, C A B, …), after an untimed warm-up of each contender (its warm-up trial, repeated
+ * for at least WARMUP_MS). A contender whose trial throws
  * is dropped from later rounds, with the error kept for the report.
  */
 export async function interleave(
@@ -73,7 +77,13 @@ export async function interleave(
   for (const entry of series) {
     if (entry.failure !== undefined || warmup === undefined) continue;
     try {
-      await warmup(entry.contender, -1);
+      // At least WARMUP_MS: long enough for JIT tiers and for atomic-fs's I/O thread to come
+      // online (until it has, writes run on the calling thread).
+      const start = performance.now();
+      for (let i = 0; i < WARMUP_MAX_TRIALS; i += 1) {
+        await warmup(entry.contender, -1);
+        if (performance.now() - start >= WARMUP_MS) break;
+      }
     } catch (error) {
       entry.failure = `failed: ${message(error)}`;
     }
