@@ -19,6 +19,8 @@ export interface Trial {
   readonly latencies?: readonly number[];
   /** Commits (renames onto the destination) seen by inotify, for the burst. */
   readonly commits?: number;
+  /** For the burst: ms until every call had returned its promise (work on the calling thread). */
+  readonly issuedMs?: number;
   /** Peak growth of the resident set during the write, in bytes. */
   readonly rssGrowth?: number;
   /** Correctness problems found in the output (empty: the output was right). */
@@ -188,9 +190,12 @@ export function burstWrites(place: Place, burst: number, size: number): TrialFn 
     });
     let settled: PromiseSettledResult<void>[];
     let elapsed: number;
+    let issued: number;
     try {
       const start = performance.now();
-      settled = await Promise.allSettled(writes.map((data) => write(path, data)));
+      const pending = writes.map((data) => write(path, data));
+      issued = performance.now() - start;
+      settled = await Promise.allSettled(pending);
       elapsed = performance.now() - start;
       // Let the last inotify events arrive (outside the timed region).
       await sleep(50);
@@ -206,7 +211,7 @@ export function burstWrites(place: Place, burst: number, size: number): TrialFn 
     ];
     contender.reset?.();
     rmSync(dir, { recursive: true, force: true });
-    return { value: elapsed, commits, problems };
+    return { value: elapsed, commits, issuedMs: issued, problems };
   };
 }
 
