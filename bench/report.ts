@@ -193,7 +193,7 @@ function bound(workload: WorkloadResult, other: string, goal: number): string {
   if (!Number.isFinite(limit)) return '';
   const reach =
     limit < goal
-      ? 'so the goal was out of reach for any writer in this run'
+      ? 'so no writer making these calls could reach the goal in this run'
       : 'so the goal was reachable';
   return `the sync floor (the same calls with no thread hand-offs) was ${fmtRatio(limit)} ${other}, ${reach}`;
 }
