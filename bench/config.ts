@@ -24,6 +24,8 @@ export interface Config {
   readonly straceWrites: number;
   readonly profileWrites: number;
   readonly roundTripSamples: number;
+  /** Untimed warm-up per contender and workload, at least this long. */
+  readonly warmupMs: number;
 }
 
 const KiB = 1024;
@@ -50,6 +52,7 @@ export const FULL: Config = {
   straceWrites: 200,
   profileWrites: 3000,
   roundTripSamples: 3000,
+  warmupMs: 300,
 };
 
 export const QUICK: Config = {
@@ -59,18 +62,19 @@ export const QUICK: Config = {
   filesRounds: 2,
   largeRounds: 2,
   sweepRounds: 2,
-  ops: { disk: 40, tmpfs: 100 },
+  ops: { disk: 30, tmpfs: 100 },
   smallSize: KiB,
-  burst: 200,
-  files: 100,
-  largeBytes: 64 * MiB,
+  burst: 100,
+  files: 60,
+  largeBytes: 32 * MiB,
   chunk: 64 * KiB,
-  sizes: [KiB, MiB, 16 * MiB],
-  counts: [10, 100],
-  sequentialCountMax: 100,
+  sizes: [KiB, MiB],
+  counts: [10, 60],
+  sequentialCountMax: 60,
   straceWrites: 20,
   profileWrites: 0,
   roundTripSamples: 500,
+  warmupMs: 60,
 };
 
 /** Writes per trial of the size sweep: about 256 MiB (or 200 writes, or 1). */

@@ -36,7 +36,6 @@ export interface Series {
 
 export type Log = (line: string) => void;
 
-const WARMUP_MS = 300;
 const WARMUP_MAX_TRIALS = 20;
 
 export type TrialFn = (contender: Contender, round: number) => Promise<Trial>;
@@ -60,7 +59,7 @@ export function slug(name: string): string {
 /**
  * Run `trial` for every contender, `rounds` times, rotating the start each round (A B C,
  * B C A, C A B, …), after an untimed warm-up of each contender (its warm-up trial, repeated
- * for at least WARMUP_MS). A contender whose trial throws
+ * for at least `warmupMs`). A contender whose trial throws
  * is dropped from later rounds, with the error kept for the report.
  */
 export async function interleave(
@@ -70,6 +69,7 @@ export async function interleave(
   warmup: TrialFn | undefined,
   trial: TrialFn,
   log: Log,
+  warmupMs = 300,
 ): Promise<Series[]> {
   const series: Series[] = contenders.map((contender) => ({
     contender,
@@ -79,12 +79,12 @@ export async function interleave(
   for (const entry of series) {
     if (entry.failure !== undefined || warmup === undefined) continue;
     try {
-      // At least WARMUP_MS: long enough for JIT tiers and for atomic-fs's I/O thread to come
+      // At least warmupMs: long enough for JIT tiers and for atomic-fs's I/O thread to come
       // online (until it has, writes run on the calling thread).
       const start = performance.now();
       for (let i = 0; i < WARMUP_MAX_TRIALS; i += 1) {
         await warmup(entry.contender, -1);
-        if (performance.now() - start >= WARMUP_MS) break;
+        if (performance.now() - start >= warmupMs) break;
       }
     } catch (error) {
       entry.failure = `failed: ${message(error)}`;
