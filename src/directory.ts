@@ -649,7 +649,8 @@ export function* finishDirectories(job: DirectoryJob, stage: Stage): Plan<void> 
 }
 
 function noExchange(job: DirectoryJob, cause?: unknown): AtomicFsError {
-  const where = cause === undefined ? `${seam.platform} has` : 'this kernel or file system has';
+  const where =
+    cause === undefined ? `${seam.platform} has` : 'this kernel, file system or runtime has';
   return ownError(
     'ERR_ATOMIC_NO_EXCHANGE',
     'swap',

@@ -12,6 +12,8 @@ import {
   isIgnorableChownError,
   isTransientRenameError,
   isUnsupportedDirectoryFsync,
+  nativeAddonRefusal,
+  runtimeOf,
 } from '../src/platform.js';
 import { instrument, isRoot, list, tempDir } from './helpers.js';
 
@@ -35,6 +37,15 @@ test('policy functions', () => {
     assert.equal(isUnsupportedDirectoryFsync(code), true);
   }
   assert.equal(isUnsupportedDirectoryFsync('EIO'), false);
+});
+
+test('runtimes: Bun and Deno are told apart, and the native addon is kept from them', () => {
+  assert.equal(runtimeOf(process.versions), 'node');
+  assert.equal(runtimeOf({ node: '24.0.0', bun: '1.4.5' }), 'bun');
+  assert.equal(runtimeOf({ node: '22.0.0', deno: '2.9.6' }), 'deno');
+  assert.equal(nativeAddonRefusal('node'), undefined);
+  assert.match(nativeAddonRefusal('bun') ?? '', /libuv, which Bun does not provide/);
+  assert.match(nativeAddonRefusal('deno') ?? '', /libuv, which Deno does not provide/);
 });
 
 function fakeSleeps(): number[] {
