@@ -24,9 +24,9 @@ const TIMEOUT_MS = 300_000;
 
 /**
  * Deno's permissions: the library reads the host name (`--allow-sys=hostname`: temp names)
- * and one environment variable (ATOMIC_FS_IO_THREAD), and loads fs-native-extensions
- * (`--allow-ffi`: the atomic exchange). The suite itself also reads TMPDIR and sets the
- * umask, which Deno 2.9 lets through `--allow-sys` only as a whole.
+ * and one environment variable (ATOMIC_FS_IO_THREAD). The suite itself also reads TMPDIR,
+ * sets the umask (which Deno 2.9 lets through `--allow-sys` only as a whole) and loads
+ * fs-native-extensions in its probe (`--allow-ffi`).
  */
 const DENO_FLAGS = [
   '--allow-read',
