@@ -264,10 +264,32 @@ function badPath(name: string, why: string): TypeError {
 }
 
 /**
+ * Windows device names (`CON`, `NUL`, `COM1`, … with any extension, any case): opening one
+ * opens the device, not a file in the directory.
+ */
+const WINDOWS_DEVICE =
+  /^(con|prn|aux|nul|conin\$|conout\$|(com|lpt)[0-9\u00b9\u00b2\u00b3])(\..*)?$/i;
+
+/** Characters Windows does not allow in a name (besides `\`, `/` and `:`). */
+// eslint-disable-next-line no-control-regex
+const WINDOWS_INVALID = /[<>"|?*\u0001-\u001f]/;
+
+/** Windows rules for one segment: the reason it is refused, or `undefined`. */
+function windowsProblem(segment: string): string | undefined {
+  // Windows drops trailing dots and spaces from a name: "a." is "a", and ".. " is "..".
+  if (/[. ]$/.test(segment)) return 'must not have a segment ending with "." or " " on Windows';
+  if (WINDOWS_DEVICE.test(segment)) return `must not name a Windows device ("${segment}")`;
+  if (WINDOWS_INVALID.test(segment)) return 'must not contain <>"|?* or control characters';
+  return undefined;
+}
+
+/**
  * The segments of a relative path of the new tree. Everything that could land outside the
  * directory, or name one file two ways, is refused: absolute paths, `..` and `.` segments,
  * empty segments (leading, trailing or doubled separators), NUL bytes; on Windows also drive
- * letters and `:` (alternate data streams).
+ * letters and `:` (alternate data streams), segments ending in a dot or a space (Windows
+ * strips them, so `.. ` would be `..`), device names (`CON`, `NUL`, `COM1.txt`, …) and the
+ * characters Windows refuses.
  */
 export function splitRelative(name: unknown, platform: NodeJS.Platform): string[] {
   if (typeof name !== 'string') {
@@ -291,6 +313,8 @@ export function splitRelative(name: unknown, platform: NodeJS.Platform): string[
     if (segment === '.' || segment === '..') {
       throw badPath(name, 'must not contain "." or ".." segments');
     }
+    const problem = windows ? windowsProblem(segment) : undefined;
+    if (problem !== undefined) throw badPath(name, problem);
   }
   return segments;
 }
@@ -632,7 +656,8 @@ export function* finishDirectories(job: DirectoryJob, stage: Stage): Plan<void> 
 }
 
 function noExchange(job: DirectoryJob, cause?: unknown): AtomicFsError {
-  const where = cause === undefined ? `${seam.platform} has` : 'this kernel or file system has';
+  const where =
+    cause === undefined ? `${seam.platform} has` : 'this kernel, file system or runtime has';
   return ownError(
     'ERR_ATOMIC_NO_EXCHANGE',
     'swap',

@@ -9,6 +9,7 @@
  */
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { nativeAddonRefusal, runtimeOf } from './platform.js';
 
 /** The operations of the seam, in their synchronous form. */
 export interface Ops {
@@ -99,6 +100,12 @@ let nativeModule: (NativeLocks & NativeExchange) | { failed: unknown } | undefin
  */
 function loadNative(): (NativeLocks & NativeExchange) | { failed: unknown } {
   if (nativeModule === undefined) {
+    // Reached under Bun and Deno only (`npm run compat`), where the addon must not run.
+    const refusal = nativeAddonRefusal(runtimeOf(process.versions));
+    if (refusal !== undefined) {
+      nativeModule = { failed: new Error(refusal) };
+      return nativeModule;
+    }
     try {
       nativeModule = createRequire(import.meta.url)('fs-native-extensions') as NativeLocks &
         NativeExchange;
@@ -112,9 +119,11 @@ function loadNative(): (NativeLocks & NativeExchange) | { failed: unknown } {
 function locks(): NativeLocks {
   const loaded = loadNative();
   if (!('failed' in loaded)) return loaded;
+  const why =
+    nativeAddonRefusal(runtimeOf(process.versions)) ?? 'fs-native-extensions could not be loaded';
   throw Object.assign(
     new Error(
-      `ERR_ATOMIC_LOCK_UNSUPPORTED: file locks are unavailable on ${process.platform}-${process.arch} (fs-native-extensions could not be loaded)`,
+      `ERR_ATOMIC_LOCK_UNSUPPORTED: file locks are unavailable on ${process.platform}-${process.arch} (${why})`,
       { cause: loaded.failed },
     ),
     { code: 'ERR_ATOMIC_LOCK_UNSUPPORTED', syscall: 'lock' },
@@ -195,16 +204,17 @@ const realSync: Ops = {
   },
 };
 
+// Success is `null` in Node's callbacks; Deno's node:fs passes `undefined` for some (rename).
 function settle<T>(resolve: (value: T) => void, reject: (error: unknown) => void) {
-  return (error: NodeJS.ErrnoException | null, value: T): void => {
-    if (error === null) resolve(value);
+  return (error: NodeJS.ErrnoException | null | undefined, value: T): void => {
+    if (error === null || error === undefined) resolve(value);
     else reject(error);
   };
 }
 
 function done(resolve: () => void, reject: (error: unknown) => void) {
-  return (error: NodeJS.ErrnoException | null): void => {
-    if (error === null) resolve();
+  return (error: NodeJS.ErrnoException | null | undefined): void => {
+    if (error === null || error === undefined) resolve();
     else reject(error);
   };
 }
@@ -406,10 +416,13 @@ export const flags = {
 function nativeExchange(): NativeExchange {
   const loaded = loadNative();
   if (!('failed' in loaded)) return loaded;
-  // Not reached in CI (the prebuild loads on Linux x64); the exchange's callers treat
-  // ENOSYS as "no exchange here", which the tests inject at the seam.
+  // Not reached in CI's Node runs (the prebuild loads on Linux x64; under Bun and Deno it is
+  // not loaded: `npm run compat`); the exchange's callers treat ENOSYS as "no exchange here",
+  // which the tests inject at the seam.
+  const why =
+    nativeAddonRefusal(runtimeOf(process.versions)) ?? 'fs-native-extensions did not load';
   throw Object.assign(
-    new Error('ENOSYS: atomic exchange unavailable (fs-native-extensions did not load)', {
+    new Error(`ENOSYS: atomic exchange unavailable (${why})`, {
       cause: loaded.failed,
     }),
     { code: 'ENOSYS', syscall: exchangeSyscall() },

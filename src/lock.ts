@@ -115,12 +115,26 @@ function timeoutError(job: Job, path: string, wait: LockWait, holder: string): A
 // ---------------------------------------------------------------------------------------------
 // The kernel lock, as plans (run by both executors; every call goes through the fs seam).
 
+/** The mode and owner a lock file must have, when this call is the one that creates it. */
+interface LockFileMetadata {
+  readonly mode: number | undefined;
+  readonly owner: { readonly uid: number; readonly gid: number } | undefined;
+  /** The caller asked for this owner (a failure to give it is then an error). */
+  readonly explicitOwner: boolean;
+}
+
 /**
- * A lock file this call created gets the mode and owner the destination has (or will have),
- * so that whoever may write the file may also lock it — also after `sudo`. Never executable.
+ * A lock file gets the mode and owner the destination has (or will have), so that whoever may
+ * write the file may also lock it — also after `sudo`. Never executable. Read before the lock
+ * file is created, so that it is created with that mode: never, not even for a moment, more
+ * open than the file it guards (a descriptor opened on it meanwhile would outlive a later
+ * fchmod, and could hold the lock forever).
  */
-function* giveLockFileMetadata(job: Job, fd: number): Plan<void> {
-  if (!hasPosixMetadata(seam.platform)) return;
+function* lockFileMetadata(job: Job): Plan<LockFileMetadata> {
+  const { chown } = job.settings;
+  if (!hasPosixMetadata(seam.platform)) {
+    return { mode: undefined, owner: undefined, explicitOwner: false };
+  }
   let existing: { readonly mode: number; readonly uid: number; readonly gid: number } | undefined;
   try {
     const stats = yield* call('lstat', job.target);
@@ -128,17 +142,25 @@ function* giveLockFileMetadata(job: Job, fd: number): Plan<void> {
   } catch (error) {
     if (errorCode(error) !== 'ENOENT') throw error;
   }
-  const { chown } = job.settings;
-  const owner = chown === false ? undefined : (chown ?? existing);
+  const mode = job.settings.mode ?? existing?.mode;
+  return {
+    mode: mode === undefined ? undefined : mode & 0o666,
+    owner: chown === false ? undefined : (chown ?? existing),
+    explicitOwner: chown !== undefined && chown !== false,
+  };
+}
+
+/** Give a lock file this call created its owner, and its mode exactly (the umask aside). */
+function* giveLockFileMetadata(fd: number, metadata: LockFileMetadata): Plan<void> {
+  const { owner, mode } = metadata;
   if (owner !== undefined) {
     try {
       yield* call('fchown', fd, owner.uid, owner.gid);
     } catch (error) {
-      if (!isIgnorableChownError(errorCode(error), chown !== undefined)) throw error;
+      if (!isIgnorableChownError(errorCode(error), metadata.explicitOwner)) throw error;
     }
   }
-  const mode = job.settings.mode ?? existing?.mode;
-  if (mode !== undefined) yield* call('fchmod', fd, mode & 0o666);
+  if (mode !== undefined) yield* call('fchmod', fd, mode);
 }
 
 /** Open the lock file, creating it (and, with `mkdirs`, its directory) if needed. */
@@ -150,9 +172,10 @@ function* openLockFile(job: Job, path: string): Plan<number> {
     } catch (error) {
       if (errorCode(error) !== 'ENOENT') throw error;
     }
+    const metadata = yield* lockFileMetadata(job);
     let fd: number;
     try {
-      fd = yield* call('open', path, flags.createLockFile, NEW_FILE_MODE);
+      fd = yield* call('open', path, flags.createLockFile, metadata.mode ?? NEW_FILE_MODE);
     } catch (error) {
       const code = errorCode(error);
       // Another process created it between our two opens: open theirs.
@@ -164,7 +187,7 @@ function* openLockFile(job: Job, path: string): Plan<number> {
       continue;
     }
     try {
-      yield* giveLockFileMetadata(job, fd);
+      yield* giveLockFileMetadata(fd, metadata);
     } catch (error) {
       yield* closeQuietly(fd);
       throw error;

@@ -68,3 +68,30 @@ const UNSUPPORTED_EXCHANGE_CODES = new Set(['ENOSYS', 'EINVAL', 'ENOTSUP', 'EOPN
 export function isUnsupportedExchange(code: string | undefined): boolean {
   return code !== undefined && UNSUPPORTED_EXCHANGE_CODES.has(code);
 }
+
+// Runtimes (issue 7): Bun and Deno run the library through their Node compatibility.
+
+/** The JavaScript runtime: Node itself, or Bun or Deno running Node's APIs. */
+export type Runtime = 'node' | 'bun' | 'deno';
+
+/** Which runtime `versions` (`process.versions`) describes. */
+export function runtimeOf(versions: Readonly<Partial<Record<string, string>>>): Runtime {
+  if (versions.bun !== undefined) return 'bun';
+  if (versions.deno !== undefined) return 'deno';
+  return 'node';
+}
+
+/**
+ * Why `fs-native-extensions` (the locks, the atomic exchange) must not be loaded in this
+ * runtime, or `undefined` where it may. It is an N-API addon that also calls libuv, and it
+ * reports every error through libuv's `uv_translate_sys_error`. Bun and Deno implement N-API
+ * but not that: the first error the addon meets — a lock another process holds, an exchange
+ * the file system refuses — aborts the whole process (Bun panics; Deno dies on an undefined
+ * symbol, and crashes in the addon's asynchronous calls too). A refused lock or exchange is a
+ * clean error instead (`ERR_ATOMIC_LOCK_UNSUPPORTED`, `ERR_ATOMIC_NO_EXCHANGE`).
+ */
+export function nativeAddonRefusal(runtime: Runtime): string | undefined {
+  if (runtime === 'node') return undefined;
+  const name = runtime === 'bun' ? 'Bun' : 'Deno';
+  return `fs-native-extensions reports its errors through libuv, which ${name} does not provide: a contended lock or a refused exchange would abort the process`;
+}

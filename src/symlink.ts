@@ -164,7 +164,7 @@ function* exchangeDirectory(job: Job): Plan<void> {
         'ERR_ATOMIC_NO_EXCHANGE',
         'rename',
         job.dest,
-        'this kernel or file system has no atomic exchange: a directory cannot be replaced by a symlink in one step',
+        'this kernel, file system or runtime has no atomic exchange: a directory cannot be replaced by a symlink in one step',
         error,
       );
     }

@@ -5,7 +5,7 @@
  * temp link (replaceSymlink) is unlinked without touching what it points to.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -127,6 +127,60 @@ describe('cleanupTemps', () => {
     process.stdout.write(
       `# cleanupTemps: ${killedCount} SIGKILLed writers, ${removed.length} temps removed (${writers.length} theirs, 2 planted dead), ${keep.length} files kept\n`,
     );
+  });
+
+  test('hostile names: links, FIFOs, directories and live pids named like a dead temp', async (t) => {
+    if (!needs(t, process.platform === 'linux', 'FIFOs, symlinks and /proc (Linux)')) return;
+    const dir = tempDir(t);
+    const outside = tempDir(t);
+    const dead = await deadPid();
+    const victim = touch(join(outside, 'victim'), 'the victim file');
+    const victimDir = join(outside, 'victim-dir');
+    fs.mkdirSync(victimDir);
+    // A dead writer's temp in the directory a link points to: only reachable through the link.
+    const beyond = touch(join(victimDir, tempName('beyond', dead)), 'beyond', 2 * HOUR);
+    const links = [
+      [tempName('to-file', dead), victim],
+      [tempName('dangling', dead), join(outside, 'missing')],
+      [tempName('to-dir', dead), victimDir],
+      [tempName('to-root', dead), '/'],
+    ] as const;
+    for (const [name, target] of links) fs.symlinkSync(target, join(dir, name));
+    const fifo = join(dir, tempName('fifo', dead));
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+    // A directory named like a temp, holding a user's file named like one too.
+    const dirLike = join(dir, tempName('dir', dead));
+    fs.mkdirSync(dirLike);
+    const inDirLike = touch(join(dirLike, tempName('inside', process.pid)), 'a live temp');
+    // Names whose owner cannot be told dead: pid 1 (alive, maybe another user's), pid 0, and
+    // a pid no system has; recent, so the age rule keeps them too.
+    const undecidable = [
+      touch(join(dir, tempName('init', 1)), 'pid 1'),
+      touch(join(dir, tempName('zero', 0)), 'pid 0'),
+      touch(join(dir, tempName('huge', 2 ** 40)), 'pid 2^40'),
+    ];
+    // A hard link named like a dead temp: that name goes, the file it shares stays whole.
+    const hardLink = join(dir, tempName('hard-link', dead));
+    fs.linkSync(victim, hardLink);
+
+    const removed = await cleanupTemps(dir, { recursive: true });
+    assert.deepEqual(removed, [hardLink], 'only the hard link name');
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'the victim file', 'the victim keeps its bytes');
+    assert.equal(fs.statSync(victim).nlink, 1);
+    for (const [name, target] of links) {
+      assert.equal(fs.readlinkSync(join(dir, name)), target, `${name} kept`);
+    }
+    assert.ok(fs.existsSync(beyond), 'a symlinked directory is never entered');
+    assert.ok(fs.lstatSync(fifo).isFIFO(), 'a FIFO is kept (and never opened)');
+    assert.ok(fs.existsSync(inDirLike), 'a live temp in a directory named like a temp is kept');
+    for (const path of undecidable) assert.ok(fs.existsSync(path), `${path} kept`);
+    // Aged past the rule, only the names whose owner cannot be checked go: never pid 1's.
+    for (const path of undecidable) {
+      const old = new Date(Date.now() - 2 * HOUR);
+      fs.utimesSync(path, old, old);
+    }
+    assert.deepEqual(await cleanupTemps(dir), undecidable.slice(1).sort());
+    assert.ok(fs.existsSync(undecidable[0] ?? ''), 'pid 1 is alive: its temp is kept');
   });
 
   test('recursive: subdirectories at any depth, never through a symlink', async (t) => {

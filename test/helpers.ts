@@ -29,13 +29,43 @@ export function temps(dir: string): string[] {
   return list(dir).filter((name) => parseTempName(name) !== undefined);
 }
 
+/**
+ * Files the runtime itself opens at moments of its own choosing: Node 22+ reads the
+ * `NODE_EXTRA_CA_CERTS` bundle on a thread of its own shortly after start-up, so its
+ * descriptor may come or go between two counts. Never the library's.
+ */
+const RUNTIME_FILES: ReadonlySet<string> = new Set(
+  [process.env.NODE_EXTRA_CA_CERTS]
+    .filter((path): path is string => path !== undefined && path !== '')
+    .flatMap((path) => {
+      try {
+        return [path, fs.realpathSync(path)];
+      } catch {
+        return [path];
+      }
+    }),
+);
+
+/** Whether descriptor `name` of this process is the runtime's own (see RUNTIME_FILES). */
+export function isRuntimeFd(name: string): boolean {
+  if (RUNTIME_FILES.size === 0) return false;
+  try {
+    return RUNTIME_FILES.has(fs.readlinkSync(`/proc/self/fd/${name}`));
+  } catch {
+    return false;
+  }
+}
+
 /** Number of open descriptors of this process (Linux), or undefined elsewhere. */
 export function openFdCount(): number | undefined {
+  let names: string[];
   try {
-    return fs.readdirSync('/proc/self/fd').length - 1; // minus the one readdir used
+    names = fs.readdirSync('/proc/self/fd');
   } catch {
     return undefined;
   }
+  // Minus the one readdir used, and the runtime's own.
+  return names.length - 1 - names.filter(isRuntimeFd).length;
 }
 
 /** Open descriptors, by number, with what they point to (Linux). */
@@ -43,7 +73,8 @@ export function openFds(): Map<number, string> {
   const result = new Map<number, string>();
   for (const name of fs.readdirSync('/proc/self/fd')) {
     try {
-      result.set(Number(name), fs.readlinkSync(`/proc/self/fd/${name}`));
+      const target = fs.readlinkSync(`/proc/self/fd/${name}`);
+      if (!RUNTIME_FILES.has(target)) result.set(Number(name), target);
     } catch {
       // the directory's own descriptor, gone by now
     }

@@ -245,6 +245,13 @@ test('io_uring in the trace is refused', (t) => {
       return true;
     },
   );
+  assert.throws(() => parse(['90 io_uring_enter(12, 2, 2, IORING_ENTER_GETEVENTS, NULL, 0) = 2']), {
+    name: 'AuditSetupError',
+  });
+  // The ENOSYS strace injects (Node 22+ tries to set up a ring whatever UV_USE_IO_URING says).
+  parse([
+    '90 io_uring_setup(256, {flags=0x10000 /* IORING_SETUP_??? */, sq_thread_cpu=0, sq_thread_idle=0}) = -1 ENOSYS (Function not implemented) (INJECTED)',
+  ]);
 });
 
 test('a trace cut at any point still parses, and says that it was cut', (t) => {

@@ -17,6 +17,7 @@ import {
   type Recorder,
   type SeamCall,
   instrument,
+  isRuntimeFd,
   list,
   openFdCount,
   tempDir,
@@ -67,7 +68,9 @@ export function fileFdCount(): number | undefined {
   let count = 0;
   for (const name of fs.readdirSync('/proc/self/fd')) {
     try {
-      if (fs.readlinkSync(`/proc/self/fd/${name}`).startsWith('/')) count += 1;
+      if (fs.readlinkSync(`/proc/self/fd/${name}`).startsWith('/') && !isRuntimeFd(name)) {
+        count += 1;
+      }
     } catch {
       // the directory's own descriptor
     }
