@@ -11,6 +11,9 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { nativeAddonRefusal, runtimeOf } from './platform.js';
 
+/** File metadata as the seam returns it. */
+export type Stats = fs.Stats;
+
 /** The operations of the seam, in their synchronous form. */
 export interface Ops {
   open: (path: string, flags: number, mode: number) => number;

@@ -11,6 +11,7 @@ import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './
 import { runAsync } from './plan.js';
 import { PathQueue } from './queue.js';
 import {
+  type Inspection,
   type Job,
   type TempFile,
   type WriteSettings,
@@ -20,6 +21,7 @@ import {
   writeWhole,
 } from './steps.js';
 import { type Target, resolveTarget } from './target.js';
+import type { Stats } from './fs.js';
 import { tempName } from './temp.js';
 
 /** The process-wide per-path queue of asynchronous writes. */
@@ -28,6 +30,8 @@ export const pathQueue = new PathQueue();
 export interface PreparedCall {
   readonly job: Job;
   readonly options: Normalized;
+  /** What was at the destination when the call was made (see `inspectionOf`). */
+  readonly stats: Stats | undefined;
 }
 
 export interface ValidCall {
@@ -46,8 +50,8 @@ export function validateCall(
 /** Resolve where a validated call lands (synchronously, so calls keep their order). */
 export function resolveCall({ dest, options }: ValidCall): PreparedCall {
   throwIfAborted(options.signal, dest);
-  const { target, dir, key } = resolveTarget(dest, options.symlinks, options.settings.mkdirs);
-  return { job: newJob(dest, { target, dir, key }, options.settings), options };
+  const where = resolveTarget(dest, options.symlinks, options.settings.mkdirs);
+  return { job: newJob(dest, where, options.settings), options, stats: where.stats };
 }
 
 /** Validate a write call and resolve where it lands. */
@@ -104,14 +108,15 @@ export async function runWhole(
   job: Job,
   chunks: readonly Uint8Array[],
   signal: AbortSignal | undefined,
+  inspected?: Inspection,
 ): Promise<void> {
   trackTemp(job.tmp);
   try {
     // With a signal, every step checks it on this thread.
     if (signal === undefined && total(chunks) <= OFFLOAD_MAX_BYTES && canOffload()) {
-      await offload('writeWhole', job.dest, job, compact(chunks));
+      await offload('writeWhole', job.dest, job, compact(chunks), inspected);
     } else {
-      await runAsync(writeWhole(job, chunks, signal));
+      await runAsync(writeWhole(job, chunks, signal, inspected));
     }
   } catch (error) {
     afterFailure(job.tmp, error);

@@ -10,7 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { type SerializedError, deserializeError, ownError } from './errors.js';
 import { isPristine } from './fs.js';
-import type { Job } from './steps.js';
+import type { Inspection, Job } from './steps.js';
 import type { FinishItem, PrepareItem } from './write-files-plans.js';
 
 /**
@@ -19,7 +19,7 @@ import type { FinishItem, PrepareItem } from './write-files-plans.js';
  * when it exits, so a descriptor must never be opened on one thread and closed on another.
  */
 export interface OffloadPlans {
-  writeWhole: [job: Job, chunks: readonly Uint8Array[]];
+  writeWhole: [job: Job, chunks: readonly Uint8Array[], inspected: Inspection | undefined];
   // toolkit (writeFiles): many files per message
   writeFilesPrepare: [items: readonly PrepareItem[], stopOnError: boolean];
   writeFilesFinish: [items: readonly FinishItem[], stopOnError: boolean];

@@ -14,7 +14,7 @@ import {
   WINDOWS_RENAME_RETRY_MS,
 } from './constants.js';
 import { type Phase, AtomicFsError, errorCode, fieldsOf, ownError, wrapError } from './errors.js';
-import { flags, seam } from './fs.js';
+import { type Stats, flags, seam } from './fs.js';
 import { type Plan, call } from './plan.js';
 import {
   fsyncsDirectories,
@@ -83,15 +83,12 @@ export function errnoLike(code: string, syscall: string, path: string, message: 
   });
 }
 
-/** Look at the destination: refuse a directory, honour create-only, read what to preserve. */
-export function* inspectTarget(job: Job): Plan<Inspection> {
-  let stats;
-  try {
-    stats = yield* call('lstat', job.target);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return { existing: undefined };
-    throw wrapError(error, 'resolve', job.dest);
-  }
+/**
+ * What the destination's lstat() (`undefined`: nothing there) means for a replace: refuse a
+ * directory, honour create-only, read what to preserve.
+ */
+export function inspectionOf(job: Job, stats: Stats | undefined): Inspection {
+  if (stats === undefined) return { existing: undefined };
   if (stats.isDirectory()) {
     throw wrapError(
       errnoLike('EISDIR', 'open', job.target, 'illegal operation on a directory'),
@@ -111,6 +108,18 @@ export function* inspectTarget(job: Job): Plan<Inspection> {
     existing: { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid },
     identity: { dev: stats.dev, ino: stats.ino },
   };
+}
+
+/** Look at the destination (see `inspectionOf`). */
+export function* inspectTarget(job: Job): Plan<Inspection> {
+  let stats: Stats;
+  try {
+    stats = yield* call('lstat', job.target);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return { existing: undefined };
+    throw wrapError(error, 'resolve', job.dest);
+  }
+  return inspectionOf(job, stats);
 }
 
 /** The mode the new file must end up with, when one is known. */
@@ -463,8 +472,10 @@ export function* writeWhole(
   job: Job,
   chunks: readonly Uint8Array[],
   signal?: AbortSignal,
+  inspected?: Inspection,
 ): Plan<void> {
-  const inspection = yield* inspectTarget(job);
+  // Looked at when the call was made, if it runs at once (see job.ts); else now.
+  const inspection = inspected ?? (yield* inspectTarget(job));
   if (signal?.aborted === true) {
     throw ownError('ABORT_ERR', 'abort', job.dest, 'the operation was aborted', signal.reason);
   }

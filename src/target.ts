@@ -6,10 +6,9 @@
  * file costs one lstat(); a new one an lstat() and a stat() of its directory.
  */
 import { basename, dirname, resolve } from 'node:path';
-import type { Stats } from 'node:fs';
 import { MAX_SYMLINK_HOPS } from './constants.js';
 import { errorCode, wrapError } from './errors.js';
-import { seam } from './fs.js';
+import { type Stats, seam } from './fs.js';
 
 export type SymlinkPolicy = 'follow' | 'replace';
 
@@ -23,6 +22,8 @@ export interface Target {
   readonly dir: string;
   /** The per-file queue key: the identity of the file, or of its directory and name. */
   readonly key: string;
+  /** lstat() of `target` when something is there (read while resolving; `undefined`: nothing). */
+  readonly stats?: Stats | undefined;
 }
 
 function fail(code: string, dest: string, path: string, message: string): never {
@@ -74,7 +75,7 @@ export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boo
       throw wrapError(error, 'resolve', dest);
     }
     if (!stats.isSymbolicLink() || symlinks === 'replace') {
-      return { target: current, dir: dirname(current), key: `file:${identity(stats)}` };
+      return { target: current, dir: dirname(current), key: `file:${identity(stats)}`, stats };
     }
     // A relative link is relative to the directory it is in, as the kernel sees it.
     let parent: string;

@@ -10,6 +10,12 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { hostname } from 'node:os';
 import { TEMP_BASE_MAX_BYTES, TEMP_TAG } from './constants.js';
 
+/**
+ * This process's id, read once: `process.pid` asks the kernel each time, and a Node process
+ * keeps its pid (it cannot fork).
+ */
+const PID = process.pid;
+
 /** Four hex digits identifying this host (a hash of its name). */
 export const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 4);
 
@@ -53,7 +59,7 @@ export function truncateUtf8(text: string, maxBytes: number): string {
 }
 
 /** A fresh temp name for a destination called `base` (a file name, not a path). */
-export function tempName(base: string, pid: number = process.pid): string {
+export function tempName(base: string, pid: number = PID): string {
   const kept = truncateUtf8(base, TEMP_BASE_MAX_BYTES);
   return `.${kept}.${TEMP_TAG}-${HOST_TAG}-${pid}-${randomHex()}.tmp`;
 }
@@ -87,7 +93,7 @@ const STAGING_NAME = new RegExp(
  * recursively. After a swap the same name holds the *previous* tree until it is removed:
  * whatever is found under a staging name is never the live tree.
  */
-export function stagingName(base: string, pid: number = process.pid): string {
+export function stagingName(base: string, pid: number = PID): string {
   const kept = truncateUtf8(base, TEMP_BASE_MAX_BYTES);
   return `.${kept}.${TEMP_TAG}-${HOST_TAG}-${pid}-${randomHex()}.stage`;
 }

@@ -8,8 +8,10 @@ import { finishBatch, prepareBatch } from './write-files-plans.js';
 
 function planOf(request: OffloadRequest): Plan<unknown> {
   switch (request.name) {
-    case 'writeWhole':
-      return writeWhole(...request.args);
+    case 'writeWhole': {
+      const [job, chunks, inspected] = request.args;
+      return writeWhole(job, chunks, undefined, inspected);
+    }
     // toolkit (writeFiles)
     case 'writeFilesPrepare':
       return prepareBatch(...request.args);

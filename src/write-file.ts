@@ -18,7 +18,7 @@ import {
 import type { WriteOptions } from './options.js';
 import { runSync } from './plan.js';
 import { StagedWriter } from './staged-writer.js';
-import { type TempFile, withLeftover, writeWhole } from './steps.js';
+import { type TempFile, inspectionOf, withLeftover, writeWhole } from './steps.js';
 
 /** Read a streaming source into the temp file; on any failure the temp file is removed. */
 async function fill(
@@ -83,9 +83,14 @@ export async function writeFile(
   const { job } = call;
   const { signal } = call.options;
   if (bytes !== undefined) {
-    return pathQueue.add(job.key, coalesceKey(call.options, job.target), () =>
-      runWhole(job, [bytes], signal),
+    // Run at once (nothing queued for this file): what resolving saw is still current, and
+    // the plan need not look again.
+    let now = true;
+    const written = pathQueue.add(job.key, coalesceKey(call.options, job.target), () =>
+      runWhole(job, [bytes], signal, now ? inspectionOf(job, call.stats) : undefined),
     );
+    now = false;
+    return written;
   }
   // Reading starts now; publishing waits for the writes called before this one.
   const filled = fill(call, source ?? []);
@@ -112,5 +117,5 @@ export function writeFileSync(
   const bytes = chunkBytes(data, valid.options.encoding);
   if (bytes === undefined) throw invalidData(data, true);
   const call = resolveCall(valid);
-  runSync(writeWhole(call.job, [bytes], call.options.signal));
+  runSync(writeWhole(call.job, [bytes], call.options.signal, inspectionOf(call.job, call.stats)));
 }
