@@ -446,10 +446,15 @@ class TraceInterpreter {
       case 'ioctl': {
         // A reflink (libuv's copyfile with COPYFILE_FICLONE on btrfs, XFS): the whole source
         // becomes the destination's data. Every other ioctl changes no file content.
-        const request = word(args[1]);
-        if (request !== 'FICLONE' && request !== 'BTRFS_IOC_CLONE') return;
+        // strace may print the request as `BTRFS_IOC_CLONE or FICLONE` (one number, two
+        // names): the source descriptor is the last argument.
+        const request = args
+          .slice(1, -1)
+          .map((arg) => word(arg) ?? '')
+          .join(' ');
+        if (!/\b(FICLONE|BTRFS_IOC_CLONE)\b/.test(request)) return;
         const out = this.#descriptor(proc, args[0]);
-        const input = this.#descriptor(proc, args[2]);
+        const input = this.#descriptor(proc, args.at(-1));
         const source = input?.file.node;
         const length = source === undefined ? 0 : this.#b.sizeOf(source);
         this.#copy(out?.file, 0, source, 0, length, name);

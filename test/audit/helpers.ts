@@ -30,21 +30,48 @@ function normalName(path: string): string {
     .join('/');
 }
 
+/**
+ * The recording without chowns to the writer's own ids: libuv's copyfile (Node 22+) gives
+ * the copy its source's owner with an fchown that the in-process recorder cannot see (it
+ * sees one copyFile call). To the writer's own ids it changes nothing in any crash state.
+ */
+export function withoutOwnChowns(rec: Recording): Recording {
+  const uid = process.geteuid?.();
+  const gid = process.getegid?.();
+  const keep = rec.ops.map((op) => !(op.kind === 'chown' && op.uid === uid && op.gid === gid));
+  // A mark is placed after `at` ops: count only the ops kept before it.
+  const kept = (at: number): number => keep.slice(0, at).filter(Boolean).length;
+  return {
+    ...rec,
+    ops: rec.ops.filter((_, index) => keep[index]),
+    where: rec.where.filter((_, index) => keep[index]),
+    marks: rec.marks.map((mark) => ({ ...mark, at: kept(mark.at) })),
+  };
+}
+
 /** Ops in a comparable form: temp names without host, pid and random part; data hashed; no done. */
 export function normalOps(rec: Recording): string[] {
-  return rec.ops
-    .filter((op) => op.kind !== 'done')
-    .map((op: Op) => {
-      const plain: Record<string, unknown> = { ...op };
-      if (op.kind === 'write') {
-        plain.data = `${op.data.length}:${createHash('sha1').update(op.data).digest('hex')}`;
-      }
-      for (const key of ['path', 'from', 'name', 'fromName', 'toName']) {
-        const value = plain[key];
-        if (typeof value === 'string') plain[key] = normalName(value);
-      }
-      return JSON.stringify(plain);
-    });
+  const uid = process.geteuid?.();
+  const gid = process.getegid?.();
+  return (
+    rec.ops
+      .filter((op) => op.kind !== 'done')
+      // libuv's copyfile (Node 22+) gives the copy its source's owner with an fchown the
+      // in-process recorder cannot see (it sees one copyFile call); to the writer's own ids it
+      // changes nothing, in no crash state.
+      .filter((op) => !(op.kind === 'chown' && op.uid === uid && op.gid === gid))
+      .map((op: Op) => {
+        const plain: Record<string, unknown> = { ...op };
+        if (op.kind === 'write') {
+          plain.data = `${op.data.length}:${createHash('sha1').update(op.data).digest('hex')}`;
+        }
+        for (const key of ['path', 'from', 'name', 'fromName', 'toName']) {
+          const value = plain[key];
+          if (typeof value === 'string') plain[key] = normalName(value);
+        }
+        return JSON.stringify(plain);
+      })
+  );
 }
 
 /** A string as strace -xx prints it. */

@@ -391,7 +391,7 @@ test('a reflink (ioctl FICLONE) copies the whole source; other ioctls change not
     `120 close(3<${f('src')}>) = 0`,
     `120 openat(AT_FDCWD<${r}>, "${hex('src')}", O_RDONLY) = 3<${f('src')}>`,
     `120 openat(AT_FDCWD<${r}>, "${hex('copy')}", O_WRONLY|O_CREAT|O_EXCL, 0644) = 4<${f('copy')}>`,
-    `120 ioctl(4<${f('copy')}>, FICLONE, 3<${f('src')}>) = 0`,
+    `120 ioctl(4<${f('copy')}>, BTRFS_IOC_CLONE or FICLONE, 3<${f('src')}>) = 0`,
     `120 ioctl(4<${f('copy')}>, FIONREAD, [0]) = 0`,
     `120 close(4<${f('copy')}>) = 0`,
   ]);

@@ -285,6 +285,6 @@ for (const [opName, operation] of Object.entries(operations)) {
 }
 
 test('fault table size', { skip: !isLinux && 'descriptor counting needs /proc' }, () => {
-  process.stdout.write(`# fault-table cases run: ${cases}\n`);
+  process.stdout.write(`# core fault-table cases run: ${cases}\n`);
   assert.ok(cases > 300, `only ${cases} cases ran`);
 });
