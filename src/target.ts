@@ -1,9 +1,11 @@
 /**
  * Where a write lands, and the key of its per-file queue. Resolved once, synchronously, when
- * the call is made, so that calls keep their order: the key is the file's identity (device
- * and inode), so two names for one file — symlinks, `..`, hard links — share one queue; a
- * file that does not exist yet is keyed by its directory's identity and its name. An existing
- * file costs one lstat(); a new one an lstat() and a stat() of its directory.
+ * the call is made, so that calls keep their order. The key is the identity (device and
+ * inode) of the file's directory, and its name: two names for one file — symlinks, `..`, a
+ * directory reached through a link — share one queue, and the key stays the same when a write
+ * replaces the file (the file's own inode changes with every replace; keyed by it, a call
+ * made just after one write's rename would not queue behind the writes still waiting). It
+ * costs an lstat() of the file and a stat() of its directory.
  */
 import { basename, dirname, resolve } from 'node:path';
 import { MAX_SYMLINK_HOPS } from './constants.js';
@@ -20,7 +22,7 @@ export interface Target {
   readonly target: string;
   /** Its directory: where the temp file is created and what is fsynced after the rename. */
   readonly dir: string;
-  /** The per-file queue key: the identity of the file, or of its directory and name. */
+  /** The per-file queue key: the identity of the file's directory, and its name. */
   readonly key: string;
   /** lstat() of `target` when something is there (read while resolving; `undefined`: nothing). */
   readonly stats?: Stats | undefined;
@@ -39,8 +41,8 @@ function identity(stats: Stats): string {
   return `${stats.dev}:${stats.ino}`;
 }
 
-/** A name that does not exist yet: keyed by its directory's identity and the name. */
-function newName(path: string, dest: string, mkdirs: boolean): Target {
+/** A file by its name in its directory: keyed by the directory's identity and the name. */
+function named(path: string, dest: string, mkdirs = false): Target {
   const dir = dirname(path);
   let stats: Stats;
   try {
@@ -71,11 +73,11 @@ export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boo
       stats = seam.sync.lstat(current);
     } catch (error) {
       const code = errorCode(error);
-      if (code === 'ENOENT' || code === 'ENOTDIR') return newName(current, dest, mkdirs);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return named(current, dest, mkdirs);
       throw wrapError(error, 'resolve', dest);
     }
     if (!stats.isSymbolicLink() || symlinks === 'replace') {
-      return { target: current, dir: dirname(current), key: `file:${identity(stats)}`, stats };
+      return { ...named(current, dest), stats };
     }
     // A relative link is relative to the directory it is in, as the kernel sees it.
     let parent: string;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { resolveTarget } from '../src/target.js';
 import { tempDir } from './helpers.js';
 
-test('follow: chains of links lead to the file; every name of it has one key', (t) => {
+test('follow: chains of links lead to the file; every path to its name has one key', (t) => {
   const dir = fs.realpathSync(tempDir(t));
   fs.mkdirSync(join(dir, 'a'));
   fs.writeFileSync(join(dir, 'a', 'real'), '');
@@ -19,11 +19,16 @@ test('follow: chains of links lead to the file; every name of it has one key', (
     { target: real.target, dir: real.dir },
     { target: join(dir, 'a', 'real'), dir: join(dir, 'a') },
   );
-  assert.match(real.key, /^file:\d+:\d+$/);
-  // Through links, through a linked directory, through `..`, and a hard link: one file, one key.
-  for (const alias of ['l2', 'l1', 'dirlink/real', 'a/../a/real', 'hardlink']) {
+  assert.match(real.key, /^in:\d+:\d+\/real$/);
+  // Through links, through a linked directory, through `..`: one file, one key.
+  for (const alias of ['l2', 'l1', 'dirlink/real', 'a/../a/real']) {
     assert.equal(resolveTarget(join(dir, alias), 'follow', false).key, real.key, alias);
   }
+  // A hard link is another name: a replace through it breaks the link, it is its own file.
+  assert.notEqual(resolveTarget(join(dir, 'hardlink'), 'follow', false).key, real.key);
+  // The key survives a replace of the file (a new inode under the same name).
+  fs.renameSync(join(dir, 'hardlink'), join(dir, 'a', 'real'));
+  assert.equal(resolveTarget(join(dir, 'a', 'real'), 'follow', false).key, real.key);
   assert.equal(resolveTarget(join(dir, 'l2'), 'follow', false).target, join(dir, 'a', 'real'));
   // Through a linked directory the path may keep the link: it names the same directory.
   assert.equal(

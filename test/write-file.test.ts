@@ -411,6 +411,34 @@ test('writeFile: order is kept per real file, across two names for it', async (t
   assert.equal(fs.readFileSync(dest, 'utf8'), 'D');
 });
 
+test('writeFile: a call made after an earlier write’s rename still queues behind the ones waiting', async (t) => {
+  const dir = tempDir(t);
+  const dest = join(dir, 'file');
+  fs.writeFileSync(dest, '0');
+  const renamed: string[] = [];
+  let third: Promise<void> | undefined;
+  instrument(t, [
+    {
+      code: 'NONE',
+      when: (call) => {
+        if (call.name === 'rename') renamed.push(fs.readFileSync(call.args[0] as string, 'utf8'));
+        // The first write has renamed (the file is a new inode now) and is flushing its
+        // directory: a third call made now must still come after the second, queued one.
+        if (call.name === 'open' && call.subject === dir && third === undefined) {
+          third = writeFile(dest, '3', { coalesce: false });
+        }
+        return false;
+      },
+    },
+  ]);
+  const first = writeFile(dest, '1', { coalesce: false });
+  const second = writeFile(dest, '2', { coalesce: false });
+  await Promise.all([first, second]);
+  await third;
+  assert.deepEqual(renamed, ['1', '2', '3']);
+  assert.equal(fs.readFileSync(dest, 'utf8'), '3');
+});
+
 test('writeFile: an earlier call never rejects with a later call’s error', async (t) => {
   const dir = tempDir(t);
   const dest = join(dir, 'file');
