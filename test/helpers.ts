@@ -82,6 +82,20 @@ export function openFds(): Map<number, string> {
   return result;
 }
 
+/**
+ * File descriptors open now that were not open (to the same file) in `before`: the ones a
+ * call leaked. Unlike comparing counts, a descriptor something else closed meanwhile (the runtime,
+ * an earlier test's stream) cannot hide a leak or fake one.
+ */
+export function newFds(before: ReadonlyMap<number, string>): string[] {
+  return (
+    [...openFds()]
+      // Files only: an HTTP client's keep-alive sockets and the runtime's pipes come and go.
+      .filter(([fd, path]) => path.startsWith('/') && before.get(fd) !== path)
+      .map(([fd, path]) => `${fd} -> ${path}`)
+  );
+}
+
 /** Descriptors of this process open on `dir` or anything under it (Linux). */
 export function fdsInto(dir: string): string[] {
   return [...openFds().values()].filter((path) => path === dir || path.startsWith(`${dir}/`));

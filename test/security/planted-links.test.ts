@@ -38,8 +38,7 @@ import {
 import { LOCK_TAG } from '../../src/constants.js';
 import { parseStagingName, parseTempName } from '../../src/temp.js';
 import { serve } from '../http.js';
-import { fileFdCount } from '../faults/table.js';
-import { list, needs, tempDir } from '../helpers.js';
+import { list, needs, newFds, openFds, tempDir } from '../helpers.js';
 import {
   type PlantRule,
   type Snapshot,
@@ -220,7 +219,7 @@ async function attack(
   fs.writeFileSync(dest, OLD);
   fs.chmodSync(dest, 0o640);
   const before: Snapshot = snapshot(victim);
-  const fds = fileFdCount();
+  const fds = openFds();
   const planted = plantBefore(t, { when: kase.when, plant: plantWith(victim) });
   await assert.rejects(kase.run(dest, dir), (error) => expectError(error, kase.code, kase.phase));
   assert.equal(planted.length, 1, 'the attack was made');
@@ -233,7 +232,7 @@ async function attack(
   if (kase.sidecar === true) expected.push('.file.afs-lock');
   assert.deepEqual(list(dir), expected.sort(), 'nothing of ours is left');
   assert.ok(!trackedTemps().includes(at), 'the exit handler will not remove the planted name');
-  assert.equal(fileFdCount(), fds, 'no descriptor leaked');
+  assert.deepEqual(newFds(fds), [], 'no descriptor leaked');
 }
 
 describe('a symlink planted at the name the library is about to create', () => {
@@ -464,7 +463,7 @@ describe('writeDirectory: the staging directory, entries inside it, the kept tre
       fs.mkdirSync(live);
       fs.writeFileSync(join(live, 'old.txt'), 'old');
       const liveBefore = snapshot(live);
-      const fds = fileFdCount();
+      const fds = openFds();
       const planted = plantBefore(t, { when: kase.when, plant: symlinkTo(victim) });
       await assert.rejects(
         writeDirectory(live, { 'a.txt': 'a', 'sub/b.txt': 'b' }, { keepOld: kase.keepOld }),
@@ -490,7 +489,7 @@ describe('writeDirectory: the staging directory, entries inside it, the kept tre
         assert.ok(fs.lstatSync(at).isSymbolicLink());
       }
       assert.ok(!trackedTrees().includes(at));
-      assert.equal(fileFdCount(), fds);
+      assert.deepEqual(newFds(fds), [], 'no descriptor leaked');
     });
   }
 });
