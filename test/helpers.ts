@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type OpName, type Ops, restoreSeam, seam } from '../src/fs.js';
 import { parseTempName } from '../src/temp.js';
 
@@ -31,8 +32,10 @@ export function temps(dir: string): string[] {
 
 /**
  * Files the runtime itself opens at moments of its own choosing: Node 22+ reads the
- * `NODE_EXTRA_CA_CERTS` bundle on a thread of its own shortly after start-up, so its
- * descriptor may come or go between two counts. Never the library's.
+ * `NODE_EXTRA_CA_CERTS` bundle on a thread of its own shortly after start-up, and a module
+ * loader (this process's, or the I/O worker's as it starts) holds a module file of this package
+ * or of node_modules open for a moment while it reads it. Such a descriptor may come or go
+ * between two looks. Never the library's: tests write only under their temp directories.
  */
 const RUNTIME_FILES: ReadonlySet<string> = new Set(
   [process.env.NODE_EXTRA_CA_CERTS]
@@ -46,11 +49,19 @@ const RUNTIME_FILES: ReadonlySet<string> = new Set(
     }),
 );
 
+/** The package's root (tests run from build/test/). */
+const PACKAGE_ROOT = fs.realpathSync(fileURLToPath(new URL('../..', import.meta.url)));
+const MODULE_DIRS = ['build', 'node_modules'].map((name) => `${join(PACKAGE_ROOT, name)}/`);
+
+/** Whether `target` (a descriptor's link) is one of the runtime's files (see RUNTIME_FILES). */
+export function isRuntimeFile(target: string): boolean {
+  return RUNTIME_FILES.has(target) || MODULE_DIRS.some((dir) => target.startsWith(dir));
+}
+
 /** Whether descriptor `name` of this process is the runtime's own (see RUNTIME_FILES). */
 export function isRuntimeFd(name: string): boolean {
-  if (RUNTIME_FILES.size === 0) return false;
   try {
-    return RUNTIME_FILES.has(fs.readlinkSync(`/proc/self/fd/${name}`));
+    return isRuntimeFile(fs.readlinkSync(`/proc/self/fd/${name}`));
   } catch {
     return false;
   }
@@ -74,7 +85,7 @@ export function openFds(): Map<number, string> {
   for (const name of fs.readdirSync('/proc/self/fd')) {
     try {
       const target = fs.readlinkSync(`/proc/self/fd/${name}`);
-      if (!RUNTIME_FILES.has(target)) result.set(Number(name), target);
+      if (!isRuntimeFile(target)) result.set(Number(name), target);
     } catch {
       // the directory's own descriptor, gone by now
     }
