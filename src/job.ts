@@ -9,7 +9,7 @@ import { trackTemp, untrackTemp } from './exit-cleanup.js';
 import { canOffload, offload } from './offload.js';
 import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
 import { runAsync } from './plan.js';
-import { PathQueue } from './queue.js';
+import { pathQueue } from './queue.js';
 import {
   type Inspection,
   type Job,
@@ -24,8 +24,7 @@ import { type Target, resolveTarget } from './target.js';
 import type { Stats } from './fs.js';
 import { tempName } from './temp.js';
 
-/** The process-wide per-path queue of asynchronous writes. */
-export const pathQueue = new PathQueue();
+export { pathQueue };
 
 export interface PreparedCall {
   readonly job: Job;

@@ -35,6 +35,11 @@ export class PathQueue {
     return this.#lanes.size;
   }
 
+  /** Whether a job for `key` is running or queued. */
+  has(key: string): boolean {
+    return this.#lanes.has(key);
+  }
+
   add(
     key: string,
     coalesce: string | undefined,
@@ -99,3 +104,6 @@ export class PathQueue {
     this.#start(key, next);
   }
 }
+
+/** The process-wide per-path queue of asynchronous writes. */
+export const pathQueue = new PathQueue();

@@ -5,12 +5,14 @@
  * directory reached through a link — share one queue, and the key stays the same when a write
  * replaces the file (the file's own inode changes with every replace; keyed by it, a call
  * made just after one write's rename would not queue behind the writes still waiting). It
- * costs an lstat() of the file and a stat() of its directory.
+ * costs an lstat() of the file and a stat() of its directory. A file whose directory does not
+ * exist yet (`mkdirs`) is keyed by its path until the writes queued for it are done.
  */
 import { basename, dirname, resolve } from 'node:path';
 import { MAX_SYMLINK_HOPS } from './constants.js';
 import { errorCode, wrapError } from './errors.js';
 import { type Stats, seam } from './fs.js';
+import { pathQueue } from './queue.js';
 
 export type SymlinkPolicy = 'follow' | 'replace';
 
@@ -44,13 +46,18 @@ function identity(stats: Stats): string {
 /** A file by its name in its directory: keyed by the directory's identity and the name. */
 function named(path: string, dest: string, mkdirs = false): Target {
   const dir = dirname(path);
+  // Directories still to be made: the path as written is the best identity there is.
+  const byPath = `path:${path}`;
+  // A write that is making this file's directories is keyed by the path. Calls made while it
+  // is queued or running join its queue: keyed by a directory it has made meanwhile, they
+  // would run beside it, and could finish before it.
+  if (pathQueue.has(byPath)) return { target: path, dir, key: byPath };
   let stats: Stats;
   try {
     stats = seam.sync.stat(dir);
   } catch (error) {
     if (errorCode(error) !== 'ENOENT') throw wrapError(error, 'resolve', dest);
-    // Directories still to be made: the path as written is the best identity there is.
-    if (mkdirs) return { target: path, dir, key: `path:${path}` };
+    if (mkdirs) return { target: path, dir, key: byPath };
     return fail('ENOENT', dest, dir, 'parent directory does not exist (pass mkdirs: true)');
   }
   if (!stats.isDirectory()) fail('ENOTDIR', dest, dir, 'not a directory');

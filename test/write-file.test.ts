@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { AtomicFsError, writeFile, writeFileSync } from '../src/index.js';
+import { seam } from '../src/fs.js';
 import { ioThreadReady } from '../src/offload.js';
 import {
   instrument,
@@ -437,6 +438,42 @@ test('writeFile: a call made after an earlier write’s rename still queues behi
   await third;
   assert.deepEqual(renamed, ['1', '2', '3']);
   assert.equal(fs.readFileSync(dest, 'utf8'), '3');
+});
+
+test('writeFile: a call made once an earlier write made the directories still queues behind it', async (t) => {
+  const dir = tempDir(t);
+  const dest = join(dir, 'a', 'b', 'file');
+  const renamed: string[] = [];
+  let release = (): void => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let reached = (): void => undefined;
+  const atRename = new Promise<void>((resolve) => (reached = resolve));
+  instrument(t);
+  const { rename } = seam.async;
+  seam.async.rename = async (from, to) => {
+    const content = fs.readFileSync(from, 'utf8');
+    if (content === 'first') {
+      reached();
+      await held;
+    }
+    renamed.push(content);
+    return rename(from, to);
+  };
+  const options = { mkdirs: true, coalesce: false };
+  const first = writeFile(dest, 'first', options);
+  // The first write has made a/b and waits at its rename: the directory exists now.
+  await atRename;
+  assert.ok(fs.statSync(join(dir, 'a', 'b')).isDirectory());
+  let secondDone = false;
+  const second = writeFile(dest, 'second', options).then(() => {
+    secondDone = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(secondDone, false, 'the second call waits for the first');
+  release();
+  await Promise.all([first, second]);
+  assert.deepEqual(renamed, ['first', 'second']);
+  assert.equal(fs.readFileSync(dest, 'utf8'), 'second');
 });
 
 test('writeFile: an earlier call never rejects with a later call’s error', async (t) => {
