@@ -47,9 +47,15 @@ export async function stream(
     const piece = chunk.subarray(0, Math.min(chunk.length, total - sent));
     sent += piece.length;
     if (!res.write(piece)) {
+      // Whichever comes first, both listeners go: a long body waits for drain many times.
       await new Promise<void>((resolve) => {
-        res.once('drain', resolve);
-        res.once('close', resolve);
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
       });
     }
     if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
