@@ -161,6 +161,8 @@ export interface Recorder {
   readonly doubleCloses: number[];
   /** Descriptors opened through the seam and still open. */
   readonly open: Map<number, string>;
+  /** Indexes (in `calls`) of the calls that were failed by a rule. */
+  readonly injected: number[];
 }
 
 type AnyFn = (...args: readonly unknown[]) => unknown;
@@ -170,7 +172,7 @@ type AnyFn = (...args: readonly unknown[]) => unknown;
  * the calls named by `rules`. Patching the seam also keeps all work on this thread.
  */
 export function instrument(t: TestContext, rules: readonly FaultRule[] = []): Recorder {
-  const recorder: Recorder = { calls: [], doubleCloses: [], open: new Map() };
+  const recorder: Recorder = { calls: [], doubleCloses: [], open: new Map(), injected: [] };
   const realSync = { ...seam.sync };
   const realAsync = { ...seam.async };
   const subjectOf = (args: readonly unknown[]): string => {
@@ -191,6 +193,7 @@ export function instrument(t: TestContext, rules: readonly FaultRule[] = []): Re
     }
     for (const rule of rules) {
       if (rule.index === index || rule.when?.(call, index) === true) {
+        recorder.injected.push(index);
         return errnoError(rule.code, name, call.subject);
       }
     }

@@ -30,6 +30,7 @@ import {
   openFdCount,
   tempDir,
 } from '../helpers.js';
+import { caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 const OLD_FILES: Record<string, string> = {
   'old.txt': 'old\n',
@@ -136,8 +137,6 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
-const CODES = ['EIO', 'ENOSPC', 'EMFILE'];
-
 interface Step {
   readonly index: number;
   readonly label: string;
@@ -239,80 +238,69 @@ describe('fault table: writeDirectory', () => {
       }
       const steps = phases(recorder.calls, cleanDir);
 
+      let cleanupHits = 0;
       for (const step of steps) {
-        for (const code of CODES) {
-          for (const cleanupFails of [false, true]) {
-            if (cleanupFails && (step.committed || code !== 'EIO')) continue;
-            const parent = tempDir(t);
-            const dir = scenario.setup(parent);
-            const before = snapshot(dir);
-            const listingBefore = list(parent);
-            const fdsBefore = openFdCount();
-            const faults = instrument(t, [
-              { index: step.index, code },
-              ...(cleanupFails
-                ? [
-                    {
-                      code: 'EIO',
-                      when: (call: SeamCall, index: number) =>
-                        index > step.index &&
-                        (call.name === 'unlink' || call.name === 'close' || call.name === 'rmdir'),
-                    },
-                  ]
-                : []),
-            ]);
-            seam.platform = platform;
-            const error = await failure(() => scenario.run(dir));
-            restoreSeam();
-            const where = `${name}, step ${step.index} ${step.label}, ${code}${cleanupFails ? ', cleanup fails too' : ''}`;
-            assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-            assert.equal(error.code, code, `${where}: ${error.message}`);
-            assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
-            assert.equal(error.committed, step.committed, `${where}: ${error.message}`);
-            assert.equal(error.path, dir, where);
-            assertClean(where, faults, fdsBefore);
-            // The directory: the complete old tree before the swap, the new one after it.
-            assert.deepEqual(snapshot(dir), step.committed ? newTree : before, where);
-            // Beside it: nothing new, except what the error names, and a tree kept on purpose.
-            let extra = list(parent).filter((entry) => !listingBefore.includes(entry));
-            if (step.committed) extra = extra.filter((entry) => entry !== basename(dir));
-            if (error.leftover !== undefined) {
-              const leftover = error.leftover;
-              assert.ok(cleanupFails || step.committed, `${where}: leftover ${leftover}`);
-              assert.equal(dirname(leftover), parent, where);
-              assert.ok(extra.includes(basename(leftover)), `${where}: leftover exists`);
-              extra = extra.filter((entry) => entry !== basename(leftover));
-              if (step.phase === 'keep-old' || leftover.includes(`.${KEPT_TAG}-`)) {
-                assert.deepEqual(snapshot(leftover), before, `${where}: the old tree is whole`);
-              }
-              if (parseStagingName(basename(leftover)) !== undefined) {
-                assert.deepEqual(trackedTrees(), [leftover], `${where}: reclaimed at exit`);
-                untrackTree(leftover);
-                assert.equal(runSync(reclaimStaged(leftover)), undefined, where);
-              } else {
-                assert.equal(runSync(removeTree(leftover)), undefined, where);
-              }
+        for (const mode of failureModes(!step.committed)) {
+          const { code, cleanupFails } = mode;
+          const parent = tempDir(t);
+          const dir = scenario.setup(parent);
+          const before = snapshot(dir);
+          const listingBefore = list(parent);
+          const fdsBefore = openFdCount();
+          const faults = instrument(t, stepFaults(step.index, mode, ['unlink', 'close', 'rmdir']));
+          seam.platform = platform;
+          const error = await failure(() => scenario.run(dir));
+          restoreSeam();
+          if (mode.cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
+          const where = caseLabel(`${name}, step ${step.index} ${step.label}`, mode);
+          assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
+          assert.equal(error.code, code, `${where}: ${error.message}`);
+          assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
+          assert.equal(error.committed, step.committed, `${where}: ${error.message}`);
+          assert.equal(error.path, dir, where);
+          assertClean(where, faults, fdsBefore);
+          // The directory: the complete old tree before the swap, the new one after it.
+          assert.deepEqual(snapshot(dir), step.committed ? newTree : before, where);
+          // Beside it: nothing new, except what the error names, and a tree kept on purpose.
+          let extra = list(parent).filter((entry) => !listingBefore.includes(entry));
+          if (step.committed) extra = extra.filter((entry) => entry !== basename(dir));
+          if (error.leftover !== undefined) {
+            const leftover = error.leftover;
+            assert.ok(cleanupFails || step.committed, `${where}: leftover ${leftover}`);
+            assert.equal(dirname(leftover), parent, where);
+            assert.ok(extra.includes(basename(leftover)), `${where}: leftover exists`);
+            extra = extra.filter((entry) => entry !== basename(leftover));
+            if (step.phase === 'keep-old' || leftover.includes(`.${KEPT_TAG}-`)) {
+              assert.deepEqual(snapshot(leftover), before, `${where}: the old tree is whole`);
+            }
+            if (parseStagingName(basename(leftover)) !== undefined) {
+              assert.deepEqual(trackedTrees(), [leftover], `${where}: reclaimed at exit`);
+              untrackTree(leftover);
+              assert.equal(runSync(reclaimStaged(leftover)), undefined, where);
             } else {
-              assert.deepEqual(trackedTrees(), [], `${where}: still tracked`);
+              assert.equal(runSync(removeTree(leftover)), undefined, where);
             }
-            if (scenario.keepOld === true && step.committed && step.phase !== 'keep-old') {
-              const keptNow = extra.filter((entry) => entry.includes(`.${KEPT_TAG}-`));
-              assert.equal(keptNow.length, 1, `${where}: the previous tree is kept`);
-              assert.deepEqual(snapshot(join(parent, keptNow[0] ?? '')), before, where);
-              extra = extra.filter((entry) => !keptNow.includes(entry));
-            }
-            assert.deepEqual(extra, [], `${where}: left beside the directory`);
-            assert.ok(
-              list(parent).every(
-                (entry) =>
-                  parseTempName(entry) === undefined && parseStagingName(entry) === undefined,
-              ),
-              where,
-            );
-            cases += 1;
+          } else {
+            assert.deepEqual(trackedTrees(), [], `${where}: still tracked`);
           }
+          if (scenario.keepOld === true && step.committed && step.phase !== 'keep-old') {
+            const keptNow = extra.filter((entry) => entry.includes(`.${KEPT_TAG}-`));
+            assert.equal(keptNow.length, 1, `${where}: the previous tree is kept`);
+            assert.deepEqual(snapshot(join(parent, keptNow[0] ?? '')), before, where);
+            extra = extra.filter((entry) => !keptNow.includes(entry));
+          }
+          assert.deepEqual(extra, [], `${where}: left beside the directory`);
+          assert.ok(
+            list(parent).every(
+              (entry) =>
+                parseTempName(entry) === undefined && parseStagingName(entry) === undefined,
+            ),
+            where,
+          );
+          cases += 1;
         }
       }
+      assert.ok(cleanupHits > 0, 'the "cleanup fails too" cases must fail a cleanup call');
     });
   }
 });

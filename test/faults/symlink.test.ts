@@ -20,6 +20,7 @@ import {
   openFdCount,
   tempDir,
 } from '../helpers.js';
+import { caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 interface Scenario {
   /** Prepare the directory; return the link path. */
@@ -88,8 +89,6 @@ const scenarios: Record<string, Scenario> = {
     win32: true,
   },
 };
-
-const CODES = ['EIO', 'ENOSPC', 'EMFILE'];
 
 /** What is at `path`, without following it. */
 function place(path: string): string {
@@ -169,57 +168,46 @@ describe('fault table: replaceSymlink', () => {
       assert.match(after, /^link -> .*releases\/new$/);
       const steps = phases(recorder.calls, cleanDir, scenario.directory === true);
 
+      let cleanupHits = 0;
       for (const step of steps) {
-        for (const code of CODES) {
-          for (const cleanupFails of [false, true]) {
-            if (cleanupFails && (step.committed || code !== 'EIO')) continue;
-            const dir = tempDir(t);
-            const link = scenario.setup(dir);
-            const before = place(link);
-            const listingBefore = entries(dir);
-            const fdsBefore = openFdCount();
-            const faults = instrument(t, [
-              { index: step.index, code },
-              ...(cleanupFails
-                ? [
-                    {
-                      code: 'EIO',
-                      when: (call: SeamCall, index: number) =>
-                        index > step.index &&
-                        (call.name === 'unlink' || call.name === 'close' || call.name === 'rmdir'),
-                    },
-                  ]
-                : []),
-            ]);
-            seam.platform = platform;
-            const error = await failure(() => scenario.run(link));
-            restoreSeam();
-            const where = `${name}, step ${step.index} ${step.label}, ${code}${cleanupFails ? ', cleanup fails too' : ''}`;
-            assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-            assert.equal(error.code, code, `${where}: ${error.message}`);
-            assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
-            assert.equal(error.committed, step.committed, `${where}: ${error.message}`);
-            assert.equal(error.path, link, where);
-            assertClean(where, faults, fdsBefore);
-            assert.equal(place(link), step.committed ? after : before, where);
-            if (error.leftover !== undefined) {
-              assert.ok(cleanupFails, `${where}: leftover ${error.leftover}`);
-              assert.ok(parseTempName(error.leftover.split(sep).at(-1) ?? '') !== undefined);
-              fs.unlinkSync(error.leftover);
-            }
-            const now = entries(dir);
-            const temps = now.filter((e) => parseTempName(e.split(sep).at(-1) ?? '') !== undefined);
-            assert.deepEqual(temps, [], `${where}: temp link left`);
-            if (!cleanupFails) {
-              const expected = step.committed
-                ? [...new Set([...listingBefore, ...entries(cleanDir)])].sort()
-                : listingBefore;
-              assert.deepEqual(now, expected, `${where}: listing`);
-            }
-            cases += 1;
+        for (const mode of failureModes(!step.committed)) {
+          const { code, cleanupFails } = mode;
+          const dir = tempDir(t);
+          const link = scenario.setup(dir);
+          const before = place(link);
+          const listingBefore = entries(dir);
+          const fdsBefore = openFdCount();
+          const faults = instrument(t, stepFaults(step.index, mode, ['unlink', 'close', 'rmdir']));
+          seam.platform = platform;
+          const error = await failure(() => scenario.run(link));
+          restoreSeam();
+          if (mode.cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
+          const where = caseLabel(`${name}, step ${step.index} ${step.label}`, mode);
+          assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
+          assert.equal(error.code, code, `${where}: ${error.message}`);
+          assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
+          assert.equal(error.committed, step.committed, `${where}: ${error.message}`);
+          assert.equal(error.path, link, where);
+          assertClean(where, faults, fdsBefore);
+          assert.equal(place(link), step.committed ? after : before, where);
+          if (error.leftover !== undefined) {
+            assert.ok(cleanupFails, `${where}: leftover ${error.leftover}`);
+            assert.ok(parseTempName(error.leftover.split(sep).at(-1) ?? '') !== undefined);
+            fs.unlinkSync(error.leftover);
           }
+          const now = entries(dir);
+          const temps = now.filter((e) => parseTempName(e.split(sep).at(-1) ?? '') !== undefined);
+          assert.deepEqual(temps, [], `${where}: temp link left`);
+          if (!cleanupFails) {
+            const expected = step.committed
+              ? [...new Set([...listingBefore, ...entries(cleanDir)])].sort()
+              : listingBefore;
+            assert.deepEqual(now, expected, `${where}: listing`);
+          }
+          cases += 1;
         }
       }
+      assert.ok(cleanupHits > 0, 'the "cleanup fails too" cases must fail a cleanup call');
     });
   }
 });

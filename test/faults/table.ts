@@ -14,6 +14,7 @@ import { AtomicFsError, type Phase } from '../../src/index.js';
 import { restoreSeam } from '../../src/fs.js';
 import { parseTempName } from '../../src/temp.js';
 import {
+  type FaultRule,
   type Recorder,
   type SeamCall,
   instrument,
@@ -24,6 +25,53 @@ import {
 } from '../helpers.js';
 
 export const CODES = ['EIO', 'ENOSPC', 'EMFILE'];
+
+/** One way a step is failed: with `code`, and perhaps with the cleanup failing too. */
+export interface FailureMode {
+  readonly code: string;
+  readonly cleanupFails: boolean;
+}
+
+/**
+ * The ways each step is failed: with every code, and with EIO again while every later cleanup
+ * call fails too — when `cleanup` (not for a step after the commit, nor one whose failure is
+ * ignored: there is nothing to clean up).
+ */
+export function failureModes(cleanup: boolean): readonly FailureMode[] {
+  return CODES.flatMap((code) => [
+    { code, cleanupFails: false },
+    ...(cleanup && code === 'EIO' ? [{ code, cleanupFails: true }] : []),
+  ]);
+}
+
+/**
+ * The faults of one case: the call at `index` fails with the mode's code; when the cleanup
+ * fails too, so does every later call named in `cleanupCalls` (with EIO).
+ */
+export function stepFaults(
+  index: number,
+  { code, cleanupFails }: FailureMode,
+  cleanupCalls: readonly string[] = ['unlink', 'close'],
+): FaultRule[] {
+  const rules: FaultRule[] = [{ index, code }];
+  if (cleanupFails) {
+    rules.push({ code: 'EIO', when: (call, i) => i > index && cleanupCalls.includes(call.name) });
+  }
+  return rules;
+}
+
+/**
+ * Whether a cleanup call after the call at `index` was failed: a table counts these, so that
+ * its "cleanup fails too" cases cannot quietly stop failing anything.
+ */
+export function cleanupFailed(recorder: Recorder, index: number): boolean {
+  return recorder.injected.some((i) => i > index);
+}
+
+/** How a case is named in assertion messages. */
+export function caseLabel(prefix: string, { code, cleanupFails }: FailureMode): string {
+  return `${prefix}, ${code}${cleanupFails ? ', cleanup fails too' : ''}`;
+}
 
 /** What failing one recorded call must do. */
 export interface Expected {
@@ -118,70 +166,59 @@ export async function runTable(t: TestContext, name: string, table: TableCase): 
     `${name}: the clean run must publish`,
   );
   let cases = 0;
+  let cleanupHits = 0;
   for (const [index, step] of steps.entries()) {
-    for (const code of CODES) {
-      for (const cleanupFails of [false, true]) {
-        if (cleanupFails && (step.committed || code !== 'EIO' || step.phase === undefined))
-          continue;
-        const dir = tempDir(t);
-        const { dest, src } = table.setup(dir);
-        const before = snapshot(dest);
-        const srcBefore = src === undefined ? undefined : snapshot(src);
-        const entriesBefore = list(dir);
-        const fdsBefore = fileFdCount();
-        const faults = instrument(t, [
-          { index, code },
-          ...(cleanupFails
-            ? [
-                {
-                  code: 'EIO',
-                  when: (call: SeamCall, i: number) =>
-                    i > index && (call.name === 'unlink' || call.name === 'close'),
-                },
-              ]
-            : []),
-        ]);
-        const callLabel = `${recorder.calls[index]?.name ?? '?'} ${recorder.calls[index]?.subject ?? ''}`;
-        const where = `${name}, step ${index} (${callLabel}), ${code}${cleanupFails ? ', cleanup fails too' : ''}`;
-        let error: unknown;
-        try {
-          await table.run(dest, src);
-        } catch (caught) {
-          error = caught;
-        }
-        restoreSeam();
-        if (step.phase === undefined) {
-          assert.equal(error, undefined, `${where}: this failure must be ignored`);
-          assert.deepEqual(fs.readFileSync(dest), table.expected, where);
-        } else {
-          assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-          assert.equal(error.code, code, `${where}: ${error.message}`);
-          assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
-          assert.equal(error.committed, step.committed, where);
-          assert.equal(error.path, step.path === 'src' ? src : dest, where);
-          if (step.committed) {
-            assert.deepEqual(fs.readFileSync(dest), table.expected, `${where}: new content`);
-          } else {
-            assert.deepEqual(snapshot(dest), before, `${where}: destination untouched`);
-          }
-          if (error.leftover !== undefined) {
-            assert.ok(cleanupFails || step.phase === 'unlink-temp', where);
-            assert.ok(fs.existsSync(error.leftover), `${where}: leftover exists`);
-            fs.unlinkSync(error.leftover);
-          }
-        }
-        if (src !== undefined) assert.deepEqual(snapshot(src), srcBefore, `${where}: source`);
-        assertNoLeaks(where, faults, fdsBefore);
-        assert.deepEqual(tempsUnder(dir), [], `${where}: temp left`);
-        if (!cleanupFails) {
-          const top = relative(dir, dest).split(sep)[0] ?? '';
-          const published = step.phase === undefined || step.committed;
-          const expected = published ? [...entriesBefore, top] : entriesBefore;
-          assert.deepEqual(list(dir), [...new Set(expected)].sort(), `${where}: listing`);
-        }
-        cases += 1;
+    for (const mode of failureModes(!step.committed && step.phase !== undefined)) {
+      const { code, cleanupFails } = mode;
+      const dir = tempDir(t);
+      const { dest, src } = table.setup(dir);
+      const before = snapshot(dest);
+      const srcBefore = src === undefined ? undefined : snapshot(src);
+      const entriesBefore = list(dir);
+      const fdsBefore = fileFdCount();
+      const faults = instrument(t, stepFaults(index, mode));
+      const callLabel = `${recorder.calls[index]?.name ?? '?'} ${recorder.calls[index]?.subject ?? ''}`;
+      const where = caseLabel(`${name}, step ${index} (${callLabel})`, mode);
+      let error: unknown;
+      try {
+        await table.run(dest, src);
+      } catch (caught) {
+        error = caught;
       }
+      restoreSeam();
+      if (mode.cleanupFails && cleanupFailed(faults, index)) cleanupHits += 1;
+      if (step.phase === undefined) {
+        assert.equal(error, undefined, `${where}: this failure must be ignored`);
+        assert.deepEqual(fs.readFileSync(dest), table.expected, where);
+      } else {
+        assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
+        assert.equal(error.code, code, `${where}: ${error.message}`);
+        assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
+        assert.equal(error.committed, step.committed, where);
+        assert.equal(error.path, step.path === 'src' ? src : dest, where);
+        if (step.committed) {
+          assert.deepEqual(fs.readFileSync(dest), table.expected, `${where}: new content`);
+        } else {
+          assert.deepEqual(snapshot(dest), before, `${where}: destination untouched`);
+        }
+        if (error.leftover !== undefined) {
+          assert.ok(cleanupFails || step.phase === 'unlink-temp', where);
+          assert.ok(fs.existsSync(error.leftover), `${where}: leftover exists`);
+          fs.unlinkSync(error.leftover);
+        }
+      }
+      if (src !== undefined) assert.deepEqual(snapshot(src), srcBefore, `${where}: source`);
+      assertNoLeaks(where, faults, fdsBefore);
+      assert.deepEqual(tempsUnder(dir), [], `${where}: temp left`);
+      if (!cleanupFails) {
+        const top = relative(dir, dest).split(sep)[0] ?? '';
+        const published = step.phase === undefined || step.committed;
+        const expected = published ? [...entriesBefore, top] : entriesBefore;
+        assert.deepEqual(list(dir), [...new Set(expected)].sort(), `${where}: listing`);
+      }
+      cases += 1;
     }
   }
+  assert.ok(cleanupHits > 0, 'the "cleanup fails too" cases must fail a cleanup call');
   return cases;
 }

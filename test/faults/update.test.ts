@@ -40,6 +40,7 @@ import {
   realOps,
   tempDir,
 } from '../helpers.js';
+import { caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 const OLD_JSON = '{"old":true}\n';
 const NEW_VALUE = { new: 'content, longer than the old one', list: [1, 2, 3] };
@@ -129,8 +130,6 @@ const operations: Record<string, Operation> = {
   readJson: { kind: 'read', run: (dest) => readJson(dest), scenarios: ['existing'] },
   readJsonSync: { kind: 'read', run: sync((dest) => readJsonSync(dest)), scenarios: ['existing'] },
 };
-
-const CODES = ['EIO', 'ENOSPC', 'EMFILE'];
 
 type Subject = 'temp' | 'lock' | 'dest' | 'dir' | 'other';
 
@@ -298,62 +297,55 @@ for (const [opName, operation] of Object.entries(operations)) {
           assert.ok(waits.length > 0, 'the contended run must wait');
         }
 
+        let cleanupHits = 0;
         for (const step of steps) {
-          for (const code of CODES) {
-            for (const cleanupFails of [false, true]) {
-              if (cleanupFails && (step.committed || code !== 'EIO')) continue;
-              const dir = tempDir(t);
-              const dest = scenario.setup(dir);
-              const before = snapshot(dest);
-              const fdsBefore = openFdCount();
-              if (scenario.contended === true) contend(t);
-              const faults = instrument(t, [
-                { index: step.index, code },
-                ...(cleanupFails
-                  ? [
-                      {
-                        code: 'EIO',
-                        when: (call: SeamCall, index: number) =>
-                          index > step.index &&
-                          (call.name === 'unlink' ||
-                            call.name === 'close' ||
-                            call.name === 'unlock'),
-                      },
-                    ]
-                  : []),
-              ]);
-              const error = await outcome(() => operation.run(dest, options));
-              restoreSeam();
-              const where = `${opName}, ${scenarioName}, step ${step.index} ${step.label}, ${code}${cleanupFails ? ', cleanup fails too' : ''}`;
-              if (step.phase === 'release') {
-                assert.equal(error, undefined, `${where}: a failed release must not fail the call`);
-                assert.equal(fs.readFileSync(dest, 'utf8'), NEW_JSON, where);
+          for (const mode of failureModes(!step.committed)) {
+            const { code, cleanupFails } = mode;
+            const dir = tempDir(t);
+            const dest = scenario.setup(dir);
+            const before = snapshot(dest);
+            const fdsBefore = openFdCount();
+            if (scenario.contended === true) contend(t);
+            const faults = instrument(
+              t,
+              stepFaults(step.index, mode, ['unlink', 'close', 'unlock']),
+            );
+            const error = await outcome(() => operation.run(dest, options));
+            restoreSeam();
+            if (mode.cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
+            const where = caseLabel(
+              `${opName}, ${scenarioName}, step ${step.index} ${step.label}`,
+              mode,
+            );
+            if (step.phase === 'release') {
+              assert.equal(error, undefined, `${where}: a failed release must not fail the call`);
+              assert.equal(fs.readFileSync(dest, 'utf8'), NEW_JSON, where);
+            } else {
+              assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
+              assert.equal(error.code, code, `${where}: ${error.message}`);
+              assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
+              assert.equal(error.committed, step.committed, where);
+              assert.equal(error.path, dest, where);
+              if (step.committed) {
+                assert.equal(fs.readFileSync(dest, 'utf8'), NEW_JSON, `${where}: new content`);
               } else {
-                assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-                assert.equal(error.code, code, `${where}: ${error.message}`);
-                assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
-                assert.equal(error.committed, step.committed, where);
-                assert.equal(error.path, dest, where);
-                if (step.committed) {
-                  assert.equal(fs.readFileSync(dest, 'utf8'), NEW_JSON, `${where}: new content`);
-                } else {
-                  assert.deepEqual(snapshot(dest), before, `${where}: destination untouched`);
-                }
-                if (error.leftover !== undefined) {
-                  assert.ok(cleanupFails, `${where}: leftover without a failed cleanup`);
-                  assert.ok(fs.existsSync(error.leftover), where);
-                  fs.unlinkSync(error.leftover);
-                }
+                assert.deepEqual(snapshot(dest), before, `${where}: destination untouched`);
               }
-              assertClean(where, faults, fdsBefore);
-              assert.deepEqual(tempsIn(dir), [], `${where}: temp left`);
-              assert.ok(lockIsFree(dir), `${where}: the lock is still held`);
-              assert.deepEqual(heldLocks(), [], `${where}: held in this process`);
-              cases += 1;
-              casesByOperation.set(opName, (casesByOperation.get(opName) ?? 0) + 1);
+              if (error.leftover !== undefined) {
+                assert.ok(cleanupFails, `${where}: leftover without a failed cleanup`);
+                assert.ok(fs.existsSync(error.leftover), where);
+                fs.unlinkSync(error.leftover);
+              }
             }
+            assertClean(where, faults, fdsBefore);
+            assert.deepEqual(tempsIn(dir), [], `${where}: temp left`);
+            assert.ok(lockIsFree(dir), `${where}: the lock is still held`);
+            assert.deepEqual(heldLocks(), [], `${where}: held in this process`);
+            cases += 1;
+            casesByOperation.set(opName, (casesByOperation.get(opName) ?? 0) + 1);
           }
         }
+        assert.ok(cleanupHits > 0, 'the "cleanup fails too" cases must fail a cleanup call');
       });
     }
   });

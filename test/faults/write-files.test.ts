@@ -25,7 +25,14 @@ import { AtomicFsError, type Phase, type WriteFilesOutcome, writeFiles } from '.
 import { restoreSeam } from '../../src/fs.js';
 import { parseTempName } from '../../src/temp.js';
 import { type FaultRule, type SeamCall, instrument, isLinux, tempDir } from '../helpers.js';
-import { CODES, assertNoLeaks, fileFdCount, tempsUnder } from './table.js';
+import {
+  assertNoLeaks,
+  caseLabel,
+  cleanupFailed,
+  failureModes,
+  fileFdCount,
+  tempsUnder,
+} from './table.js';
 
 const FILES = ['d1/f0', 'd1/f1', 'd2/f2'] as const;
 const OLD = 'old f0\n';
@@ -185,81 +192,77 @@ describe('fault table: writeFiles', () => {
       const kinds = new Set(expects.map((expect) => expect.kind));
       assert.deepEqual([...kinds].sort(), ['dir', 'prepare', 'reject', 'rename']);
 
+      let cleanupHits = 0;
       for (const [index, expect] of expects.entries()) {
-        for (const code of CODES) {
-          for (const cleanupFails of [false, true]) {
-            if (
-              cleanupFails &&
-              (code !== 'EIO' || expect.kind === 'reject' || expect.kind === 'dir')
-            ) {
-              continue;
-            }
-            const dir = tempDir(t);
-            const { dests } = setup(dir);
-            const fds = fileFdCount();
-            const rules: FaultRule[] = [{ index, code }];
-            const failing = 'file' in expect ? dests[expect.file] : undefined;
-            if (cleanupFails) {
-              // The failing file's own cleanup fails too (close and unlink of its temp).
-              rules.push({
-                code: 'EIO',
-                when: (call, i) =>
-                  i > index &&
-                  (call.name === 'close' || call.name === 'unlink') &&
-                  owner(call, dests) === dests.indexOf(failing ?? ''),
-              });
-            }
-            const faults = instrument(t, rules);
-            const callName = `${recorder.calls[index]?.name ?? '?'} ${recorder.calls[index]?.subject.slice(cleanDir.length) ?? ''}`;
-            const where = `stopOnError ${stopOnError}, step ${index} (${callName}), ${code}${cleanupFails ? ', cleanup fails too' : ''}`;
-            let results: WriteFilesOutcome[] | undefined;
-            let error: unknown;
-            try {
-              results = await writeFiles(entriesOf(dests), { concurrency: 1, stopOnError });
-            } catch (caught) {
-              error = caught;
-            }
-            restoreSeam();
-            const wants = wanted(expect, stopOnError, dests);
-            if (expect.kind === 'reject') {
-              assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-              assert.equal(error.code, code, where);
-              assert.equal(error.phase, 'resolve', where);
-              assert.equal(error.path, dests[expect.file], where);
-            } else {
-              assert.equal(error, undefined, `${where}: resolves with outcomes`);
-              assert.ok(results !== undefined);
-              checkOutcomes(where, results, wants, code, dests);
-              const leftovers = removeLeftovers(where, results);
-              // A temp exists (and its removal "fails") once it was created.
-              const hadTemp =
-                expect.kind === 'rename' ||
-                (expect.kind === 'prepare' && !['resolve', 'create-temp'].includes(expect.phase));
-              assert.equal(leftovers, cleanupFails && hadTemp ? 1 : 0, `${where}: leftovers`);
-            }
-            checkFiles(where, dests, wants);
-            assertNoLeaks(where, faults, fds);
-            assert.deepEqual(tempsUnder(dir), [], `${where}: temp left`);
-            if (code === 'EIO' && !cleanupFails) {
-              const shown =
-                expect.kind === 'reject'
-                  ? ['the call rejects, nothing touched']
-                  : wants.map((want) =>
-                      want.status === 'failed'
-                        ? want.committed
-                          ? 'in place, committed: true'
-                          : 'FAILED'
-                        : want.status,
-                    );
-              const step = callName.replace(/\.(f\d)\.afs-[^ ]*\.tmp/, '<temp of $1>');
-              printed.push(
-                `stopOnError ${String(stopOnError).padEnd(5)} ${step.padEnd(26)} → ${shown.join(', ')}`,
-              );
-            }
-            total += 1;
+        for (const mode of failureModes(expect.kind !== 'reject' && expect.kind !== 'dir')) {
+          const { code, cleanupFails } = mode;
+          const dir = tempDir(t);
+          const { dests } = setup(dir);
+          const fds = fileFdCount();
+          const rules: FaultRule[] = [{ index, code }];
+          const failing = 'file' in expect ? dests[expect.file] : undefined;
+          if (cleanupFails) {
+            // The failing file's own cleanup fails too (close and unlink of its temp).
+            rules.push({
+              code: 'EIO',
+              when: (call, i) =>
+                i > index &&
+                (call.name === 'close' || call.name === 'unlink') &&
+                owner(call, dests) === dests.indexOf(failing ?? ''),
+            });
           }
+          const faults = instrument(t, rules);
+          const callName = `${recorder.calls[index]?.name ?? '?'} ${recorder.calls[index]?.subject.slice(cleanDir.length) ?? ''}`;
+          const where = caseLabel(`stopOnError ${stopOnError}, step ${index} (${callName})`, mode);
+          let results: WriteFilesOutcome[] | undefined;
+          let error: unknown;
+          try {
+            results = await writeFiles(entriesOf(dests), { concurrency: 1, stopOnError });
+          } catch (caught) {
+            error = caught;
+          }
+          restoreSeam();
+          if (mode.cleanupFails && cleanupFailed(faults, index)) cleanupHits += 1;
+          const wants = wanted(expect, stopOnError, dests);
+          if (expect.kind === 'reject') {
+            assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
+            assert.equal(error.code, code, where);
+            assert.equal(error.phase, 'resolve', where);
+            assert.equal(error.path, dests[expect.file], where);
+          } else {
+            assert.equal(error, undefined, `${where}: resolves with outcomes`);
+            assert.ok(results !== undefined);
+            checkOutcomes(where, results, wants, code, dests);
+            const leftovers = removeLeftovers(where, results);
+            // A temp exists (and its removal "fails") once it was created.
+            const hadTemp =
+              expect.kind === 'rename' ||
+              (expect.kind === 'prepare' && !['resolve', 'create-temp'].includes(expect.phase));
+            assert.equal(leftovers, cleanupFails && hadTemp ? 1 : 0, `${where}: leftovers`);
+          }
+          checkFiles(where, dests, wants);
+          assertNoLeaks(where, faults, fds);
+          assert.deepEqual(tempsUnder(dir), [], `${where}: temp left`);
+          if (code === 'EIO' && !cleanupFails) {
+            const shown =
+              expect.kind === 'reject'
+                ? ['the call rejects, nothing touched']
+                : wants.map((want) =>
+                    want.status === 'failed'
+                      ? want.committed
+                        ? 'in place, committed: true'
+                        : 'FAILED'
+                      : want.status,
+                  );
+            const step = callName.replace(/\.(f\d)\.afs-[^ ]*\.tmp/, '<temp of $1>');
+            printed.push(
+              `stopOnError ${String(stopOnError).padEnd(5)} ${step.padEnd(26)} → ${shown.join(', ')}`,
+            );
+          }
+          total += 1;
         }
       }
+      assert.ok(cleanupHits > 0, 'the "cleanup fails too" cases must fail a cleanup call');
     });
   }
 

@@ -31,6 +31,7 @@ import {
   temps,
   tempDir,
 } from '../helpers.js';
+import { caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 const OLD = Buffer.from('old content\n');
 const NEW = Buffer.from('new content, longer than the old one\n'.repeat(3));
@@ -118,8 +119,6 @@ const operations: Record<string, { run: Run; scenarios: string[] }> = {
     scenarios: ['existing', 'new'],
   },
 };
-
-const CODES = ['EIO', 'ENOSPC', 'EMFILE'];
 
 /** What a recorded call was, in words the table can expect phases for. */
 function label(call: SeamCall, dest: string): string {
@@ -220,65 +219,58 @@ for (const [opName, operation] of Object.entries(operations)) {
         assert.deepEqual(fs.readFileSync(cleanDest), NEW);
         const steps = phases(recorder.calls, cleanDest);
 
+        let cleanupHits = 0;
         for (const step of steps) {
-          for (const code of CODES) {
-            for (const cleanupFails of [false, true]) {
-              if (cleanupFails && (step.committed || code !== 'EIO')) continue;
-              const dir = tempDir(t);
-              const dest = scenario.setup(dir);
-              const before = snapshot(dest);
-              const entriesBefore = fs.readdirSync(dir).sort();
-              const fdsBefore = openFdCount();
-              const faults = instrument(t, [
-                { index: step.index, code },
-                ...(cleanupFails
-                  ? [
-                      {
-                        code: 'EIO',
-                        when: (call: SeamCall, index: number) =>
-                          index > step.index && (call.name === 'unlink' || call.name === 'close'),
-                      },
-                    ]
-                  : []),
-              ]);
-              const error = await failure(operation.run, dest);
-              restoreSeam();
-              const where = `${opName}, ${scenarioName}, step ${step.index} ${step.label}, ${code}${cleanupFails ? ', cleanup fails too' : ''}`;
-              assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-              assert.equal(error.code, code, where);
-              assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
-              assert.equal(error.committed, step.committed, where);
-              assert.equal(error.path, dest, where);
-              if (step.committed) {
-                assert.deepEqual(fs.readFileSync(dest), NEW, `${where}: new content in place`);
-              } else {
-                assert.deepEqual(snapshot(dest), before, `${where}: destination untouched`);
-              }
-              assertClean(t, faults, fdsBefore);
-              if (error.leftover !== undefined) {
-                // The temp file could not be removed (the cleanup failed, or the temp name
-                // of a create-only write could not be dropped): the error says where it is.
-                assert.ok(cleanupFails || step.phase === 'unlink-temp', where);
-                assert.ok(fs.existsSync(error.leftover), where);
-                fs.unlinkSync(error.leftover);
-              }
-              if (cleanupFails) {
-                // Directories made by mkdirs may remain when their removal "failed"; never a temp.
-                const leftTemps = fs
-                  .readdirSync(dir, { recursive: true })
-                  .map(String)
-                  .filter((name) => parseTempName(name.split('/').at(-1) ?? '') !== undefined);
-                assert.deepEqual(leftTemps, [], `${where}: temp left`);
-              } else {
-                const top = relative(dir, dest).split(sep)[0] ?? '';
-                const expected = step.committed ? [...entriesBefore, top] : entriesBefore;
-                assert.deepEqual(list(dir), [...new Set(expected)].sort(), `${where}: listing`);
-                assert.deepEqual(temps(dir), [], `${where}: temp left`);
-              }
-              cases += 1;
+          for (const mode of failureModes(!step.committed)) {
+            const { code, cleanupFails } = mode;
+            const dir = tempDir(t);
+            const dest = scenario.setup(dir);
+            const before = snapshot(dest);
+            const entriesBefore = fs.readdirSync(dir).sort();
+            const fdsBefore = openFdCount();
+            const faults = instrument(t, stepFaults(step.index, mode));
+            const error = await failure(operation.run, dest);
+            restoreSeam();
+            if (mode.cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
+            const where = caseLabel(
+              `${opName}, ${scenarioName}, step ${step.index} ${step.label}`,
+              mode,
+            );
+            assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
+            assert.equal(error.code, code, where);
+            assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
+            assert.equal(error.committed, step.committed, where);
+            assert.equal(error.path, dest, where);
+            if (step.committed) {
+              assert.deepEqual(fs.readFileSync(dest), NEW, `${where}: new content in place`);
+            } else {
+              assert.deepEqual(snapshot(dest), before, `${where}: destination untouched`);
             }
+            assertClean(t, faults, fdsBefore);
+            if (error.leftover !== undefined) {
+              // The temp file could not be removed (the cleanup failed, or the temp name
+              // of a create-only write could not be dropped): the error says where it is.
+              assert.ok(cleanupFails || step.phase === 'unlink-temp', where);
+              assert.ok(fs.existsSync(error.leftover), where);
+              fs.unlinkSync(error.leftover);
+            }
+            if (cleanupFails) {
+              // Directories made by mkdirs may remain when their removal "failed"; never a temp.
+              const leftTemps = fs
+                .readdirSync(dir, { recursive: true })
+                .map(String)
+                .filter((name) => parseTempName(name.split('/').at(-1) ?? '') !== undefined);
+              assert.deepEqual(leftTemps, [], `${where}: temp left`);
+            } else {
+              const top = relative(dir, dest).split(sep)[0] ?? '';
+              const expected = step.committed ? [...entriesBefore, top] : entriesBefore;
+              assert.deepEqual(list(dir), [...new Set(expected)].sort(), `${where}: listing`);
+              assert.deepEqual(temps(dir), [], `${where}: temp left`);
+            }
+            cases += 1;
           }
         }
+        assert.ok(cleanupHits > 0, 'the "cleanup fails too" cases must fail a cleanup call');
       });
     }
   });
