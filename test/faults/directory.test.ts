@@ -15,7 +15,7 @@ import { type TestContext, describe, test } from 'node:test';
 import { KEPT_TAG } from '../../src/constants.js';
 import { restoreSeam, seam } from '../../src/fs.js';
 import { trackedTrees, untrackTree } from '../../src/exit-cleanup.js';
-import { AtomicFsError, type Phase, writeDirectory } from '../../src/index.js';
+import { type Phase, writeDirectory } from '../../src/index.js';
 import type { WriteDirectoryOptions } from '../../src/directory.js';
 import { runSync } from '../../src/plan.js';
 import { parseStagingName, parseTempName } from '../../src/temp.js';
@@ -30,7 +30,7 @@ import {
   openFdCount,
   tempDir,
 } from '../helpers.js';
-import { caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
+import { assertStepError, caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 const OLD_FILES: Record<string, string> = {
   'old.txt': 'old\n',
@@ -253,11 +253,11 @@ describe('fault table: writeDirectory', () => {
           restoreSeam();
           if (mode.cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
           const where = caseLabel(`${name}, step ${step.index} ${step.label}`, mode);
-          assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-          assert.equal(error.code, code, `${where}: ${error.message}`);
-          assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
-          assert.equal(error.committed, step.committed, `${where}: ${error.message}`);
-          assert.equal(error.path, dir, where);
+          assertStepError(
+            error,
+            { code, phase: step.phase, committed: step.committed, path: dir },
+            where,
+          );
           assertClean(where, faults, fdsBefore);
           // The directory: the complete old tree before the swap, the new one after it.
           assert.deepEqual(snapshot(dir), step.committed ? newTree : before, where);

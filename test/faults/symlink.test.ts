@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
 import { restoreSeam, seam } from '../../src/fs.js';
-import { AtomicFsError, type Phase, replaceSymlink } from '../../src/index.js';
+import { type Phase, replaceSymlink } from '../../src/index.js';
 import { parseTempName } from '../../src/temp.js';
 import {
   type Recorder,
@@ -20,7 +20,7 @@ import {
   openFdCount,
   tempDir,
 } from '../helpers.js';
-import { caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
+import { assertStepError, caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 interface Scenario {
   /** Prepare the directory; return the link path. */
@@ -183,11 +183,11 @@ describe('fault table: replaceSymlink', () => {
           restoreSeam();
           if (mode.cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
           const where = caseLabel(`${name}, step ${step.index} ${step.label}`, mode);
-          assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-          assert.equal(error.code, code, `${where}: ${error.message}`);
-          assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
-          assert.equal(error.committed, step.committed, `${where}: ${error.message}`);
-          assert.equal(error.path, link, where);
+          assertStepError(
+            error,
+            { code, phase: step.phase, committed: step.committed, path: link },
+            where,
+          );
           assertClean(where, faults, fdsBefore);
           assert.equal(place(link), step.committed ? after : before, where);
           if (error.leftover !== undefined) {

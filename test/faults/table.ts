@@ -68,6 +68,24 @@ export function cleanupFailed(recorder: Recorder, index: number): boolean {
   return recorder.injected.some((i) => i > index);
 }
 
+/** The error a failed step must give: the injected code, the step's phase, `committed`, path. */
+export function assertStepError(
+  error: unknown,
+  expected: {
+    code: string;
+    phase: Phase | undefined;
+    committed: boolean;
+    path: string | undefined;
+  },
+  where: string,
+): asserts error is AtomicFsError {
+  assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
+  assert.equal(error.code, expected.code, `${where}: ${error.message}`);
+  assert.equal(error.phase, expected.phase, `${where}: ${error.message}`);
+  assert.equal(error.committed, expected.committed, `${where}: ${error.message}`);
+  assert.equal(error.path, expected.path, `${where}: ${error.message}`);
+}
+
 /** How a case is named in assertion messages. */
 export function caseLabel(prefix: string, { code, cleanupFails }: FailureMode): string {
   return `${prefix}, ${code}${cleanupFails ? ', cleanup fails too' : ''}`;
@@ -191,11 +209,16 @@ export async function runTable(t: TestContext, name: string, table: TableCase): 
         assert.equal(error, undefined, `${where}: this failure must be ignored`);
         assert.deepEqual(fs.readFileSync(dest), table.expected, where);
       } else {
-        assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-        assert.equal(error.code, code, `${where}: ${error.message}`);
-        assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
-        assert.equal(error.committed, step.committed, where);
-        assert.equal(error.path, step.path === 'src' ? src : dest, where);
+        assertStepError(
+          error,
+          {
+            code,
+            phase: step.phase,
+            committed: step.committed,
+            path: step.path === 'src' ? src : dest,
+          },
+          where,
+        );
         if (step.committed) {
           assert.deepEqual(fs.readFileSync(dest), table.expected, `${where}: new content`);
         } else {

@@ -17,7 +17,6 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
 import {
-  AtomicFsError,
   type Phase,
   readJson,
   readJsonSync,
@@ -40,7 +39,7 @@ import {
   realOps,
   tempDir,
 } from '../helpers.js';
-import { caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
+import { assertStepError, caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 const OLD_JSON = '{"old":true}\n';
 const NEW_VALUE = { new: 'content, longer than the old one', list: [1, 2, 3] };
@@ -321,11 +320,11 @@ for (const [opName, operation] of Object.entries(operations)) {
               assert.equal(error, undefined, `${where}: a failed release must not fail the call`);
               assert.equal(fs.readFileSync(dest, 'utf8'), NEW_JSON, where);
             } else {
-              assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-              assert.equal(error.code, code, `${where}: ${error.message}`);
-              assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
-              assert.equal(error.committed, step.committed, where);
-              assert.equal(error.path, dest, where);
+              assertStepError(
+                error,
+                { code, phase: step.phase, committed: step.committed, path: dest },
+                where,
+              );
               if (step.committed) {
                 assert.equal(fs.readFileSync(dest, 'utf8'), NEW_JSON, `${where}: new content`);
               } else {

@@ -12,7 +12,6 @@ import { join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { type TestContext, describe, test } from 'node:test';
 import {
-  AtomicFsError,
   type Phase,
   openAtomic,
   openAtomicSync,
@@ -31,7 +30,7 @@ import {
   temps,
   tempDir,
 } from '../helpers.js';
-import { caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
+import { assertStepError, caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 const OLD = Buffer.from('old content\n');
 const NEW = Buffer.from('new content, longer than the old one\n'.repeat(3));
@@ -236,11 +235,11 @@ for (const [opName, operation] of Object.entries(operations)) {
               `${opName}, ${scenarioName}, step ${step.index} ${step.label}`,
               mode,
             );
-            assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);
-            assert.equal(error.code, code, where);
-            assert.equal(error.phase, step.phase, `${where}: ${error.message}`);
-            assert.equal(error.committed, step.committed, where);
-            assert.equal(error.path, dest, where);
+            assertStepError(
+              error,
+              { code, phase: step.phase, committed: step.committed, path: dest },
+              where,
+            );
             if (step.committed) {
               assert.deepEqual(fs.readFileSync(dest), NEW, `${where}: new content in place`);
             } else {
