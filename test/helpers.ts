@@ -50,7 +50,7 @@ const RUNTIME_FILES: ReadonlySet<string> = new Set(
 );
 
 /** The package's root (tests run from build/test/). */
-const PACKAGE_ROOT = fs.realpathSync(fileURLToPath(new URL('../..', import.meta.url)));
+export const PACKAGE_ROOT = fs.realpathSync(fileURLToPath(new URL('../..', import.meta.url)));
 const MODULE_DIRS = ['build', 'node_modules'].map((name) => `${join(PACKAGE_ROOT, name)}/`);
 
 /** Whether `target` (a descriptor's link) is one of the runtime's files (see RUNTIME_FILES). */

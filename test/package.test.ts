@@ -9,10 +9,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { needs, tempDir } from './helpers.js';
+import { PACKAGE_ROOT as ROOT, needs, tempDir } from './helpers.js';
 
-const ROOT = fs.realpathSync(fileURLToPath(new URL('../..', import.meta.url)));
 const manifest = JSON.parse(fs.readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   version: string;
   main: string;

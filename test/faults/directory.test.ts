@@ -251,7 +251,7 @@ describe('fault table: writeDirectory', () => {
           seam.platform = platform;
           const error = await failure(() => scenario.run(dir));
           restoreSeam();
-          if (mode.cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
+          if (cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
           const where = caseLabel(`${name}, step ${step.index} ${step.label}`, mode);
           assertStepError(
             error,

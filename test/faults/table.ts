@@ -204,7 +204,7 @@ export async function runTable(t: TestContext, name: string, table: TableCase): 
         error = caught;
       }
       restoreSeam();
-      if (mode.cleanupFails && cleanupFailed(faults, index)) cleanupHits += 1;
+      if (cleanupFails && cleanupFailed(faults, index)) cleanupHits += 1;
       if (step.phase === undefined) {
         assert.equal(error, undefined, `${where}: this failure must be ignored`);
         assert.deepEqual(fs.readFileSync(dest), table.expected, where);

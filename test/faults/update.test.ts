@@ -311,7 +311,7 @@ for (const [opName, operation] of Object.entries(operations)) {
             );
             const error = await outcome(() => operation.run(dest, options));
             restoreSeam();
-            if (mode.cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
+            if (cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
             const where = caseLabel(
               `${opName}, ${scenarioName}, step ${step.index} ${step.label}`,
               mode,

@@ -222,7 +222,7 @@ describe('fault table: writeFiles', () => {
             error = caught;
           }
           restoreSeam();
-          if (mode.cleanupFails && cleanupFailed(faults, index)) cleanupHits += 1;
+          if (cleanupFails && cleanupFailed(faults, index)) cleanupHits += 1;
           const wants = wanted(expect, stopOnError, dests);
           if (expect.kind === 'reject') {
             assert.ok(error instanceof AtomicFsError, `${where}: ${String(error)}`);

@@ -30,7 +30,14 @@ import {
   temps,
   tempDir,
 } from '../helpers.js';
-import { assertStepError, caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
+import {
+  assertStepError,
+  caseLabel,
+  cleanupFailed,
+  failureModes,
+  stepFaults,
+  tempsUnder,
+} from './table.js';
 
 const OLD = Buffer.from('old content\n');
 const NEW = Buffer.from('new content, longer than the old one\n'.repeat(3));
@@ -230,7 +237,7 @@ for (const [opName, operation] of Object.entries(operations)) {
             const faults = instrument(t, stepFaults(step.index, mode));
             const error = await failure(operation.run, dest);
             restoreSeam();
-            if (mode.cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
+            if (cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
             const where = caseLabel(
               `${opName}, ${scenarioName}, step ${step.index} ${step.label}`,
               mode,
@@ -255,11 +262,7 @@ for (const [opName, operation] of Object.entries(operations)) {
             }
             if (cleanupFails) {
               // Directories made by mkdirs may remain when their removal "failed"; never a temp.
-              const leftTemps = fs
-                .readdirSync(dir, { recursive: true })
-                .map(String)
-                .filter((name) => parseTempName(name.split('/').at(-1) ?? '') !== undefined);
-              assert.deepEqual(leftTemps, [], `${where}: temp left`);
+              assert.deepEqual(tempsUnder(dir), [], `${where}: temp left`);
             } else {
               const top = relative(dir, dest).split(sep)[0] ?? '';
               const expected = step.committed ? [...entriesBefore, top] : entriesBefore;
