@@ -35,6 +35,13 @@ export const HANDLE_BUFFER_BYTES = 64 * 1024;
  */
 export const OFFLOAD_MAX_BYTES = 256 * 1024;
 
+/**
+ * How long the exit handler waits, at most, for temp files still being created (on the I/O
+ * thread, or by an open() on libuv's threadpool) so that it can remove them too. A creation
+ * is one system call: only a file system that hangs outlasts this.
+ */
+export const EXIT_CREATE_WAIT_MS = 500;
+
 /** Symlink hops followed before giving up with ELOOP (Linux's own limit is 40). */
 export const MAX_SYMLINK_HOPS = 40;
 

@@ -2,9 +2,20 @@
  * Temp files of writes still in flight are removed when the process exits normally or is
  * stopped by SIGINT, SIGTERM, SIGHUP (through the field-standard `signal-exit`). SIGKILL and
  * power cuts cannot be caught: `cleanupTemps` reclaims what they leave.
+ *
+ * A temp may still be coming into existence when the exit handler runs: on the I/O thread,
+ * which runs on while the handler does, and in an open() on libuv's threadpool, whose
+ * callback will never run. The handler first closes the exit gate (exit-gate.ts): no I/O
+ * thread creates a temp after that, and one being created is waited for. Then it removes
+ * every tracked temp, and waits, bounded, for the names still being created on the threadpool
+ * (process.exit() lets the threadpool finish its queue after the last JavaScript ran), removing
+ * each as it appears.
  */
 import { onExit } from 'signal-exit';
-import { seam } from './fs.js';
+import { EXIT_CREATE_WAIT_MS } from './constants.js';
+import { errorCode } from './errors.js';
+import { closeGate } from './exit-gate.js';
+import { creationsInFlight, seam } from './fs.js';
 import { runSync } from './plan.js';
 import { reclaimStaged } from './tree.js';
 
@@ -13,20 +24,61 @@ const live = new Set<string>();
 const liveTrees = new Set<string>();
 let installed = false;
 
+/** Remove a temp: false when nothing was at its name (not created yet, or already gone). */
+function removeTemp(tmp: string): boolean {
+  try {
+    seam.sync.unlink(tmp);
+  } catch (error) {
+    // Already renamed, already gone, or not ours to fix now.
+    return errorCode(error) !== 'ENOENT';
+  }
+  return true;
+}
+
+/** Remove a staged tree (claimed by a rename first: a swap of it may be on the threadpool). */
+function removeTree(tree: string): void {
+  runSync(reclaimStaged(tree));
+}
+
+function exists(path: string): boolean {
+  try {
+    seam.sync.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function removeLive(): void {
+  const deadline = performance.now() + EXIT_CREATE_WAIT_MS;
+  // From here on no I/O thread creates a temp; one it is creating now is waited for.
+  closeGate(EXIT_CREATE_WAIT_MS);
+  // Names whose creation is on the threadpool: each may appear after it was looked for.
+  const inFlight = new Set(creationsInFlight());
+  let waiting: { readonly path: string; readonly tree: boolean }[] = [];
   for (const tmp of live) {
-    try {
-      seam.sync.unlink(tmp);
-    } catch {
-      // Already renamed, already gone, or not ours to fix now.
-    }
+    if (!removeTemp(tmp) && inFlight.has(tmp)) waiting.push({ path: tmp, tree: false });
+  }
+  for (const tree of liveTrees) {
+    if (inFlight.has(tree) && !exists(tree)) waiting.push({ path: tree, tree: true });
+    else removeTree(tree);
   }
   live.clear();
-  for (const tree of liveTrees) {
-    // Claimed by a rename first: a swap of this name may be in flight on the threadpool.
-    runSync(reclaimStaged(tree));
-  }
   liveTrees.clear();
+  while (waiting.length > 0 && performance.now() < deadline) {
+    seam.sync.sleep(1);
+    // A creation that failed never appears: only the deadline ends the wait for it.
+    waiting = waiting.filter(({ path, tree }) => {
+      if (!exists(path)) return true;
+      if (tree) removeTree(path);
+      else removeTemp(path);
+      return false;
+    });
+  }
+  for (const { path, tree } of waiting) {
+    // Queued behind its creation on the threadpool, which process.exit() still lets run.
+    void (tree ? seam.async.rmdir(path) : seam.async.unlink(path)).catch(() => undefined);
+  }
 }
 
 function install(): void {

@@ -222,13 +222,41 @@ function done(resolve: () => void, reject: (error: unknown) => void) {
   };
 }
 
+/**
+ * Names being created on libuv's threadpool: from the call until its callback runs. The exit
+ * handler runs between the two and cannot stop the system call (process.exit() even lets the
+ * threadpool finish its queue after the last JavaScript ran): it waits for these names to
+ * appear, to remove the ones it tracks (see exit-cleanup.ts).
+ */
+const creating = new Map<string, number>();
+
+/** The names whose creation is on the threadpool now (see `creating`). */
+export function creationsInFlight(): readonly string[] {
+  return [...creating.keys()];
+}
+
+/** Keep `path` in `creating` until `created` (its creation on the threadpool) settles. */
+function creation<T>(path: string, created: Promise<T>): Promise<T> {
+  creating.set(path, (creating.get(path) ?? 0) + 1);
+  const end = (): void => {
+    const count = (creating.get(path) ?? 1) - 1;
+    if (count === 0) creating.delete(path);
+    else creating.set(path, count);
+  };
+  // Registered first, so it runs before the caller's continuation.
+  created.then(end, end);
+  return created;
+}
+
 // Callback API rather than fs/promises: raw descriptors (the library owns and closes each one
 // exactly once) and one threadpool round trip per call without FileHandle bookkeeping.
 const realAsync: AsyncOps = {
-  open: (path, flags, mode) =>
-    new Promise((resolve, reject) => {
+  open: (path, flags, mode) => {
+    const opened = new Promise<number>((resolve, reject) => {
       fs.open(path, flags, mode, settle(resolve, reject));
-    }),
+    });
+    return (flags & fs.constants.O_CREAT) === 0 ? opened : creation(path, opened);
+  },
   write: (fd, buffer, offset, length) =>
     new Promise((resolve, reject) => {
       fs.write(fd, buffer, offset, length, null, settle(resolve, reject));
@@ -282,11 +310,14 @@ const realAsync: AsyncOps = {
       fs.realpath.native(path, settle(resolve, reject));
     }),
   mkdir: (path, mode) =>
-    new Promise((resolve, reject) => {
-      fs.mkdir(path, { mode }, (error) => {
-        done(resolve, reject)(error);
-      });
-    }),
+    creation(
+      path,
+      new Promise((resolve, reject) => {
+        fs.mkdir(path, { mode }, (error) => {
+          done(resolve, reject)(error);
+        });
+      }),
+    ),
   rmdir: (path) =>
     new Promise((resolve, reject) => {
       fs.rmdir(path, done(resolve, reject));
@@ -302,9 +333,12 @@ const realAsync: AsyncOps = {
       fs.readdir(path, settle(resolve, reject));
     }),
   symlink: (target, path) =>
-    new Promise((resolve, reject) => {
-      fs.symlink(target, path, done(resolve, reject));
-    }),
+    creation(
+      path,
+      new Promise((resolve, reject) => {
+        fs.symlink(target, path, done(resolve, reject));
+      }),
+    ),
   swap: async (a, b) => {
     const native = nativeExchange();
     try {
@@ -315,9 +349,12 @@ const realAsync: AsyncOps = {
   },
   // toolkit (copyFile)
   copyFile: (src, dest, mode) =>
-    new Promise((resolve, reject) => {
-      fs.copyFile(src, dest, mode, done(resolve, reject));
-    }),
+    creation(
+      dest,
+      new Promise((resolve, reject) => {
+        fs.copyFile(src, dest, mode, done(resolve, reject));
+      }),
+    ),
   // --- JSON and read-modify-write ---
   read: (fd, buffer, offset, length, position) =>
     new Promise((resolve, reject) => {

@@ -9,6 +9,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { type SerializedError, deserializeError, ownError } from './errors.js';
+import { gateMemory } from './exit-gate.js';
 import { isPristine } from './fs.js';
 import type { Inspection, Job } from './steps.js';
 import type { FinishItem, PrepareItem } from './write-files-plans.js';
@@ -69,7 +70,10 @@ function start(): Promise<boolean> {
   try {
     // Descriptors opened here are handed to the calling thread, which closes them: the worker
     // must not track them (it would warn on reuse, and close them again when it exits).
-    thread = new Worker(new URL('./worker.js', import.meta.url), { trackUnmanagedFds: false });
+    thread = new Worker(new URL('./worker.js', import.meta.url), {
+      trackUnmanagedFds: false,
+      workerData: { gate: gateMemory() },
+    });
   } catch {
     // A bundler or runtime without worker_threads: everything stays on the calling thread.
     status = 'off';

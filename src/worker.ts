@@ -1,9 +1,11 @@
 /** The I/O thread's side of offload.ts: run each requested plan synchronously, reply. */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { serializeError } from './errors.js';
+import { enterCreate, joinGate, leaveCreate } from './exit-gate.js';
+import { openFlagBits } from './fs.js';
 import type { OffloadReply, OffloadRequest } from './offload.js';
-import { type Plan, runSync } from './plan.js';
-import { writeWhole } from './steps.js';
+import { type Call, type Plan, call, runSync } from './plan.js';
+import { errnoLike, writeWhole } from './steps.js';
 import { finishBatch, prepareBatch } from './write-files-plans.js';
 
 function planOf(request: OffloadRequest): Plan<unknown> {
@@ -20,11 +22,66 @@ function planOf(request: OffloadRequest): Plan<unknown> {
   }
 }
 
+/** The calls that create a file: open() with O_CREAT (the temp files of every plan here). */
+function creates(step: Call): string | undefined {
+  if (step.name !== 'open') return undefined;
+  const [path, flags] = step.args as [string, number];
+  return (flags & openFlagBits.O_CREAT) !== 0 ? path : undefined;
+}
+
+function exiting(path: string): Error {
+  return errnoLike('ECANCELED', 'open', path, 'the process is exiting');
+}
+
+/**
+ * Run `plan`, creating files only through the exit gate (exit-gate.ts): once the process's
+ * exit handler has run, a creation fails (the plan cleans up as after any failed open), and a
+ * creation the exit handler stopped waiting for is undone here.
+ */
+function* gated<R>(plan: Plan<R>): Plan<R> {
+  let step = plan.next();
+  while (step.done !== true) {
+    const path = creates(step.value);
+    if (path !== undefined && !enterCreate()) {
+      step = plan.throw(exiting(path));
+      continue;
+    }
+    let result: unknown;
+    try {
+      result = yield step.value;
+    } catch (error) {
+      if (path !== undefined) leaveCreate();
+      step = plan.throw(error);
+      continue;
+    }
+    if (path !== undefined && !leaveCreate()) {
+      // The exit handler may have looked for this temp before it existed: remove it now.
+      try {
+        yield* call('close', result as number);
+      } catch {
+        // Closed all the same (a close is never retried).
+      }
+      try {
+        yield* call('unlink', path);
+      } catch {
+        // Nothing more can be done while the process exits.
+      }
+      step = plan.throw(exiting(path));
+      continue;
+    }
+    step = plan.next(result);
+  }
+  return step.value;
+}
+
+const { gate } = workerData as { gate: SharedArrayBuffer };
+joinGate(gate);
+
 const port = parentPort;
 port?.on('message', (request: OffloadRequest) => {
   let reply: OffloadReply;
   try {
-    reply = { id: request.id, ok: true, value: runSync(planOf(request)) };
+    reply = { id: request.id, ok: true, value: runSync(gated(planOf(request))) };
   } catch (error) {
     reply = { id: request.id, ok: false, error: serializeError(error) };
   }
