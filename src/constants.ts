@@ -36,6 +36,14 @@ export const HANDLE_BUFFER_BYTES = 64 * 1024;
 export const OFFLOAD_MAX_BYTES = 256 * 1024;
 
 /**
+ * After the I/O thread failed to start or died, writes run on the calling thread for this
+ * long before a new thread is started; the delay doubles with each failure in a row, up to
+ * `IO_THREAD_RETRY_MAX_MS`, and starts again from here once a thread is online.
+ */
+export const IO_THREAD_RETRY_FIRST_MS = 100;
+export const IO_THREAD_RETRY_MAX_MS = 30_000;
+
+/**
  * How long the exit handler waits, at most, for temp files still being created (on the I/O
  * thread, or by an open() on libuv's threadpool) so that it can remove them too. A creation
  * is one system call: only a file system that hangs outlasts this.

@@ -95,41 +95,108 @@ interface NativeExchange {
   swapSync(a: string, b: string): void;
 }
 
-let nativeModule: (NativeLocks & NativeExchange) | { failed: unknown } | undefined;
+type Native = NativeLocks & NativeExchange;
+
+/** How the addon is loaded: `require`, unless a test injects a failing load. */
+export type NativeLoader = () => Native;
+
+const requireNative: NativeLoader = () =>
+  createRequire(import.meta.url)('fs-native-extensions') as Native;
+
+let loader: NativeLoader = requireNative;
+let nativeModule: Native | undefined;
 
 /**
- * `fs-native-extensions`, loaded once, on first use, by the locks and the exchange alike; a
- * failure to load is remembered and reported by each user in its own terms.
+ * Load the addon with `load` from now on (tests inject a failing load with it); no argument
+ * puts `require` back. Forgets a module already loaded, so that the next use loads again.
  */
-function loadNative(): (NativeLocks & NativeExchange) | { failed: unknown } {
-  if (nativeModule === undefined) {
-    // Reached under Bun and Deno only (`npm run compat`), where the addon must not run.
-    const refusal = nativeAddonRefusal(runtimeOf(process.versions));
-    if (refusal !== undefined) {
-      nativeModule = { failed: new Error(refusal) };
-      return nativeModule;
-    }
-    try {
-      nativeModule = createRequire(import.meta.url)('fs-native-extensions') as NativeLocks &
-        NativeExchange;
-    } catch (failed) {
-      nativeModule = { failed };
-    }
+export function setNativeLoader(load?: NativeLoader): void {
+  loader = load ?? requireNative;
+  nativeModule = undefined;
+}
+
+/** Why the addon is not there for this call. */
+interface LoadFailure {
+  readonly failed: unknown;
+  /** The runtime must not load it (Bun, Deno): the same answer for the life of the process. */
+  readonly refused: boolean;
+}
+
+/**
+ * `fs-native-extensions`, loaded on first use by the locks and the exchange alike. Only a
+ * loaded module is kept. A failure to load is the answer for the call that met it, never for
+ * the calls after it: it may be of the moment (no descriptor left for the module's files,
+ * EMFILE), and the next use tries again.
+ */
+function loadNative(): Native | LoadFailure {
+  if (nativeModule !== undefined) return nativeModule;
+  // Reached under Bun and Deno only (`npm run compat`), where the addon must not run.
+  const refusal = nativeAddonRefusal(runtimeOf(process.versions));
+  if (refusal !== undefined) return { failed: new Error(refusal), refused: true };
+  try {
+    nativeModule = loader();
+  } catch (failed) {
+    return { failed, refused: false };
   }
   return nativeModule;
+}
+
+/** dlopen() reports its errno only as text. */
+const DLOPEN_ERRNO: readonly (readonly [RegExp, string])[] = [
+  [/too many open files in system/i, 'ENFILE'],
+  [/too many open files/i, 'EMFILE'],
+  [/cannot allocate memory/i, 'ENOMEM'],
+];
+
+/**
+ * The system error behind a failed load (EMFILE, ENOMEM, …: the code of a condition of the
+ * moment, reported as it is), or `undefined` when the addon is missing or cannot run here.
+ */
+function systemCodeOf(failed: unknown): string | undefined {
+  for (let error = failed, depth = 0; depth < 8; depth += 1) {
+    if (typeof error !== 'object' || error === null) return undefined;
+    const { code, message, cause } = error as {
+      code?: unknown;
+      message?: unknown;
+      cause?: unknown;
+    };
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
+    if (typeof message === 'string') {
+      for (const [pattern, errno] of DLOPEN_ERRNO) if (pattern.test(message)) return errno;
+    }
+    error = cause;
+  }
+  return undefined;
+}
+
+/** A failed load as the error of one call: its system code if it has one, else `otherwise`. */
+function loadError(
+  failure: LoadFailure,
+  otherwise: string,
+  syscall: string,
+  what: string,
+): NodeJS.ErrnoException {
+  const code = failure.refused ? undefined : systemCodeOf(failure.failed);
+  const why = failure.refused
+    ? (failure.failed as Error).message
+    : `fs-native-extensions could not be loaded: ${failure.failed instanceof Error ? failure.failed.message : String(failure.failed)}`;
+  return Object.assign(
+    new Error(`${code ?? otherwise}: ${what} (${why})`, { cause: failure.failed }),
+    {
+      code: code ?? otherwise,
+      syscall,
+    },
+  );
 }
 
 function locks(): NativeLocks {
   const loaded = loadNative();
   if (!('failed' in loaded)) return loaded;
-  const why =
-    nativeAddonRefusal(runtimeOf(process.versions)) ?? 'fs-native-extensions could not be loaded';
-  throw Object.assign(
-    new Error(
-      `ERR_ATOMIC_LOCK_UNSUPPORTED: file locks are unavailable on ${process.platform}-${process.arch} (${why})`,
-      { cause: loaded.failed },
-    ),
-    { code: 'ERR_ATOMIC_LOCK_UNSUPPORTED', syscall: 'lock' },
+  throw loadError(
+    loaded,
+    'ERR_ATOMIC_LOCK_UNSUPPORTED',
+    'lock',
+    `file locks are unavailable on ${process.platform}-${process.arch}`,
   );
 }
 
@@ -451,21 +518,23 @@ export const flags = {
 // writeDirectory and replaceSymlink (issue 5): the atomic exchange of two paths. Node has no
 // renameat2; `fs-native-extensions` (prebuilt for Linux, macOS and Windows, no install
 // script) provides it. It is loaded on first use, so that a platform without a prebuild
-// loses only the exchange (ENOSYS), never the whole library.
+// loses only the exchange, never the whole library.
 
+/**
+ * The addon's exchange. Only a runtime that must not load it answers ENOSYS (no exchange
+ * here, as a kernel without one answers): the callers may then fall back to two renames where
+ * the caller allowed it. Any other failure to load is an error of this call — with its own
+ * code when it has one (EMFILE), else `ERR_ATOMIC_NO_EXCHANGE` — and never a reason to fall
+ * back: on Linux and macOS the exchange exists, and the next call loads the addon again.
+ */
 function nativeExchange(): NativeExchange {
   const loaded = loadNative();
   if (!('failed' in loaded)) return loaded;
-  // Not reached in CI's Node runs (the prebuild loads on Linux x64; under Bun and Deno it is
-  // not loaded: `npm run compat`); the exchange's callers treat ENOSYS as "no exchange here",
-  // which the tests inject at the seam.
-  const why =
-    nativeAddonRefusal(runtimeOf(process.versions)) ?? 'fs-native-extensions did not load';
-  throw Object.assign(
-    new Error(`ENOSYS: atomic exchange unavailable (${why})`, {
-      cause: loaded.failed,
-    }),
-    { code: 'ENOSYS', syscall: exchangeSyscall() },
+  throw loadError(
+    loaded,
+    loaded.refused ? 'ENOSYS' : 'ERR_ATOMIC_NO_EXCHANGE',
+    exchangeSyscall(),
+    'atomic exchange unavailable',
   );
 }
 

@@ -7,7 +7,8 @@
  * alive, and is bypassed whenever the fs seam is patched (tests, the crash recorder) so that
  * every call stays observable. `ATOMIC_FS_IO_THREAD=0` turns it off.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { IO_THREAD_RETRY_FIRST_MS, IO_THREAD_RETRY_MAX_MS } from './constants.js';
 import { type SerializedError, deserializeError, ownError } from './errors.js';
 import { gateMemory } from './exit-gate.js';
 import { isPristine } from './fs.js';
@@ -41,15 +42,50 @@ interface Pending {
 
 type Status = 'idle' | 'starting' | 'ready' | 'off';
 
+/** How a thread is made: `new Worker`, unless a test injects a failing start. */
+export type ThreadFactory = (url: URL, options: WorkerOptions) => Worker;
+
+const newThread: ThreadFactory = (url, options) => new Worker(url, options);
+
 let status: Status = process.env.ATOMIC_FS_IO_THREAD === '0' ? 'off' : 'idle';
 let worker: Worker | undefined;
 let online: Promise<boolean> | undefined;
 let nextId = 0;
 const pending = new Map<number, Pending>();
+let factory: ThreadFactory = newThread;
+/** When a thread may be started again after a failed start or a death (performance.now()). */
+let retryAt = 0;
+let backoff = IO_THREAD_RETRY_FIRST_MS;
 
-function stop(reason: unknown): void {
-  status = 'off';
+/**
+ * Make the I/O thread with `make` from now on (tests inject a failing start with it); no
+ * argument puts `new Worker` back. A thread running now is stopped, and any backoff
+ * forgotten, so that the next write starts a thread with `make`.
+ */
+export async function setThreadFactory(make?: ThreadFactory): Promise<void> {
+  factory = make ?? newThread;
+  const thread = worker;
+  if (thread !== undefined) {
+    stop(thread, new Error('the I/O thread was replaced'));
+    await thread.terminate();
+  }
+  retryAt = 0;
+  backoff = IO_THREAD_RETRY_FIRST_MS;
+}
+
+/**
+ * The thread failed to start or died: reject what it was doing, and let a later write start
+ * a new one, after a delay that doubles with every failure in a row (bounded): a transient
+ * failure (EMFILE, a thread the system could not create) never turns the thread off for good.
+ */
+function stop(thread: Worker, reason: unknown): void {
+  // Events of a thread already replaced are about nothing that is still running.
+  if (worker !== thread) return;
   worker = undefined;
+  online = undefined;
+  if (status !== 'off') status = 'idle';
+  retryAt = performance.now() + backoff;
+  backoff = Math.min(backoff * 2, IO_THREAD_RETRY_MAX_MS);
   for (const [id, request] of pending) {
     pending.delete(id);
     request.reject(
@@ -70,22 +106,27 @@ function start(): Promise<boolean> {
   try {
     // Descriptors opened here are handed to the calling thread, which closes them: the worker
     // must not track them (it would warn on reuse, and close them again when it exits).
-    thread = new Worker(new URL('./worker.js', import.meta.url), {
+    thread = factory(new URL('./worker.js', import.meta.url), {
       trackUnmanagedFds: false,
       workerData: { gate: gateMemory() },
     });
   } catch {
-    // A bundler or runtime without worker_threads: everything stays on the calling thread.
-    status = 'off';
+    // A bundler or runtime without worker_threads, or a failure of the moment: everything
+    // stays on the calling thread until the next attempt.
+    status = 'idle';
+    retryAt = performance.now() + backoff;
+    backoff = Math.min(backoff * 2, IO_THREAD_RETRY_MAX_MS);
     return Promise.resolve(false);
   }
   worker = thread;
   const ready = new Promise<boolean>((resolve) => {
     // One listener for everything: on a Worker, adding a 'message' listener refs it again.
     thread.on('message', (reply: OffloadReply | 'ready') => {
+      if (worker !== thread) return;
       if (reply === 'ready') {
         // Every module is loaded (not merely started): the thread can take work.
         if (status === 'starting') status = 'ready';
+        backoff = IO_THREAD_RETRY_FIRST_MS;
         resolve(status === 'ready');
         return;
       }
@@ -97,11 +138,11 @@ function start(): Promise<boolean> {
       else request.reject(deserializeError(reply.error));
     });
     thread.on('error', (error) => {
-      stop(error);
+      stop(thread, error);
       resolve(false);
     });
     thread.on('exit', (code) => {
-      stop(new Error(`I/O thread exited with code ${code}`));
+      stop(thread, new Error(`I/O thread exited with code ${code}`));
       resolve(false);
     });
   });
@@ -110,19 +151,25 @@ function start(): Promise<boolean> {
   return ready;
 }
 
+/** Whether a thread may be started now (not turned off, none running, no backoff pending). */
+function mayStart(): boolean {
+  return status === 'idle' && performance.now() >= retryAt;
+}
+
 /**
- * True when a plan may be sent to the I/O thread now. The first call starts the thread;
- * until it is online the answer is false and the caller runs the plan itself.
+ * True when a plan may be sent to the I/O thread now. The first call starts the thread (and
+ * a call after it failed to start or died starts it again, see `stop`); until it is online
+ * the answer is false and the caller runs the plan itself.
  */
 export function canOffload(): boolean {
   if (status === 'ready') return isPristine();
-  if (status === 'idle' && isPristine()) online = start();
+  if (mayStart() && isPristine()) online = start();
   return false;
 }
 
 /** Start the I/O thread and wait until it can take work (tests use this to be deterministic). */
 export async function ioThreadReady(): Promise<boolean> {
-  if (status === 'idle') online = start();
+  if (mayStart()) online = start();
   const thread = worker;
   if (online === undefined || thread === undefined) return status === 'ready';
   // Someone is waiting for the thread: it keeps the process alive until it is ready.

@@ -3,9 +3,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from './helpers.js';
+import { Worker } from 'node:worker_threads';
+import { writeFile } from '../src/index.js';
+import { ioThreadReady, setThreadFactory } from '../src/offload.js';
+import { needs, tempDir } from './helpers.js';
 
 const library = fileURLToPath(new URL('../src/index.js', import.meta.url));
 const offload = fileURLToPath(new URL('../src/offload.js', import.meta.url));
@@ -88,4 +91,108 @@ test('descriptors are opened and closed on the same thread (no unmanaged-fd warn
   assert.equal(child.status, 0, child.stderr);
   assert.doesNotMatch(child.stderr, /unmanaged/, 'a descriptor crossed threads');
   assert.equal(fs.readFileSync(dest, 'utf8'), 'done');
+});
+
+test('no descriptor left while the I/O thread starts (a real EMFILE): a later start succeeds', (t) => {
+  if (!needs(t, process.platform !== 'win32', 'needs a POSIX shell for ulimit')) return;
+  const dir = tempDir(t);
+  const script = join(dir, 'child.mjs');
+  fs.writeFileSync(
+    script,
+    `import * as fs from 'node:fs';
+     const io = await import(${JSON.stringify(offload)});
+     const fillers = [];
+     try { for (;;) fillers.push(fs.openSync(process.execPath, 'r')); } catch {}
+     const first = await io.ioThreadReady();
+     for (const fd of fillers) fs.closeSync(fd);
+     let later = false;
+     // After the start failed, a new one is tried after a short backoff.
+     for (let i = 0; i < 400 && !later; i += 1) {
+       await new Promise((resolve) => setTimeout(resolve, 25));
+       later = await io.ioThreadReady();
+     }
+     console.log(JSON.stringify({ first, later }));`,
+  );
+  const child = spawnSync(
+    '/bin/sh',
+    ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, script],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  assert.equal(child.status, 0, child.stderr);
+  assert.deepEqual(JSON.parse(child.stdout), { first: false, later: true });
+});
+
+/** Threads made through the factory, and the names of the plans sent to each. */
+async function spyingFactory(t: TestContext, failures: (() => Worker)[] = []) {
+  const threads: { worker: Worker; sent: string[] }[] = [];
+  await setThreadFactory((url, options) => {
+    const fail = failures.shift();
+    if (fail !== undefined) return fail();
+    const worker = new Worker(url, options);
+    const thread = { worker, sent: [] as string[] };
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (message: { name: string }) => {
+      thread.sent.push(message.name);
+      post(message);
+    };
+    threads.push(thread);
+    return worker;
+  });
+  t.after(() => setThreadFactory());
+  return threads;
+}
+
+/** Write until a write goes to a new thread (a failed start is retried after a backoff). */
+async function writeUntilOffloaded(
+  dest: string,
+  threads: readonly { sent: string[] }[],
+  count: number,
+): Promise<void> {
+  for (let i = 0; i < 300; i += 1) {
+    await writeFile(dest, `write ${i}`);
+    assert.equal(fs.readFileSync(dest, 'utf8'), `write ${i}`);
+    if (threads.length >= count && threads[count - 1]?.sent.includes('writeWhole') === true) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.fail('no write went to the I/O thread again');
+}
+
+const startFailures: [string, () => Worker][] = [
+  [
+    'the thread cannot be made (EAGAIN)',
+    () => {
+      throw Object.assign(new Error('EAGAIN: resource temporarily unavailable, uv_thread_create'), {
+        code: 'EAGAIN',
+      });
+    },
+  ],
+  [
+    'the thread fails while it loads (EMFILE)',
+    () =>
+      new Worker('throw Object.assign(new Error("EMFILE"), { code: "EMFILE" })', { eval: true }),
+  ],
+];
+
+for (const [name, failure] of startFailures) {
+  test(`a failed start of the I/O thread, ${name}: later writes go to the thread again`, async (t) => {
+    const threads = await spyingFactory(t, [failure]);
+    const dest = join(tempDir(t), 'file');
+    // Writes made meanwhile run on the calling thread.
+    await writeFile(dest, 'first');
+    assert.equal(await ioThreadReady(), false);
+    await writeFile(dest, 'second');
+    assert.equal(fs.readFileSync(dest, 'utf8'), 'second');
+    await writeUntilOffloaded(dest, threads, 1);
+    assert.equal(await ioThreadReady(), true);
+  });
+}
+
+test('an I/O thread that died is replaced for later writes', async (t) => {
+  const threads = await spyingFactory(t);
+  const dest = join(tempDir(t), 'file');
+  assert.equal(await ioThreadReady(), true);
+  await writeUntilOffloaded(dest, threads, 1);
+  await threads[0]?.worker.terminate();
+  await writeUntilOffloaded(dest, threads, 2);
+  assert.equal(threads.length, 2);
 });
