@@ -441,27 +441,43 @@ export function withLeftover<E>(error: E, leftover: string | undefined): E | Ato
 }
 
 /**
- * Undo a temp file: close it if still held, unlink it, remove directories made for it.
- * Never throws. Returns the temp path if it could not be removed (the process removes it
- * again at exit, and `cleanupTemps` finds it later), else `undefined`.
+ * Whether a temp file whose name is gone (unlink: ENOENT) may still exist under another path:
+ * its directory was renamed, or it was moved. With its descriptor still held, the kernel says
+ * (a link count above zero); without one, only a directory still at its path means it is gone.
+ */
+function* livesOn(job: Job, fd: number | undefined): Plan<boolean> {
+  try {
+    if (fd !== undefined) return (yield* call('fstat', fd)).nlink > 0;
+    return !(yield* call('stat', job.dir)).isDirectory();
+  } catch {
+    // Cannot tell: report it rather than claim it is gone.
+    return true;
+  }
+}
+
+/**
+ * Undo a temp file: unlink it, close it if still held (after the unlink, so that a name that
+ * is gone can be told from a file that lives on elsewhere), remove directories made for it.
+ * Never throws. Returns the temp path if it could not be removed, or may still exist elsewhere
+ * (the process tries again at exit, and `cleanupTemps` finds it later), else `undefined`.
  */
 export function* discard(
   job: Job,
   fd: number | undefined,
   created: readonly string[],
 ): Plan<string | undefined> {
+  let leftover: string | undefined;
+  try {
+    yield* call('unlink', job.tmp);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT' || (yield* livesOn(job, fd))) leftover = job.tmp;
+  }
   if (fd !== undefined) {
     try {
       yield* call('close', fd);
     } catch {
       // The error that made us discard is the one to report.
     }
-  }
-  let leftover: string | undefined;
-  try {
-    yield* call('unlink', job.tmp);
-  } catch (error) {
-    if (errorCode(error) !== 'ENOENT') leftover = job.tmp;
   }
   yield* removeDirectories(created);
   return leftover;
