@@ -1,7 +1,9 @@
 /**
  * What can be written, and how it becomes bytes. Every ArrayBufferView is written with its
  * true byte length (a Float64Array(4) is 32 bytes, not 4); streams and iterables are read
- * one chunk at a time with backpressure.
+ * one chunk at a time with backpressure. Whole data is captured when the call is made (see
+ * `chunkBytes`); a chunk of a stream or of a handle's `write()` must stay unchanged until that
+ * write settles, as with `fs.write`.
  */
 import { invalidArgument } from './errors.js';
 
@@ -32,8 +34,29 @@ function typeName(value: unknown): string {
   return `type ${typeof value}`;
 }
 
-/** The bytes of a chunk, or `undefined` when `value` is not a chunk. Views share memory. */
+/**
+ * The bytes of a chunk as they are now, or `undefined` when `value` is not a chunk. Whole data
+ * is captured when the call is made: a copy (a string: its encoding), so that changing the
+ * caller's buffer after the call never changes what is written, whether the write runs at
+ * once or after earlier writes of the file, on the I/O thread or on the calling thread. The
+ * copy is the library's own memory (never Buffer's shared pool), so it may be moved to the
+ * I/O thread instead of copied again.
+ */
 export function chunkBytes(value: unknown, encoding: BufferEncoding): Uint8Array | undefined {
+  if (typeof value === 'string') return Buffer.from(value, encoding);
+  const view = viewBytes(value, encoding);
+  if (view === undefined) return undefined;
+  const copy = Buffer.allocUnsafeSlow(view.byteLength);
+  copy.set(view);
+  return copy;
+}
+
+/**
+ * The bytes of a chunk, sharing the caller's memory, or `undefined` when `value` is not a
+ * chunk. For data written before the call returns (the sync functions) and for the chunks of a
+ * stream or a handle, which are the caller's until their write settles.
+ */
+export function viewBytes(value: unknown, encoding: BufferEncoding): Uint8Array | undefined {
   if (typeof value === 'string') return Buffer.from(value, encoding);
   if (ArrayBuffer.isView(value)) {
     return value instanceof Uint8Array
@@ -46,7 +69,7 @@ export function chunkBytes(value: unknown, encoding: BufferEncoding): Uint8Array
 
 /** The bytes of a chunk, or a TypeError naming what was received. */
 export function requireChunk(value: unknown, encoding: BufferEncoding, what: string): Uint8Array {
-  const bytes = chunkBytes(value, encoding);
+  const bytes = viewBytes(value, encoding);
   if (bytes === undefined) {
     throw invalidArgument(
       'ERR_INVALID_ARG_TYPE',

@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 import { OFFLOAD_MAX_BYTES } from './constants.js';
 import { AtomicFsError, throwIfAborted } from './errors.js';
 import { trackTemp, untrackTemp } from './exit-cleanup.js';
-import { canOffload, offload } from './offload.js';
+import { canOffload, offloadMoving } from './offload.js';
 import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
 import { runAsync } from './plan.js';
 import { pathQueue } from './queue.js';
@@ -95,25 +95,39 @@ function total(chunks: readonly Uint8Array[]): number {
   return sum;
 }
 
-/** Copies that do not drag a larger backing buffer (e.g. Buffer's 8 KiB pool) across threads. */
-function compact(chunks: readonly Uint8Array[]): Uint8Array[] {
-  return chunks.map((chunk) =>
-    chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : chunk.slice(),
+/** Whether `chunk` is the whole of its own ArrayBuffer (not a view into a larger one). */
+function whole(chunk: Uint8Array): boolean {
+  return (
+    chunk.byteOffset === 0 &&
+    chunk.byteLength === chunk.buffer.byteLength &&
+    chunk.buffer instanceof ArrayBuffer
   );
 }
 
-/** Write whole data: the full plan, on the I/O thread when it is worth it. */
+/**
+ * Write whole data: the full plan, on the I/O thread when it is worth it. `owned`: nobody else
+ * holds the chunks' memory (a copy made for this call), so it may be moved to the I/O thread
+ * instead of being copied there once more.
+ */
 export async function runWhole(
   job: Job,
   chunks: readonly Uint8Array[],
   signal: AbortSignal | undefined,
   inspected?: Inspection,
+  owned = false,
 ): Promise<void> {
   trackTemp(job.tmp);
   try {
     // With a signal, every step checks it on this thread.
     if (signal === undefined && total(chunks) <= OFFLOAD_MAX_BYTES && canOffload()) {
-      await offload('writeWhole', job.dest, job, compact(chunks), inspected);
+      // A view into a larger buffer (e.g. Buffer's 8 KiB pool) is copied out first: the copy
+      // is ours to move, and the larger buffer never crosses.
+      const sent = chunks.map((chunk) => (whole(chunk) ? chunk : chunk.slice()));
+      const moved = new Set<ArrayBuffer>();
+      sent.forEach((chunk, i) => {
+        if (owned || chunk !== chunks[i]) moved.add(chunk.buffer as ArrayBuffer);
+      });
+      await offloadMoving([...moved], 'writeWhole', job.dest, job, sent, inspected);
     } else {
       await runAsync(writeWhole(job, chunks, signal, inspected));
     }

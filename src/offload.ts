@@ -187,6 +187,28 @@ export function offload<K extends keyof OffloadPlans>(
   dest: string,
   ...args: OffloadPlans[K]
 ): Promise<unknown> {
+  return send(name, dest, args, []);
+}
+
+/**
+ * Like `offload`, but the buffers in `moved` go to the I/O thread instead of being copied
+ * there: they are unusable here afterwards, so only for memory nobody else holds.
+ */
+export function offloadMoving<K extends keyof OffloadPlans>(
+  moved: readonly ArrayBuffer[],
+  name: K,
+  dest: string,
+  ...args: OffloadPlans[K]
+): Promise<unknown> {
+  return send(name, dest, args, moved);
+}
+
+function send<K extends keyof OffloadPlans>(
+  name: K,
+  dest: string,
+  args: OffloadPlans[K],
+  moved: readonly ArrayBuffer[],
+): Promise<unknown> {
   const thread = worker;
   if (thread === undefined) {
     return Promise.reject(
@@ -197,6 +219,6 @@ export function offload<K extends keyof OffloadPlans>(
   return new Promise((resolve, reject) => {
     if (pending.size === 0) thread.ref();
     pending.set(id, { resolve, reject, dest });
-    thread.postMessage({ id, name, args });
+    thread.postMessage({ id, name, args }, [...moved]);
   });
 }

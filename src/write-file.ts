@@ -3,7 +3,14 @@
  * guarantee; every step is in steps.ts.
  */
 import { AtomicFsError, ownError, throwIfAborted } from './errors.js';
-import { type Data, chunkBytes, chunkSource, invalidData, requireChunk } from './data.js';
+import {
+  type Data,
+  chunkBytes,
+  chunkSource,
+  invalidData,
+  requireChunk,
+  viewBytes,
+} from './data.js';
 import {
   type PreparedCall,
   coalesceKey,
@@ -87,7 +94,8 @@ export async function writeFile(
     // the plan need not look again.
     let now = true;
     const written = pathQueue.add(job.key, coalesceKey(call.options, job.target), () =>
-      runWhole(job, [bytes], signal, now ? inspectionOf(job, call.stats) : undefined),
+      // `bytes` is this call's own copy (see chunkBytes): it may move to the I/O thread.
+      runWhole(job, [bytes], signal, now ? inspectionOf(job, call.stats) : undefined, true),
     );
     now = false;
     return written;
@@ -114,7 +122,8 @@ export function writeFileSync(
   options?: WriteOptions | BufferEncoding,
 ): void {
   const valid = validateCall(path, options);
-  const bytes = chunkBytes(data, valid.options.encoding);
+  // Written before this returns: no copy needed to capture it.
+  const bytes = viewBytes(data, valid.options.encoding);
   if (bytes === undefined) throw invalidData(data, true);
   const call = resolveCall(valid);
   runSync(writeWhole(call.job, [bytes], call.options.signal, inspectionOf(call.job, call.stats)));
