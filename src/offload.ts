@@ -5,7 +5,9 @@
  * event loop never blocked. The thread starts on first use (writes made before it is
  * online run on the calling thread), is unreferenced while idle so it never keeps a process
  * alive, and is bypassed whenever the fs seam is patched (tests, the crash recorder) so that
- * every call stays observable. `ATOMIC_FS_IO_THREAD=0` turns it off.
+ * every call stays observable. `ATOMIC_FS_IO_THREAD=0` turns it off. A thread that fails to
+ * start (no descriptor or thread left at that moment) or dies is replaced after a backoff;
+ * writes run on the calling thread meanwhile.
  */
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { IO_THREAD_RETRY_FIRST_MS, IO_THREAD_RETRY_MAX_MS } from './constants.js';
@@ -83,9 +85,7 @@ function stop(thread: Worker, reason: unknown): void {
   if (worker !== thread) return;
   worker = undefined;
   online = undefined;
-  if (status !== 'off') status = 'idle';
-  retryAt = performance.now() + backoff;
-  backoff = Math.min(backoff * 2, IO_THREAD_RETRY_MAX_MS);
+  retryLater();
   for (const [id, request] of pending) {
     pending.delete(id);
     request.reject(
@@ -98,6 +98,13 @@ function stop(thread: Worker, reason: unknown): void {
       ),
     );
   }
+}
+
+/** No thread now: the next one may start after the backoff, which doubles (bounded). */
+function retryLater(): void {
+  status = 'idle';
+  retryAt = performance.now() + backoff;
+  backoff = Math.min(backoff * 2, IO_THREAD_RETRY_MAX_MS);
 }
 
 function start(): Promise<boolean> {
@@ -113,9 +120,7 @@ function start(): Promise<boolean> {
   } catch {
     // A bundler or runtime without worker_threads, or a failure of the moment: everything
     // stays on the calling thread until the next attempt.
-    status = 'idle';
-    retryAt = performance.now() + backoff;
-    backoff = Math.min(backoff * 2, IO_THREAD_RETRY_MAX_MS);
+    retryLater();
     return Promise.resolve(false);
   }
   worker = thread;

@@ -74,8 +74,8 @@ function* gated<R>(plan: Plan<R>): Plan<R> {
   return step.value;
 }
 
-const { gate } = workerData as { gate: SharedArrayBuffer };
-joinGate(gate);
+const gate = (workerData as { gate?: SharedArrayBuffer } | null)?.gate;
+if (gate !== undefined) joinGate(gate);
 
 const port = parentPort;
 port?.on('message', (request: OffloadRequest) => {
