@@ -222,8 +222,9 @@ function send<K extends keyof OffloadPlans>(
   }
   const id = (nextId += 1);
   return new Promise((resolve, reject) => {
+    // Posted first: a message that cannot be sent rejects here and leaves nothing pending.
+    thread.postMessage({ id, name, args }, [...moved]);
     if (pending.size === 0) thread.ref();
     pending.set(id, { resolve, reject, dest });
-    thread.postMessage({ id, name, args }, [...moved]);
   });
 }
