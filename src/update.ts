@@ -8,14 +8,7 @@ import { type Chunk, chunkBytes } from './data.js';
 import { errorCode, invalidArgument, ownError, wrapError } from './errors.js';
 import { flags } from './fs.js';
 import { pathQueue, resolveCall, runWhole, validateCall } from './job.js';
-import {
-  type LockOptions,
-  type LockWait,
-  lockWaitOf,
-  reentrant,
-  withLock,
-  withLockSync,
-} from './lock.js';
+import { type LockOptions, type LockWait, lockWaitOf, withLock, withLockSync } from './lock.js';
 import type { Normalized, WriteOptions } from './options.js';
 import { type Plan, call, runAsync, runSync } from './plan.js';
 import { type Job, writeWhole } from './steps.js';
@@ -202,7 +195,8 @@ export function runUpdate<R>(
             return outcome.result;
           });
         },
-        () => reentrant(job),
+        // fn runs while this job holds the file's turn: what fn adds is checked for cycles.
+        { dest: job.dest, holds: 'fn' },
       )
       .then(
         () => {
