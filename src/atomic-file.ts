@@ -7,7 +7,8 @@
  * discard, and `write()` once a commit started, fail with `ERR_ATOMIC_CLOSED`; after a
  * failed write the temp file is already removed and `commit()` rejects with that failure.
  * A commit that is refused (from inside the `fn` of an update of the same file:
- * `ERR_ATOMIC_LOCK_REENTRANT`) is a failed commit too: the temp file is removed.
+ * `ERR_ATOMIC_LOCK_REENTRANT`; the sync twin's while an asynchronous write of the file is
+ * pending: `ERR_ATOMIC_SYNC_CONFLICT`) is a failed commit too: the temp file is removed.
  * `await using` / `using` discard an uncommitted handle.
  */
 import { Writable } from 'node:stream';
@@ -332,6 +333,9 @@ class HandleSync implements AtomicFileSync {
     this.#check('commit');
     const fd = this.#fd;
     if (fd === undefined) throw closedError(this.#job, 'commit', this.#state);
+    // An asynchronous write of this file is pending: this commit would be overwritten by it.
+    const refused = pathQueue.syncRefusal(this.#job.key, this.#job.dest);
+    if (refused !== undefined) throw this.#fail(refused);
     this.#fd = undefined;
     this.#state = 'committing';
     try {

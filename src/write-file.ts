@@ -145,8 +145,10 @@ export async function writeFile(
 }
 
 /**
- * The synchronous twin of `writeFile`, for strings and bytes. It does not wait for
- * asynchronous writes to the same file that are still in flight.
+ * The synchronous twin of `writeFile`, for strings and bytes. It cannot wait for asynchronous
+ * writes of the same file queued or in flight in this process, and would be overwritten by
+ * them: it fails at once with `ERR_ATOMIC_SYNC_CONFLICT` then (`ERR_ATOMIC_LOCK_REENTRANT` from
+ * inside the `fn` of an asynchronous update of the file), and writes nothing.
  *
  * @example
  * import { writeFileSync } from 'atomic-fs';
@@ -161,5 +163,7 @@ export function writeFileSync(
   const bytes = chunkBytes(data, valid.options.encoding);
   if (bytes === undefined) throw invalidData(data, true);
   const call = resolveCall(valid);
+  const refused = pathQueue.syncRefusal(call.job.key, call.job.dest);
+  if (refused !== undefined) throw refused;
   runSync(writeWhole(call.job, [bytes], call.options.signal, inspectionOf(call.job, call.stats)));
 }

@@ -20,9 +20,12 @@ import {
   copyFile,
   download,
   openAtomic,
+  openAtomicSync,
   update,
   updateJson,
+  updateSync,
   writeFile,
+  writeFileSync,
   writeFiles,
   writeJson,
 } from '../src/index.js';
@@ -211,6 +214,18 @@ describe('a write of the same file from inside update(fn) is refused and release
       fs.symlinkSync(dest, join(dir, 'alias.txt'));
       return updateJson(join(dir, 'alias.txt'), () => 'inner');
     });
+  });
+
+  test('the sync twins: writeFileSync, openAtomicSync().commit(), updateSync', async (t) => {
+    await refusedInside(t, (dest) => {
+      writeFileSync(dest, 'inner');
+    });
+    await refusedInside(t, (dest) => {
+      const file = openAtomicSync(dest);
+      file.write('inner');
+      file.commit();
+    });
+    await refusedInside(t, (dest) => updateSync(dest, () => 'inner'));
   });
 
   test('two updates deep: A → update(B) → writeFile(A) is re-entry too', async (t) => {

@@ -6,7 +6,7 @@ import { freemem } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { AtomicFsError, writeFile, writeFileSync } from '../src/index.js';
+import { AtomicFsError, writeFile, writeFileSync, writeJsonSync } from '../src/index.js';
 import { seam } from '../src/fs.js';
 import { ioThreadReady } from '../src/offload.js';
 import {
@@ -540,6 +540,47 @@ test('writeFile: a failure older data would meet at the same step is shared, not
   await assert.rejects(older, { code: 'EACCES', phase: 'create-temp' });
   assert.equal(recorder.calls.filter(isTempOpen).length, 1, 'tried once, for the newest data');
   assert.equal(fs.readFileSync(dest, 'utf8'), 'first');
+});
+
+test('writeFileSync (and writeJsonSync) while an asynchronous write of the file is pending: ERR_ATOMIC_SYNC_CONFLICT, nothing written', async (t) => {
+  const dir = tempDir(t);
+  const dest = join(dir, 'file');
+  fs.writeFileSync(dest, 'old');
+  fs.symlinkSync(dest, join(dir, 'alias'));
+  const pending = writeFile(dest, 'async');
+  for (const path of [dest, join(dir, 'alias')]) {
+    assert.throws(
+      () => {
+        writeFileSync(path, 'sync');
+      },
+      (error) =>
+        error instanceof AtomicFsError &&
+        error.code === 'ERR_ATOMIC_SYNC_CONFLICT' &&
+        error.path === path &&
+        /asynchronous write of this file is queued or in progress/.test(error.message),
+    );
+  }
+  assert.throws(
+    () => {
+      writeJsonSync(dest, { sync: true });
+    },
+    { code: 'ERR_ATOMIC_SYNC_CONFLICT' },
+  );
+  await pending;
+  assert.equal(
+    fs.readFileSync(dest, 'utf8'),
+    'async',
+    'the async write landed, and nothing after it',
+  );
+  // Once it has settled, the sync write goes through (it was lost before: the async one
+  // landed after it and overwrote it).
+  writeFileSync(dest, 'sync');
+  assert.equal(fs.readFileSync(dest, 'utf8'), 'sync');
+  // Another file is not in conflict.
+  const other = writeFile(join(dir, 'other'), 'x');
+  writeFileSync(dest, 'sync 2');
+  await other;
+  assert.deepEqual(temps(dir), []);
 });
 
 test('durability levels issue the fsyncs they promise', async (t) => {
