@@ -6,6 +6,9 @@
  * `discard()` again, or after a commit, does nothing; `write()` or `commit()` after a
  * discard, and `write()` once a commit started, fail with `ERR_ATOMIC_CLOSED`; after a
  * failed write the temp file is already removed and `commit()` rejects with that failure.
+ * A commit that is refused (from inside the `fn` of an update of the same file:
+ * `ERR_ATOMIC_LOCK_REENTRANT`; the sync twin's while an asynchronous write of the file is
+ * pending: `ERR_ATOMIC_SYNC_CONFLICT`) is a failed commit too: the temp file is removed.
  * `await using` / `using` discard an uncommitted handle.
  */
 import { Writable } from 'node:stream';
@@ -203,11 +206,17 @@ class Handle implements AtomicFile {
       throw await this.#fail(error);
     }
     const job = this.#job;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    // Refused (made from inside the fn of an update of this file, or closing a cycle): the
+    // commit never runs, and the temp file is still the handle's to remove.
+    const refused = pathQueue.refusal(job.key, job.dest);
+    if (refused !== undefined) throw await this.#fail(refused);
     // Ownership of the descriptor moves to the commit plan, which closes it exactly once.
     this.#fd = undefined;
-    this.#signal?.removeEventListener('abort', this.#onAbort);
     try {
-      await pathQueue.add(job.key, undefined, () => commitAsync(job, this.#temp, this.#signal));
+      await pathQueue.add(job.key, undefined, () => commitAsync(job, this.#temp, this.#signal), {
+        dest: job.dest,
+      });
       this.#state = 'committed';
     } catch (error) {
       const failure = wrapError(error, 'rename', job.dest);
@@ -263,6 +272,9 @@ export async function openAtomic(
   options?: WriteOptions | BufferEncoding,
 ): Promise<AtomicFile> {
   const call = prepareCall(path, options);
+  // Its commit would be refused (see `commit`): refuse before a temp file exists.
+  const refused = pathQueue.refusal(call.job.key, call.job.dest);
+  if (refused !== undefined) throw refused;
   const temp = await openTempAsync(call.job);
   return new Handle(call, temp);
 }
@@ -321,6 +333,9 @@ class HandleSync implements AtomicFileSync {
     this.#check('commit');
     const fd = this.#fd;
     if (fd === undefined) throw closedError(this.#job, 'commit', this.#state);
+    // An asynchronous write of this file is pending: this commit would be overwritten by it.
+    const refused = pathQueue.syncRefusal(this.#job.key, this.#job.dest);
+    if (refused !== undefined) throw this.#fail(refused);
     this.#fd = undefined;
     this.#state = 'committing';
     try {

@@ -10,18 +10,12 @@ import { createHash } from 'node:crypto';
 import type { ReadableStreamReadResult as ReadResult } from 'node:stream/web';
 import { DOWNLOAD_MAX_REDIRECTS, DOWNLOAD_TIMEOUT_MS } from './constants.js';
 import { type AtomicFsError, type Phase, invalidArgument, ownError, wrapError } from './errors.js';
-import {
-  type PreparedCall,
-  commitAsync,
-  discardAsync,
-  openTempAsync,
-  pathQueue,
-  resolveCall,
-} from './job.js';
+import { type PreparedCall, discardAsync, openTempAsync, resolveCall } from './job.js';
 import { type WriteOptions, normalizeOptions, pathOf } from './options.js';
 import { type Progress, type ProgressCallback, progressOf, report } from './progress.js';
 import { StagedWriter } from './staged-writer.js';
 import { type TempFile, withLeftover } from './steps.js';
+import { publishFilled } from './write-file.js';
 
 /** Request headers: a plain object, `[name, value]` pairs, or a `Headers` instance. */
 export type DownloadHeaders =
@@ -445,12 +439,7 @@ export async function download(
   }
   const settings = settingsOf(href, options);
   const call = resolveCall({ dest: destination, options: normalizeOptions(options) });
-  const { job } = call;
-  const { signal } = call.options;
-  // The body streams in now; publishing waits for earlier writes to the same file.
-  const filled = fetchInto(call, settings);
-  filled.catch(() => undefined);
-  return pathQueue.add(job.key, undefined, async () => {
-    await commitAsync(job, await filled, signal);
-  });
+  // The body streams in now (unless the call is refused: then nothing is requested);
+  // publishing waits for earlier writes to the same file.
+  return publishFilled(call.job, call.options.signal, () => fetchInto(call, settings));
 }

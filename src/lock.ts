@@ -6,7 +6,9 @@
  * it would protect a file that is no longer there). The sidecar is created on first use,
  * also for a destination that does not exist yet, and is left in place afterwards: removing
  * a lock file races with processes that have it open and are about to lock it. Its name can
- * never match a temp name, so `cleanupTemps` never removes it.
+ * never match a temp name, so `cleanupTemps` never removes it, and it is one file's only: a
+ * name too long to fit is cut and given a hash of the whole name, so two names that share
+ * their first bytes never share a lock (one would wait for the other, or nest into it).
  *
  * How: kernel advisory locks (via `fs-native-extensions`; see fs.ts), which the kernel
  * releases when the holder dies, even by SIGKILL. They belong to an open file description
@@ -15,12 +17,14 @@
  * descriptor of the file never drops the lock (the classic POSIX `fcntl` pitfall).
  *
  * Within one process, callers queue in a per-file FIFO before they touch the kernel lock, so
- * concurrent `update` calls of one file run one after the other and lose nothing. A call made
- * from inside the `fn` of an update of the same file (nested), and a synchronous call while an
- * asynchronous update of the file is in flight, would wait for a holder that is waiting for
- * them: they fail at once with `ERR_ATOMIC_LOCK_REENTRANT` instead of hanging.
+ * concurrent `update` calls of one file run one after the other and lose nothing. The FIFO is
+ * keyed like the per-file write queue (queue.ts): by the file, whatever name reaches it. A call
+ * made from inside the `fn` of an update of the same file (nested), and a synchronous call
+ * while an asynchronous update of the file is in flight, would wait for a holder that is
+ * waiting for them: they fail at once with `ERR_ATOMIC_LOCK_REENTRANT` instead of hanging.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
 import {
   DEFAULT_LOCK_TIMEOUT_MS,
@@ -42,6 +46,7 @@ import {
 import { flags, seam } from './fs.js';
 import { type Plan, call, runAsync, runSync } from './plan.js';
 import { hasPosixMetadata, isIgnorableChownError } from './platform.js';
+import { reentrantError } from './queue.js';
 import { type Job, makeParents } from './steps.js';
 import { truncateUtf8 } from './temp.js';
 
@@ -98,9 +103,20 @@ export function lockWaitOf(timeoutMs: unknown, signal: AbortSignal | undefined):
   return { timeoutMs, deadline: performance.now() + timeoutMs, signal };
 }
 
-/** The lock file of a job's destination: `.<name>.afs-lock` in the same directory. */
+/**
+ * The lock file of a job's destination: `.<name>.afs-lock` in the same directory. A name of
+ * more than 200 bytes is cut to 200 and followed by 16 hex digits of its SHA-256, so that the
+ * sidecar's name fits and stays the file's own. (A name of at most 200 bytes never looks like
+ * a cut one: that one's middle part is longer than 200 bytes.)
+ */
 export function lockPathOf(job: Job): string {
-  return join(job.dir, `.${truncateUtf8(basename(job.target), TEMP_BASE_MAX_BYTES)}.${LOCK_TAG}`);
+  const name = basename(job.target);
+  const kept = truncateUtf8(name, TEMP_BASE_MAX_BYTES);
+  const unique =
+    kept === name
+      ? name
+      : `${kept}.${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;
+  return join(job.dir, `.${unique}.${LOCK_TAG}`);
 }
 
 function timeoutError(job: Job, path: string, wait: LockWait, holder: string): AtomicFsError {
@@ -124,11 +140,14 @@ interface LockFileMetadata {
 }
 
 /**
- * A lock file gets the mode and owner the destination has (or will have), so that whoever may
- * write the file may also lock it — also after `sudo`. Never executable. Read before the lock
- * file is created, so that it is created with that mode: never, not even for a moment, more
- * open than the file it guards (a descriptor opened on it meanwhile would outlive a later
- * fchmod, and could hold the lock forever).
+ * A lock file gets the group and other bits and the owner the destination has (or will have),
+ * so that whoever may write the file may also lock it — also after `sudo`. Never executable.
+ * Its owner may always read and write it: the lock is taken through a read-write descriptor,
+ * and a file kept read-only (0444) is still replaced by its owner (a rename needs only the
+ * directory), so a read-only sidecar would lock its owner out from the second update on.
+ * Read before the lock file is created, so that it is created with that mode: never, not even
+ * for a moment, more open to group or others than the file it guards (a descriptor opened on
+ * it meanwhile would outlive a later fchmod, and could hold the lock forever).
  */
 function* lockFileMetadata(job: Job): Plan<LockFileMetadata> {
   const { chown } = job.settings;
@@ -144,7 +163,7 @@ function* lockFileMetadata(job: Job): Plan<LockFileMetadata> {
   }
   const mode = job.settings.mode ?? existing?.mode;
   return {
-    mode: mode === undefined ? undefined : mode & 0o666,
+    mode: mode === undefined ? undefined : (mode & 0o066) | 0o600,
     owner: chown === false ? undefined : (chown ?? existing),
     explicitOwner: chown !== undefined && chown !== false,
   };
@@ -281,24 +300,23 @@ export function* release(fd: number): Plan<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// In-process ordering: one FIFO per lock file, and nested calls detected by async context.
+// In-process exclusion: which files this thread holds the lock of, and nested calls detected by
+// async context. Keyed as the write queue is (queue.ts): by the file, whatever name reaches it,
+// not by the sidecar's name. Asynchronous updates of one file already take turns in that
+// queue (an update holds its file's turn while it holds the lock), so a held file here means a
+// caller that must not wait: a nested call, or a synchronous one.
 
 interface Hold {
   readonly key: string;
   active: boolean;
 }
 
-interface Lane {
-  /** Callers waiting for their turn; the lane exists while someone holds it. */
-  readonly waiting: (() => void)[];
-}
-
-const lanes = new Map<string, Lane>();
+const held = new Set<string>();
 const holding = new AsyncLocalStorage<readonly Hold[]>();
 
-/** Lock files held or waited for by this thread (for tests of this module). */
+/** Files (by their queue key) whose lock this thread holds (for tests). */
 export function heldLocks(): string[] {
-  return [...lanes.keys()];
+  return [...held];
 }
 
 function isNested(key: string): boolean {
@@ -311,85 +329,48 @@ function isNested(key: string): boolean {
  * call while an asynchronous update of the file is in flight.
  */
 export function reentrant(job: Job, nested = true): AtomicFsError {
+  if (nested) return reentrantError(job.dest);
   return ownError(
     'ERR_ATOMIC_LOCK_REENTRANT',
     'lock',
     job.dest,
-    nested
-      ? "this file is being updated, and this call was made from inside that update's fn, which holds the file's lock until it returns: waiting would never end (make one update, or write after the update)"
-      : 'an asynchronous update of this file is in progress in this process and holds its lock; a synchronous call cannot wait for it without blocking it forever',
+    'an asynchronous update of this file is in progress in this process and holds its lock; a synchronous call cannot wait for it without blocking it forever',
   );
 }
 
-function enterSync(job: Job, path: string): Hold {
-  if (lanes.has(path)) throw reentrant(job, isNested(path));
-  lanes.set(path, { waiting: [] });
-  return { key: path, active: true };
+/** Why an update of `job`'s file cannot take its lock now, or `undefined`. */
+export function syncLockRefusal(job: Job): AtomicFsError | undefined {
+  return held.has(job.key) ? reentrant(job, isNested(job.key)) : undefined;
 }
 
-function enterAsync(job: Job, path: string, wait: LockWait): Promise<Hold> {
-  if (isNested(path)) return Promise.reject(reentrant(job));
-  const lane = lanes.get(path);
-  if (lane === undefined) {
-    lanes.set(path, { waiting: [] });
-    return Promise.resolve({ key: path, active: true });
-  }
-  return new Promise<Hold>((resolve, reject) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stopWaiting = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      wait.signal?.removeEventListener('abort', onAbort);
-      const index = lane.waiting.indexOf(turn);
-      if (index !== -1) lane.waiting.splice(index, 1);
-    };
-    const turn = (): void => {
-      stopWaiting();
-      resolve({ key: path, active: true });
-    };
-    const giveUp = (error: AtomicFsError): void => {
-      stopWaiting();
-      reject(error);
-    };
-    const onAbort = (): void => {
-      giveUp(
-        ownError('ABORT_ERR', 'abort', job.dest, 'the operation was aborted', wait.signal?.reason),
-      );
-    };
-    const remaining = wait.deadline - performance.now();
-    if (remaining <= 0) {
-      reject(timeoutError(job, path, wait, 'another update of this file in this process'));
-      return;
-    }
-    lane.waiting.push(turn);
-    wait.signal?.addEventListener('abort', onAbort, { once: true });
-    if (remaining !== Number.POSITIVE_INFINITY) {
-      timer = setTimeout(() => {
-        giveUp(timeoutError(job, path, wait, 'another update of this file in this process'));
-      }, remaining);
-    }
-  });
+function enter(job: Job): Hold {
+  // Asynchronously: the file's turn in the write queue excludes every other asynchronous
+  // update of it, so a holder is one whose fn this call is made from (a synchronous update),
+  // or one that cannot be waited for without blocking it.
+  const refused = syncLockRefusal(job);
+  if (refused !== undefined) throw refused;
+  held.add(job.key);
+  return { key: job.key, active: true };
 }
 
 function leave(hold: Hold): void {
   hold.active = false;
-  const lane = lanes.get(hold.key);
-  const next = lane?.waiting[0];
-  if (next === undefined) lanes.delete(hold.key);
-  else next();
+  held.delete(hold.key);
 }
 
 function within(hold: Hold): Hold[] {
-  return [...(holding.getStore() ?? []).filter((held) => held.active), hold];
+  return [...(holding.getStore() ?? []).filter((other) => other.active), hold];
 }
 
 /**
- * Run `body` holding the exclusive lock of `job`'s destination: first this process's turn,
- * then the kernel lock. The lock is released however `body` ends.
+ * Run `body` holding the exclusive lock of `job`'s destination: this process's hold, then the
+ * kernel lock. The lock is released however `body` ends. Called from the file's turn in the
+ * per-file write queue, which orders the asynchronous updates of one file in this process.
  */
 export async function withLock<R>(job: Job, wait: LockWait, body: () => Promise<R>): Promise<R> {
   throwIfAborted(wait.signal, job.dest);
   const path = lockPathOf(job);
-  const hold = await enterAsync(job, path, wait);
+  const hold = enter(job);
   try {
     const fd = await runAsync(acquire(job, path, wait));
     try {
@@ -406,7 +387,7 @@ export async function withLock<R>(job: Job, wait: LockWait, body: () => Promise<
 export function withLockSync<R>(job: Job, wait: LockWait, body: () => R): R {
   throwIfAborted(wait.signal, job.dest);
   const path = lockPathOf(job);
-  const hold = enterSync(job, path);
+  const hold = enter(job);
   try {
     const fd = runSync(acquire(job, path, wait));
     try {

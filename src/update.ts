@@ -12,7 +12,7 @@ import {
   type LockOptions,
   type LockWait,
   lockWaitOf,
-  reentrant,
+  syncLockRefusal,
   withLock,
   withLockSync,
 } from './lock.js';
@@ -202,7 +202,8 @@ export function runUpdate<R>(
             return outcome.result;
           });
         },
-        () => reentrant(job),
+        // fn runs while this job holds the file's turn: what fn adds is checked for cycles.
+        { dest: job.dest, holds: 'fn' },
       )
       .then(
         () => {
@@ -218,11 +219,17 @@ export function runUpdate<R>(
   });
 }
 
-/** The synchronous twin of `runUpdate`. */
+/**
+ * The synchronous twin of `runUpdate`. It cannot wait for asynchronous work on the file in
+ * this process: an update holding the lock is `ERR_ATOMIC_LOCK_REENTRANT` (as a nested call
+ * is), any other queued or running write `ERR_ATOMIC_SYNC_CONFLICT`.
+ */
 export function runUpdateSync<R>(
   { job, options, wait }: PreparedUpdate,
   transform: (current: Buffer | undefined) => Outcome<R>,
 ): R {
+  const refused = syncLockRefusal(job) ?? pathQueue.syncRefusal(job.key, job.dest);
+  if (refused !== undefined) throw refused;
   return withLockSync(job, wait, () => {
     const current = runSync(readCurrent(job.target, job.dest));
     const outcome = transform(current);
@@ -292,7 +299,9 @@ export async function update(
 /**
  * The synchronous twin of `update`. It blocks the thread while it waits for the lock; it
  * fails with `ERR_ATOMIC_LOCK_REENTRANT` if an asynchronous update of the same file is in
- * flight in this process (waiting for it would block it forever).
+ * flight in this process (waiting for it would block it forever), and with
+ * `ERR_ATOMIC_SYNC_CONFLICT` if another asynchronous write of it is queued or in progress (it
+ * would land after this update and overwrite it).
  *
  * @example
  * import { updateSync } from 'atomic-fs';

@@ -25,7 +25,7 @@ import {
 import type { WriteOptions } from './options.js';
 import { runSync } from './plan.js';
 import { StagedWriter } from './staged-writer.js';
-import { type TempFile, inspectionOf, withLeftover, writeWhole } from './steps.js';
+import { type Job, type TempFile, inspectionOf, withLeftover, writeWhole } from './steps.js';
 
 /** Read a streaming source into the temp file; on any failure the temp file is removed. */
 async function fill(
@@ -63,6 +63,51 @@ async function fill(
 }
 
 /**
+ * Whether a failure of the newest of several coalesced writes is one the older data would meet
+ * at the same step too: then the superseded callers share it. Not so for the steps whose
+ * outcome depends on the data (writing it, flushing it: ENOSPC, EDQUOT, EFBIG; a close may
+ * report a deferred write error), nor for a lost I/O thread: then the older data is written
+ * itself. A failure after the rename (`committed`) is shared: the newest data is in place.
+ */
+function sharedFailure(error: unknown): boolean {
+  if (!(error instanceof AtomicFsError)) return true;
+  if (error.committed) return true;
+  return !['write', 'fsync', 'close', 'worker'].includes(error.phase);
+}
+
+/**
+ * Take the file's turn for data that is filled in meanwhile (a streamed source, a download),
+ * and publish it when the turn comes. `fill` starts only once the turn is taken: a refused
+ * call opens nothing. It starts inside the job's context, so that a write made from inside
+ * the source is seen as one (the job holds its place until the source ends).
+ */
+export function publishFilled(
+  job: Job,
+  signal: AbortSignal | undefined,
+  fill: () => Promise<TempFile>,
+  holds?: 'source',
+): Promise<void> {
+  let filled: Promise<TempFile> | undefined;
+  return pathQueue.add(
+    job.key,
+    undefined,
+    async () => {
+      // `begin` has run: the queue calls it before it starts the job.
+      await commitAsync(job, await (filled ?? fill()), signal);
+    },
+    {
+      dest: job.dest,
+      holds,
+      begin: () => {
+        filled = fill();
+        // A failed fill removed its own temp; the run reports the failure.
+        filled.catch(() => undefined);
+      },
+    },
+  );
+}
+
+/**
  * Replace `path` atomically and durably with `data`.
  *
  * Readers see the old content or the new, never a mix; after a power cut at any moment the
@@ -93,24 +138,25 @@ export async function writeFile(
     // Run at once (nothing queued for this file): what resolving saw is still current, and
     // the plan need not look again.
     let now = true;
-    const written = pathQueue.add(job.key, coalesceKey(call.options, job.target), () =>
+    const written = pathQueue.add(
+      job.key,
+      coalesceKey(call.options, job.target),
       // `bytes` is this call's own copy (see chunkBytes): it may move to the I/O thread.
-      runWhole(job, [bytes], signal, now ? inspectionOf(job, call.stats) : undefined, true),
+      () => runWhole(job, [bytes], signal, now ? inspectionOf(job, call.stats) : undefined, true),
+      { dest: job.dest, shared: sharedFailure },
     );
     now = false;
     return written;
   }
   // Reading starts now; publishing waits for the writes called before this one.
-  const filled = fill(call, source ?? []);
-  filled.catch(() => undefined);
-  return pathQueue.add(job.key, undefined, async () => {
-    await commitAsync(job, await filled, signal);
-  });
+  return publishFilled(job, signal, () => fill(call, source ?? []), 'source');
 }
 
 /**
- * The synchronous twin of `writeFile`, for strings and bytes. It does not wait for
- * asynchronous writes to the same file that are still in flight.
+ * The synchronous twin of `writeFile`, for strings and bytes. It cannot wait for asynchronous
+ * writes of the same file queued or in flight in this process, and would be overwritten by
+ * them: it fails at once with `ERR_ATOMIC_SYNC_CONFLICT` then (`ERR_ATOMIC_LOCK_REENTRANT` from
+ * inside the `fn` of an asynchronous update of the file), and writes nothing.
  *
  * @example
  * import { writeFileSync } from 'atomic-fs';
@@ -126,5 +172,7 @@ export function writeFileSync(
   const bytes = viewBytes(data, valid.options.encoding);
   if (bytes === undefined) throw invalidData(data, true);
   const call = resolveCall(valid);
+  const refused = pathQueue.syncRefusal(call.job.key, call.job.dest);
+  if (refused !== undefined) throw refused;
   runSync(writeWhole(call.job, [bytes], call.options.signal, inspectionOf(call.job, call.stats)));
 }

@@ -2,26 +2,33 @@
  * writeFiles: many files, each replaced atomically on its own, committed as a group. Not
  * all-or-nothing: after a failure some files may be new and others old (see stopOnError).
  *
- * Three phases:
- * 1. prepare — for each file: look at the destination, create the temp exclusively, write,
- *    fchown/fchmod; then fsync it. The fsyncs run in parallel (bounded) on libuv's threadpool,
- *    so that the file system can put many files in one journal commit; the rest runs in
- *    batches of files per message on the library's I/O thread (plain synchronous system
- *    calls: no threadpool round trip per call), pipelined with the fsyncs.
+ * Each file takes its place in its per-path queue when the call is made (writes to one file
+ * keep call order), but never waits for another file's turn while it holds its own: that
+ * would be hold-and-wait, and with an `update` of one file whose `fn` writes another, a
+ * deadlock. The files whose turns have come go together as a *round* (when nothing else is
+ * queued for any of them: all of them, in one round), and a file's turn ends with its round.
+ * Rounds run one after another. Each round has three phases:
+ * 1. prepare — for each file: look at the destination (only now, when it is this file's turn:
+ *    a write queued before has landed, and its mode is kept), create the temp exclusively,
+ *    write, fchown/fchmod; then fsync it. The fsyncs run in parallel (bounded) on libuv's
+ *    threadpool, so that the file system can put many files in one journal commit; the rest
+ *    runs in batches of files per message on the library's I/O thread (plain synchronous
+ *    system calls: no threadpool round trip per call), pipelined with the fsyncs.
  * 2. publish — close each prepared file and rename (or link, create-only) it into place, in
- *    entry order, once every file's per-path queue turn has come (writes to one file keep
- *    call order). One batch.
- * 3. durability — one fsync per distinct directory, after every rename into it.
+ *    entry order. One batch.
+ * 3. durability — one fsync per distinct directory, after every rename into it. So every file
+ *    is durable before its turn ends, and before the call resolves.
  *
  * The batch plans (write-files-plans.ts) run on the calling thread instead, in `concurrency`
  * lanes, whenever the fs seam is patched (tests, the crash recorder) or a signal must be
  * watched: one set of plans, two executors.
  *
  * A failure in phase 1 or 2 fails that file alone (its temp removed); a directory fsync that
- * fails marks every file renamed into that directory failed with `committed: true`. With
- * `stopOnError`, the first failure stops the group: in phase 1, nothing is published (files
- * already prepared are discarded); in phase 2, files already renamed stay, the rest are
- * discarded.
+ * fails marks every file of the round renamed into that directory failed with
+ * `committed: true`. With `stopOnError`, the first failure stops the group: nothing more is
+ * published — in phase 1, the round publishes nothing (files already prepared are
+ * discarded); in phase 2, files already renamed stay, the rest are discarded; files of
+ * earlier rounds stay, and later rounds are skipped.
  */
 import {
   WRITE_FILES_BATCH,
@@ -61,9 +68,12 @@ export interface WriteFilesOptions extends Omit<WriteOptions, 'coalesce'> {
   readonly concurrency?: number | undefined;
 
   /**
-   * Stop at the first failure. A failure while files are being prepared publishes nothing
-   * (prepared files are discarded); a failure while renaming keeps the files renamed before
-   * it and discards the rest. Files not published are reported `'skipped'`.
+   * Stop at the first failure: nothing more is published. A failure while files are being
+   * prepared publishes none of the files prepared with it (they are discarded); a failure
+   * while renaming keeps the files renamed before it and discards the rest. When other writes
+   * to some of the files are queued, those files go later, in a round of their own: files
+   * published in an earlier round stay, later rounds are skipped. Files not published are
+   * reported `'skipped'`.
    * @default false
    * @example
    * import { writeFiles } from 'atomic-fs';
@@ -95,6 +105,8 @@ export type WriteFilesEntries =
 type State = 'pending' | 'prepared' | 'published' | 'failed' | 'skipped';
 
 interface Entry {
+  /** Its place in the call's entries (rounds publish in this order). */
+  readonly index: number;
   readonly job: Job;
   readonly bytes: Uint8Array;
   state: State;
@@ -103,16 +115,26 @@ interface Entry {
   created: readonly string[];
   error: AtomicFsError | undefined;
   leftover: string | undefined;
+  /** Ends this file's turn in its per-path queue (set when the turn comes). */
+  endTurn: (() => void) | undefined;
 }
 
 interface Group {
-  readonly entries: readonly Entry[];
   readonly options: Normalized;
   readonly concurrency: number;
   readonly stopOnError: boolean;
-  /** Run the batch plans on the I/O thread (else on this thread). */
-  readonly offloaded: boolean;
+  /** Run the batch plans on the I/O thread (else on this thread); decided before round 1. */
+  offloaded: boolean;
   stopped: boolean;
+  /** Entries whose turn has come, not yet in a round. */
+  readonly ready: Entry[];
+  /** While the call takes its places: the turns that come at once make the first round. */
+  adding: boolean;
+  flushing: boolean;
+  /** The rounds so far, one after another. */
+  rounds: Promise<void>;
+  /** A round that threw (a bug): the call rejects with it. */
+  crashed: { readonly error: unknown } | undefined;
 }
 
 function pairsOf(entries: unknown): [unknown, unknown][] {
@@ -177,7 +199,7 @@ function entriesOf(pairs: readonly [unknown, unknown][], options: Normalized): E
     return { dest, bytes };
   });
   const targets = new Map<string, string>();
-  return checked.map(({ dest, bytes }) => {
+  return checked.map(({ dest, bytes }, index) => {
     const { job } = resolveCall({ dest, options });
     const earlier = targets.get(job.key);
     if (earlier !== undefined) {
@@ -188,6 +210,7 @@ function entriesOf(pairs: readonly [unknown, unknown][], options: Normalized): E
     }
     targets.set(job.key, dest);
     return {
+      index,
       job,
       bytes,
       state: 'pending',
@@ -195,6 +218,7 @@ function entriesOf(pairs: readonly [unknown, unknown][], options: Normalized): E
       created: [],
       error: undefined,
       leftover: undefined,
+      endTurn: undefined,
     };
   });
 }
@@ -257,8 +281,8 @@ async function bounded(limit: number, tasks: readonly (() => Promise<void>)[]): 
 }
 
 /** Phase 1: prepare in batches; fsync each prepared file as soon as its batch is back. */
-async function prepareAll(group: Group): Promise<void> {
-  const { entries, options } = group;
+async function prepareAll(group: Group, entries: readonly Entry[]): Promise<void> {
+  const { options } = group;
   const size = group.offloaded
     ? WRITE_FILES_BATCH
     : Math.max(1, Math.ceil(entries.length / group.concurrency));
@@ -331,8 +355,8 @@ async function fsyncOne(group: Group, entry: Entry): Promise<void> {
 }
 
 /** Phase 2: close and publish every prepared file in entry order; discard the rest. */
-async function publishAll(group: Group): Promise<void> {
-  const batch = group.entries.filter(
+async function publishAll(group: Group, entries: readonly Entry[]): Promise<void> {
+  const batch = entries.filter(
     (entry) => entry.state === 'prepared' || (entry.state === 'failed' && entry.fd !== undefined),
   );
   if (batch.length === 0) return;
@@ -379,10 +403,10 @@ async function publishAll(group: Group): Promise<void> {
   });
 }
 
-async function syncDirectories(group: Group): Promise<void> {
+async function syncDirectories(group: Group, entries: readonly Entry[]): Promise<void> {
   if (group.options.settings.durability !== 'full' || !fsyncsDirectories(seam.platform)) return;
   const byDir = new Map<string, Entry[]>();
-  for (const entry of group.entries) {
+  for (const entry of entries) {
     if (entry.state !== 'published') continue;
     const list = byDir.get(entry.job.dir);
     if (list === undefined) byDir.set(entry.job.dir, [entry]);
@@ -430,26 +454,58 @@ function outcomeOf(entry: Entry): WriteFilesOutcome {
     : { path, status: 'skipped', leftover: entry.leftover };
 }
 
-interface Deferred {
-  readonly promise: Promise<void>;
-  readonly resolve: () => void;
+/** One round: the files whose turns have come, prepared, published and made durable. */
+async function runRound(group: Group, entries: readonly Entry[]): Promise<void> {
+  // After a stopOnError failure nothing more is published: these stay pending (skipped).
+  if (group.stopped) return;
+  await prepareAll(group, entries);
+  await publishAll(group, entries);
+  await syncDirectories(group, entries);
 }
 
-function deferred(): Deferred {
-  let resolve = (): void => undefined;
-  const promise = new Promise<void>((done) => {
-    resolve = done;
+/** Start a round with every entry whose turn has come (after the rounds before it). */
+function flush(group: Group): void {
+  group.flushing = false;
+  const entries = group.ready.splice(0).sort((a, b) => a.index - b.index);
+  if (entries.length === 0) return;
+  group.rounds = group.rounds
+    .then(() => runRound(group, entries))
+    .catch((error: unknown) => {
+      group.crashed ??= { error };
+    })
+    .finally(() => {
+      for (const entry of entries) entry.endTurn?.();
+    });
+}
+
+/** `entry`'s turn has come: it goes with the next round; its turn ends with that round. */
+function turn(group: Group, entry: Entry): Promise<void> {
+  return new Promise<void>((resolve) => {
+    entry.endTurn = resolve;
+    group.ready.push(entry);
+    // Turns that come in one go (the call's own, or those one finished write frees) share a
+    // round; the call's own are flushed once it has taken every place.
+    if (!group.adding && !group.flushing) {
+      group.flushing = true;
+      queueMicrotask(() => {
+        flush(group);
+      });
+    }
   });
-  return { promise, resolve };
 }
 
 /**
  * Write many files, each atomically and durably on its own, committed as a group: the files
  * are prepared in parallel (their fsyncs overlap), renamed into place in entry order, and
- * each directory is fsynced once after all renames into it. It is **not** all-or-nothing:
- * resolves with one outcome per entry, in entry order — `'written'`, `'failed'` (with the
- * error) or `'skipped'` (only with `stopOnError`). It rejects only for invalid arguments or
- * a signal aborted before the call.
+ * each directory is fsynced once after all renames into it. Each file keeps its place among
+ * the other writes to it in this process; a file with writes queued ahead of it is written
+ * when its turn comes, in a later round with its own renames and directory fsyncs, while the
+ * others go ahead. It is **not** all-or-nothing: resolves, once every file is written and
+ * durable, with one outcome per entry, in entry order — `'written'`, `'failed'` (with the
+ * error) or `'skipped'` (only with `stopOnError`). It rejects only for invalid arguments, a
+ * destination that cannot be resolved, a signal aborted before the call, or a call that could
+ * never be served: from inside the `fn` of an update of one of the files
+ * (`ERR_ATOMIC_LOCK_REENTRANT`), or closing a cycle of nested updates (`ERR_ATOMIC_DEADLOCK`).
  *
  * @example
  * import { writeFiles } from 'atomic-fs';
@@ -470,35 +526,40 @@ export async function writeFiles(
   const { concurrency, stopOnError } = settingsOf(options);
   const normalized = normalizeOptions(options);
   const list = entriesOf(pairs, normalized);
-  // Take every file's place in the per-path queue now, in one synchronous step: calls keep
-  // their order per file, and two groups can never wait on each other in a cycle.
-  const release = deferred();
-  const turns = list.map((entry) => {
-    const turn = deferred();
-    void pathQueue.add(entry.job.key, undefined, () => {
-      turn.resolve();
-      return release.promise;
-    });
-    return turn.promise;
-  });
-  const offloaded = await offloadable(list.length, normalized.signal);
+  // A file whose turn could never come (this call is made from inside the fn of an update of
+  // it, or would close a cycle): refuse the call before anything is touched.
+  for (const { job } of list) {
+    const refused = pathQueue.refusal(job.key, job.dest);
+    if (refused !== undefined) throw refused;
+  }
   const group: Group = {
-    entries: list,
     options: normalized,
     concurrency,
     stopOnError,
-    offloaded,
+    offloaded: false,
     stopped: false,
+    ready: [],
+    adding: true,
+    flushing: false,
+    rounds: offloadable(list.length, normalized.signal).then(
+      (offloaded) => {
+        group.offloaded = offloaded;
+      },
+      () => undefined,
+    ),
+    crashed: undefined,
   };
-  try {
-    for (const entry of list) trackTemp(entry.job.tmp);
-    await prepareAll(group);
-    await Promise.all(turns);
-    await publishAll(group);
-    await syncDirectories(group);
-  } finally {
-    release.resolve();
-  }
+  for (const entry of list) trackTemp(entry.job.tmp);
+  // Take every file's place in its per-path queue now, in one synchronous step, so that calls
+  // keep their order per file. Each place is held only while its own file is written.
+  const turns = list.map((entry) =>
+    pathQueue.add(entry.job.key, undefined, () => turn(group, entry), { dest: entry.job.dest }),
+  );
+  group.adding = false;
+  flush(group);
+  await Promise.all(turns);
+  await group.rounds;
+  if (group.crashed !== undefined) throw group.crashed.error;
   return list.map((entry) => {
     settleTracking(entry);
     if (entry.state === 'pending') entry.state = 'skipped';

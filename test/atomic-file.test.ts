@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
-import { AtomicFsError, openAtomic, openAtomicSync } from '../src/index.js';
+import { AtomicFsError, openAtomic, openAtomicSync, writeFile } from '../src/index.js';
 import { ioThreadReady } from '../src/offload.js';
 import { instrument, list, openFdCount, temps, tempDir } from './helpers.js';
 
@@ -247,4 +247,39 @@ test('openAtomicSync: a failed write removes the temp and poisons the handle', (
   );
   file.discard();
   assert.deepEqual(list(dir), []);
+});
+
+test('openAtomicSync: a commit while an asynchronous write of the file is pending fails with ERR_ATOMIC_SYNC_CONFLICT and removes the temp', async (t) => {
+  const dir = tempDir(t);
+  const dest = join(dir, 'file.txt');
+  fs.writeFileSync(dest, 'old');
+  const fds = openFdCount();
+  const file = openAtomicSync(dest);
+  file.write('from the handle');
+  const pending = writeFile(dest, 'async');
+  assert.throws(
+    () => {
+      file.commit();
+    },
+    (error) => error instanceof AtomicFsError && error.code === 'ERR_ATOMIC_SYNC_CONFLICT',
+  );
+  // The handle failed as on any failed commit: its temp is gone, its descriptor closed.
+  assert.deepEqual(temps(dir), []);
+  assert.throws(
+    () => {
+      file.commit();
+    },
+    { code: 'ERR_ATOMIC_SYNC_CONFLICT' },
+  );
+  file.discard();
+  await pending;
+  // Committed before, the handle's content was lost: the async write landed after it.
+  assert.equal(fs.readFileSync(dest, 'utf8'), 'async');
+  assert.equal(openFdCount(), fds);
+  // With nothing pending, a sync commit goes through.
+  const later = openAtomicSync(dest);
+  later.write('sync');
+  later.commit();
+  assert.equal(fs.readFileSync(dest, 'utf8'), 'sync');
+  assert.deepEqual(list(dir), ['file.txt']);
 });

@@ -9,7 +9,14 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { update, updateSync, writeFile } from '../src/index.js';
+import {
+  AtomicFsError,
+  update,
+  updateJson,
+  updateJsonSync,
+  updateSync,
+  writeFile,
+} from '../src/index.js';
 import { restoreSeam, seam } from '../src/fs.js';
 import { heldLocks } from '../src/lock.js';
 import { instrument, list, temps, tempDir } from './helpers.js';
@@ -219,4 +226,49 @@ test('a file larger than its reported size is read whole (the size is only a hin
     return undefined;
   });
   assert.equal(seen?.toString(), content);
+});
+
+test('updateSync while an asynchronous write of the file is queued: ERR_ATOMIC_SYNC_CONFLICT; while an async update holds the lock: ERR_ATOMIC_LOCK_REENTRANT', async (t) => {
+  const dir = tempDir(t);
+  const dest = join(dir, 'n.json');
+  fs.writeFileSync(dest, '1\n');
+  const code = (run: () => unknown): string => {
+    try {
+      run();
+    } catch (error) {
+      return error instanceof AtomicFsError ? error.code : String(error);
+    }
+    return 'returned';
+  };
+  // A plain write queued: the update would read before it lands, and be overwritten by it.
+  const queued = writeFile(dest, '10\n');
+  assert.equal(
+    code(() => updateJsonSync(dest, (n: number | undefined) => (n ?? 0) + 1)),
+    'ERR_ATOMIC_SYNC_CONFLICT',
+  );
+  assert.equal(
+    code(() => updateSync(dest, (c) => c)),
+    'ERR_ATOMIC_SYNC_CONFLICT',
+  );
+  await queued;
+  // An async update in flight holds the lock.
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const inFlight = updateJson(dest, async (n: number | undefined) => {
+    await held;
+    return (n ?? 0) + 1;
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(
+    code(() => updateJsonSync(dest, (n: number | undefined) => (n ?? 0) + 100)),
+    'ERR_ATOMIC_LOCK_REENTRANT',
+  );
+  release();
+  assert.equal(await inFlight, 11);
+  assert.equal(
+    updateJsonSync(dest, (n: number | undefined) => (n ?? 0) + 1),
+    12,
+  );
+  assert.equal(fs.readFileSync(dest, 'utf8'), '12\n');
+  assert.deepEqual(heldLocks(), []);
 });

@@ -6,7 +6,7 @@ import { freemem } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { AtomicFsError, writeFile, writeFileSync } from '../src/index.js';
+import { AtomicFsError, writeFile, writeFileSync, writeJsonSync } from '../src/index.js';
 import { seam } from '../src/fs.js';
 import { ioThreadReady } from '../src/offload.js';
 import {
@@ -487,6 +487,100 @@ test('writeFile: an earlier call never rejects with a later call’s error', asy
   await second;
   await assert.rejects(third, { code: 'EEXIST' });
   assert.equal(fs.readFileSync(dest, 'utf8'), 'second');
+});
+
+test('writeFile: a coalesced-away write never gets the newer data’s ENOSPC: its own data is written', async (t) => {
+  const dir = tempDir(t);
+  const dest = join(dir, 'file');
+  // The disk is "full" for anything larger than 1 KiB.
+  const recorder = instrument(t, [
+    {
+      code: 'ENOSPC',
+      when: (call) => call.name === 'write' && (call.args[3] as number) > 1024,
+    },
+  ]);
+  const first = writeFile(dest, 'first');
+  const small = writeFile(dest, 'small');
+  const big = writeFile(dest, 'B'.repeat(4096));
+  await first;
+  await small;
+  await assert.rejects(big, { code: 'ENOSPC', phase: 'write' });
+  assert.equal(fs.readFileSync(dest, 'utf8'), 'small', 'as if each had been written in turn');
+  assert.deepEqual(temps(dir), []);
+  // The newest was tried first, once; then the superseded one.
+  assert.equal(recorder.calls.filter((call) => call.name === 'rename').length, 2);
+});
+
+test('writeFile: a failure older data would meet at the same step is shared, not retried', async (t) => {
+  const dir = tempDir(t);
+  const dest = join(dir, 'file');
+  let gate: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (gate = resolve));
+  const first = writeFile(
+    dest,
+    (async function* () {
+      yield 'first';
+      await held;
+    })(),
+  );
+  const older = writeFile(dest, 'older');
+  const newer = writeFile(dest, 'newer');
+  for (let i = 0; temps(dir).length === 0; i += 1) {
+    assert.ok(i < 100_000, 'the streamed write made its temp file');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  // Every temp file created from now on is refused, as in a directory that lost its write
+  // permission: the older data would meet that too.
+  const isTempOpen = (call: { name: string; subject: string }): boolean =>
+    call.name === 'open' && call.subject.endsWith('.tmp');
+  const recorder = instrument(t, [{ code: 'EACCES', when: isTempOpen }]);
+  gate();
+  await first;
+  await assert.rejects(newer, { code: 'EACCES', phase: 'create-temp' });
+  await assert.rejects(older, { code: 'EACCES', phase: 'create-temp' });
+  assert.equal(recorder.calls.filter(isTempOpen).length, 1, 'tried once, for the newest data');
+  assert.equal(fs.readFileSync(dest, 'utf8'), 'first');
+});
+
+test('writeFileSync (and writeJsonSync) while an asynchronous write of the file is pending: ERR_ATOMIC_SYNC_CONFLICT, nothing written', async (t) => {
+  const dir = tempDir(t);
+  const dest = join(dir, 'file');
+  fs.writeFileSync(dest, 'old');
+  fs.symlinkSync(dest, join(dir, 'alias'));
+  const pending = writeFile(dest, 'async');
+  for (const path of [dest, join(dir, 'alias')]) {
+    assert.throws(
+      () => {
+        writeFileSync(path, 'sync');
+      },
+      (error) =>
+        error instanceof AtomicFsError &&
+        error.code === 'ERR_ATOMIC_SYNC_CONFLICT' &&
+        error.path === path &&
+        /asynchronous write of this file is queued or in progress/.test(error.message),
+    );
+  }
+  assert.throws(
+    () => {
+      writeJsonSync(dest, { sync: true });
+    },
+    { code: 'ERR_ATOMIC_SYNC_CONFLICT' },
+  );
+  await pending;
+  assert.equal(
+    fs.readFileSync(dest, 'utf8'),
+    'async',
+    'the async write landed, and nothing after it',
+  );
+  // Once it has settled, the sync write goes through (it was lost before: the async one
+  // landed after it and overwrote it).
+  writeFileSync(dest, 'sync');
+  assert.equal(fs.readFileSync(dest, 'utf8'), 'sync');
+  // Another file is not in conflict.
+  const other = writeFile(join(dir, 'other'), 'x');
+  writeFileSync(dest, 'sync 2');
+  await other;
+  assert.deepEqual(temps(dir), []);
 });
 
 test('durability levels issue the fsyncs they promise', async (t) => {

@@ -13,7 +13,7 @@ import { AtomicFsError, writeFile, writeFiles } from '../src/index.js';
 import { restoreSeam, seam } from '../src/fs.js';
 import { ioThreadReady } from '../src/offload.js';
 import { parseTempName } from '../src/temp.js';
-import { type SeamCall, instrument, list, tempDir } from './helpers.js';
+import { type SeamCall, instrument, list, tempDir, temps } from './helpers.js';
 import { tempsUnder } from './faults/table.js';
 
 const isTemp = (call: SeamCall): boolean => parseTempName(basename(call.subject)) !== undefined;
@@ -260,6 +260,147 @@ describe('writeFiles', () => {
     ]);
     assert.equal(fs.readFileSync(a, 'utf8'), '5');
     assert.equal(fs.readFileSync(b, 'utf8'), '4');
+  });
+
+  test('a file is inspected only when its turn comes: a mode set by the write queued before is kept', async (t) => {
+    const dir = tempDir(t);
+    const f = join(dir, 'f');
+    fs.writeFileSync(f, 'old');
+    fs.chmodSync(f, 0o644);
+    // The write before the group makes f 0600; it lands only when its source ends.
+    let end: () => void = () => undefined;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const first = writeFile(
+      f,
+      (async function* () {
+        yield 'secret 1';
+        await ended;
+      })(),
+      { mode: 0o600 },
+    );
+    const group = writeFiles({ [f]: 'secret 2' });
+    // Give the group every chance to look at f too early (a temp file of its own shows it
+    // did), then let the first write land.
+    for (let i = 0; i < 1000 && temps(dir).length < 2; i += 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    end();
+    await first;
+    const outcomes = await group;
+    assert.deepEqual(
+      outcomes.map((entry) => entry.status),
+      ['written'],
+    );
+    assert.equal(fs.readFileSync(f, 'utf8'), 'secret 2');
+    assert.equal(fs.statSync(f).mode & 0o777, 0o600, 'as a second writeFile keeps it');
+    // The same through two writeFile calls, for comparison.
+    const h = join(dir, 'h');
+    await Promise.all([writeFile(h, '1', { mode: 0o600 }), writeFile(h, '2')]);
+    assert.equal(fs.statSync(h).mode & 0o777, 0o600);
+  });
+
+  test('a file whose turn comes later goes in a later round: the others do not wait for it', async (t) => {
+    const dir = tempDir(t);
+    const [a, b, c] = ['a', 'b', 'c'].map((name) => join(dir, name));
+    assert.ok(a !== undefined && b !== undefined && c !== undefined);
+    // A streamed write of b holds b's turn until its source ends.
+    let end: () => void = () => undefined;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const slow = writeFile(
+      b,
+      (async function* () {
+        yield 'b 1';
+        await ended;
+      })(),
+    );
+    const group = writeFiles({ [a]: 'a 2', [b]: 'b 2', [c]: 'c 2' });
+    // a and c are published (and durable) while b still waits for its turn.
+    for (let i = 0; !(fs.existsSync(a) && fs.existsSync(c)); i += 1) {
+      assert.ok(i < 10_000, 'a and c were published without waiting for b');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.equal(fs.existsSync(b), false);
+    let settled = false;
+    void group.then(() => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(settled, false, 'the call resolves only once every file is written');
+    end();
+    await slow;
+    const outcomes = await group;
+    assert.deepEqual(
+      outcomes.map((entry) => entry.status),
+      ['written', 'written', 'written'],
+    );
+    assert.deepEqual(
+      [a, b, c].map((file) => fs.readFileSync(file, 'utf8')),
+      ['a 2', 'b 2', 'c 2'],
+      'b after the write called before the group',
+    );
+    assert.deepEqual(tempsUnder(dir), []);
+  });
+
+  test('stopOnError across rounds: files published in an earlier round stay, later rounds are skipped', async (t) => {
+    const dir = tempDir(t);
+    const [a, b] = ['a', 'b'].map((name) => join(dir, name));
+    assert.ok(a !== undefined && b !== undefined);
+    let end: () => void = () => undefined;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    // a is published in round 1; b's round fails.
+    let slow = writeFile(
+      b,
+      (async function* () {
+        yield 'b 1';
+        await ended;
+      })(),
+    );
+    // A signal keeps the work on this thread, where the fault below is seen.
+    const { signal } = new AbortController();
+    let group = writeFiles({ [a]: 'a 2', [b]: 'b 2' }, { stopOnError: true, signal });
+    for (let i = 0; !fs.existsSync(a); i += 1) {
+      assert.ok(i < 10_000, 'a was published in the first round');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    // From now on no temp file of b can be created: the streamed write has its own already.
+    instrument(t, [
+      {
+        code: 'EIO',
+        when: (call) =>
+          call.name === 'open' && isTemp(call) && basename(call.subject).startsWith('.b.'),
+      },
+    ]);
+    end();
+    await slow;
+    let outcomes = await group;
+    restoreSeam();
+    assert.deepEqual(
+      outcomes.map((entry) => entry.status),
+      ['written', 'failed'],
+    );
+    assert.equal(fs.readFileSync(a, 'utf8'), 'a 2', 'published in the first round, kept');
+    assert.equal(fs.readFileSync(b, 'utf8'), 'b 1');
+
+    // a fails in round 1: b, whose turn comes later, is skipped.
+    const ended2 = new Promise<void>((resolve) => (end = resolve));
+    slow = writeFile(
+      b,
+      (async function* () {
+        yield 'b 3';
+        await ended2;
+      })(),
+    );
+    fs.rmSync(a);
+    fs.mkdirSync(a); // a directory: EISDIR when a is inspected
+    group = writeFiles({ [a]: 'a 4', [b]: 'b 4' }, { stopOnError: true });
+    await new Promise((resolve) => setImmediate(resolve));
+    end();
+    await slow;
+    outcomes = await group;
+    assert.deepEqual(
+      outcomes.map((entry) => entry.status),
+      ['failed', 'skipped'],
+    );
+    assert.equal(fs.readFileSync(b, 'utf8'), 'b 3', 'b skipped: only the write before the group');
+    assert.deepEqual(tempsUnder(dir), []);
   });
 
   test('create-only: a temp name that cannot be dropped after the link is reported', async (t) => {
