@@ -342,9 +342,29 @@ export function batchContenders(): Contender[] {
   ];
 }
 
-/** Everything, by name (the syscall counter's child process picks one). */
+/**
+ * The async writers of workload C and the concurrency sweep: each writes one file per call,
+ * with every call of a trial issued at once (C) or by a number of concurrent loops.
+ */
+export const CONCURRENT: readonly Contender[] = [
+  ATOMIC_FS,
+  FLOOR,
+  WORKER_FLOOR,
+  WRITE_FILE_ATOMIC,
+  ATOMICALLY,
+  STENO,
+];
+
+/** Everything, by name (the child processes of the probes pick one). */
 export function contenderByName(name: string): Contender | undefined {
-  return [ATOMIC_FS, WRITE_FILE_ATOMIC, ATOMICALLY, STENO, FLOOR, SYNC_FLOOR, WORKER_FLOOR].find(
-    (contender) => contender.name === name,
-  );
+  return [
+    ATOMIC_FS,
+    WRITE_FILE_ATOMIC,
+    ATOMICALLY,
+    STENO,
+    FLOOR,
+    SYNC_FLOOR,
+    WORKER_FLOOR,
+    ...batchContenders(),
+  ].find((contender) => contender.name === name);
 }

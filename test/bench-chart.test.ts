@@ -1,7 +1,9 @@
-// The benchmark's SVG charts (bench/chart.ts): scales, ticks, tick labels,
+// The benchmark's SVG charts (bench/chart.ts, bench/figures.ts): scales, ticks, tick labels,
 // that every series is drawn and named, and that the output is well-formed XML. No browser:
 // the markup is checked by a small strict parser below.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   type ChartSpec,
@@ -13,7 +15,12 @@ import {
   logTicks,
   renderChart,
 } from '../bench/chart.js';
+import type { Contender } from '../bench/contenders.js';
+import { sweepChart, writeFigures } from '../bench/figures.js';
+import type { Place } from '../bench/places.js';
+import type { SweepResult } from '../bench/run.js';
 import { fmtBytes } from '../bench/stats.js';
+import { tempDir } from './helpers.js';
 
 const NAME = '[A-Za-z_][\\w.:-]*';
 const OPEN = new RegExp(`<(${NAME})((?:\\s+${NAME}\\s*=\\s*(?:"[^"<]*"|'[^'<]*'))*)\\s*(/?)>`, 'y');
@@ -234,4 +241,65 @@ test('a chart with no drawable data is still a valid picture that says so', () =
   parseXml(svg);
   assert.ok(texts(svg).includes('no data'));
   assert.ok(texts(svg).includes('nothing'));
+});
+
+function contender(name: string): Contender {
+  return { name, durability: 'full', role: name.startsWith('floor') ? 'floor' : 'atomic-fs' };
+}
+
+function sweep(kind: SweepResult['kind'], names: readonly string[]): SweepResult {
+  const place: Place = { kind: 'disk', dir: '/nowhere', fsType: 'ext4', device: '/dev/x' };
+  return {
+    kind,
+    place,
+    params: 'a test sweep',
+    points: [1, 10, 100].map((param) => ({
+      param,
+      label: String(param),
+      series: names.map((name, i) => ({
+        contender: contender(name),
+        trials: [{ value: param * (i + 1), problems: [] }],
+        failure: undefined,
+      })),
+    })),
+  };
+}
+
+test('the run charts draw every contender, each in its own colour in every chart', () => {
+  const names = ['floor: fs/promises', 'atomic-fs', 'atomic-fs writeFiles', 'steno', 'other'];
+  const colour = new Map<string, string>();
+  for (const kind of ['size', 'count', 'writers'] as const) {
+    const spec = sweepChart(sweep(kind, names), 'ext4');
+    const svg = renderChart(spec);
+    parseXml(svg);
+    assert.equal(spec.series.length, names.length);
+    for (const series of spec.series) {
+      assert.ok(texts(svg).includes(escapeXml(series.name)), series.name);
+      const base = series.name.replace(/, one by one$/, '');
+      if (series.color === undefined) continue;
+      assert.equal(colour.get(base) ?? series.color, series.color, `${base} keeps its colour`);
+      colour.set(base, series.color);
+    }
+    // atomic-fs leads the legend (and is drawn on top).
+    assert.equal(spec.series[0]?.name.startsWith('atomic-fs'), true);
+  }
+  const count = sweepChart(sweep('count', names), 'ext4');
+  assert.ok(count.series.some((series) => series.name === 'atomic-fs, one by one'));
+  assert.ok(count.series.some((series) => series.name === 'atomic-fs writeFiles'));
+});
+
+test('writing the charts replaces stale ones of ours and leaves other files alone', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'count-tmpfs.svg'), 'stale');
+  writeFileSync(join(dir, 'notes.svg'), 'mine');
+  const written = writeFigures(
+    [{ name: 'size-disk', kind: 'size', place: 'disk', title: 't', svg: '<svg/>\n' }],
+    dir,
+  );
+  assert.deepEqual(
+    written.map((figure) => figure.file),
+    [join(dir, 'size-disk.svg')],
+  );
+  assert.deepEqual(readdirSync(dir).sort(), ['notes.svg', 'size-disk.svg']);
+  assert.equal(readFileSync(join(dir, 'size-disk.svg'), 'utf8'), '<svg/>\n');
 });

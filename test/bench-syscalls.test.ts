@@ -4,7 +4,9 @@
 // file-system call that bench/syscalls.ts has no reason for, so that BENCHMARKS.md's
 // call-by-call listing never shows an "unexplained" call without a test saying so first.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { countSyscalls, listOneWrite } from '../bench/probes.js';
 import { parseStrace } from '../bench/stats.js';
 import {
   REASONS,
@@ -16,6 +18,7 @@ import {
   pathOf,
   shorten,
 } from '../bench/syscalls.js';
+import { isLinux, needs, tempDir } from './helpers.js';
 
 const DIR = '/tmp/perf-st/w';
 const TEMP = `${DIR}/.data.bin.afs-5bce-13235-cd5fa707411bd874.tmp`;
@@ -147,4 +150,50 @@ test("matching against the floor marks exactly the calls beyond the floor's", ()
   // Each floor call matches one call at most: two writes of mine against one of the floor's.
   const twice = [...mine, ...mine.filter((call) => call.kind === 'write temp')];
   assert.equal(matchFloor(twice, floor).filter((hit) => !hit).length, 4);
+});
+
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+test('every file-system call of a traced atomic-fs overwrite has a reason (async and sync)', (t) => {
+  if (!needs(t, isLinux && hasStrace, 'needs strace on Linux')) return;
+  const dir = tempDir(t);
+  for (const mode of ['async', 'sync'] as const) {
+    const probe = listOneWrite('atomic-fs', mode, dir, 1024);
+    assert.ok('ok' in probe, `traced: ${'skipped' in probe ? probe.skipped : ''}`);
+    const calls = probe.ok.calls;
+    // The durable sequence is in there: the trace saw the write.
+    for (const kind of ['open temp', 'fsync temp', 'rename temp', 'fsync directory']) {
+      assert.ok(
+        calls.some((call) => call.kind === kind),
+        `${mode}: ${kind} in ${calls.map((c) => c.kind).join(', ')}`,
+      );
+    }
+    const unexplained = calls.filter((call) => call.reason === UNEXPLAINED);
+    assert.deepEqual(
+      unexplained.map((call) => call.text),
+      [],
+      `${mode}: add a reason to bench/syscalls.ts REASONS for these calls`,
+    );
+    if (mode === 'sync') assert.ok(calls.every((call) => call.thread === 'calling'));
+  }
+});
+
+test("the floor's traced overwrite is its eight calls; strace attributes them to threads", (t) => {
+  if (!needs(t, isLinux && hasStrace, 'needs strace on Linux')) return;
+  const dir = tempDir(t);
+  const listing = listOneWrite('floor: fs/promises', 'async', dir, 1024);
+  assert.ok('ok' in listing);
+  assert.deepEqual(
+    listing.ok.calls.map((call) => call.kind),
+    FLOOR_KINDS,
+  );
+  // fs/promises runs every call on libuv's threadpool; the sync floor on the calling thread.
+  const pooled = countSyscalls('floor: fs/promises', 'async', dir, 10, 1024);
+  assert.ok('ok' in pooled);
+  assert.equal(pooled.ok.file, 8);
+  assert.equal(pooled.ok.calling, 0);
+  const sync = countSyscalls('floor: sync calls', 'sync', dir, 10, 1024);
+  assert.ok('ok' in sync);
+  assert.equal(sync.ok.calling, 8);
+  assert.equal(sync.ok.file, 8);
 });
