@@ -18,7 +18,7 @@
  */
 import { accessSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Contender, contenderByName } from './contenders.js';
+import { type Contender, contenderByName, ioThreadOnline } from './contenders.js';
 import { smallData } from './data.js';
 import type { RssReport } from './probes.js';
 import { MARK_END, MARK_START } from './stats.js';
@@ -132,6 +132,7 @@ async function rss(contender: Contender, dir: string, files: number, size: numbe
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  await ioThreadOnline();
   if (argv[0] === 'rss') {
     const [, name, dir, filesText, sizeText] = argv;
     const contender = name === undefined ? undefined : contenderByName(name);

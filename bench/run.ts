@@ -22,6 +22,7 @@ import {
   WORKER_FLOOR,
   WRITE_FILE_ATOMIC,
   batchContenders,
+  ioThreadOnline,
 } from './contenders.js';
 import { type Figure, figures, writeFigures } from './figures.js';
 import { type Config, FULL, QUICK, type WorkloadId, sweepBudget, sweepWrites } from './config.js';
@@ -493,6 +494,7 @@ async function main(): Promise<number> {
     seconds: 0,
   };
   sampleLoad(result);
+  result.machine['atomic-fs I/O thread'] = await ioThreadOnline();
   const places: Place[] = [];
   const onSignal = (): void => {
     for (const place of places) closePlace(place);
