@@ -306,9 +306,16 @@ export function renderChart(spec: ChartSpec): string {
         `<text x="${left - 6}" y="${px(sy(tick) + 4)}" text-anchor="end">${escapeXml(fy(tick))}</text>`,
       );
     }
+    // A label that would run into the one before it is left out (its grid line stays).
+    let lastRight = -Infinity;
     for (const tick of xTicks) {
+      const label = fx(tick);
+      const x = sx(tick);
+      const half = textWidth(label, 11) / 2;
+      if (x - half < lastRight + 6) continue;
+      lastRight = x + half;
       out.push(
-        `<text x="${px(sx(tick))}" y="${top + plotHeight + 16}" text-anchor="middle">${escapeXml(fx(tick))}</text>`,
+        `<text x="${px(x)}" y="${top + plotHeight + 16}" text-anchor="middle">${escapeXml(label)}</text>`,
       );
     }
     out.push('</g>');

@@ -231,6 +231,25 @@ test('points sit where the log scale puts them', () => {
   assert.ok(texts(svg).includes('0'));
 });
 
+test('x tick labels too close to the previous one are left out, their grid lines kept', () => {
+  const ticks = [1024, 64 * 1024, 2 ** 20, 2 * 2 ** 20, 32 * 2 ** 20, 2 ** 30];
+  const svg = renderChart({
+    title: 'sizes',
+    x: { label: 'file size', scale: 'log', ticks, format: fmtBytes },
+    y: { label: 'MiB/s', scale: 'log' },
+    series: [{ name: 'a', points: ticks.map((size): [number, number] => [size, size / 1024]) }],
+  });
+  parseXml(svg);
+  const labels = texts(svg);
+  // 1 MiB and 2 MiB are one doubling apart of twenty: too close for two labels.
+  assert.ok(labels.includes('1 MiB'));
+  assert.ok(!labels.includes('2 MiB'));
+  for (const label of ['1 KiB', '64 KiB', '32 MiB', '1 GiB']) assert.ok(labels.includes(label));
+  const grid = /<g class="grid"[^>]*>([\s\S]*?)<\/g>/.exec(svg)?.[1] ?? '';
+  const vertical = [...grid.matchAll(/<line x1="([\d.]+)" x2="\1"/g)];
+  assert.equal(vertical.length, ticks.length);
+});
+
 test('a chart with no drawable data is still a valid picture that says so', () => {
   const svg = renderChart({
     title: 'empty',
