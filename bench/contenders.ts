@@ -342,9 +342,50 @@ export function batchContenders(): Contender[] {
   ];
 }
 
-/** Everything, by name (the syscall counter's child process picks one). */
+/**
+ * The async writers of workload C and the concurrency sweep: each writes one file per call,
+ * with every call of a trial issued at once (C) or by a number of concurrent loops.
+ */
+export const CONCURRENT: readonly Contender[] = [
+  ATOMIC_FS,
+  FLOOR,
+  WORKER_FLOOR,
+  WRITE_FILE_ATOMIC,
+  ATOMICALLY,
+  STENO,
+];
+
+/**
+ * Wait until atomic-fs's I/O thread (if this build has one) can take work, so that timed
+ * writes measure the steady state rather than the calling-thread fallback of the first
+ * moments. Looked up at run time, not imported: the bench must build whatever the library's
+ * internals are. Returns what it found, for the report.
+ */
+export async function ioThreadOnline(): Promise<string> {
+  const specifier = '../src/offload.js';
+  let ready: unknown;
+  try {
+    ready = ((await import(specifier)) as { ioThreadReady?: unknown }).ioThreadReady;
+  } catch {
+    return 'no I/O thread module in this build';
+  }
+  if (typeof ready !== 'function') return 'no ioThreadReady() in this build';
+  const online = (await (ready as () => Promise<unknown>)()) === true;
+  return online
+    ? 'online before the timed writes'
+    : 'could not start (writes run on the calling thread)';
+}
+
+/** Everything, by name (the child processes of the probes pick one). */
 export function contenderByName(name: string): Contender | undefined {
-  return [ATOMIC_FS, WRITE_FILE_ATOMIC, ATOMICALLY, STENO, FLOOR, SYNC_FLOOR, WORKER_FLOOR].find(
-    (contender) => contender.name === name,
-  );
+  return [
+    ATOMIC_FS,
+    WRITE_FILE_ATOMIC,
+    ATOMICALLY,
+    STENO,
+    FLOOR,
+    SYNC_FLOOR,
+    WORKER_FLOOR,
+    ...batchContenders(),
+  ].find((contender) => contender.name === name);
 }

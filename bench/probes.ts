@@ -7,13 +7,29 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { MARK_END, MARK_START, countByName, isFileCall, median, parseStrace } from './stats.js';
+import {
+  MARK_END,
+  MARK_START,
+  type TracedCall,
+  countByName,
+  isFileCall,
+  median,
+  parseStrace,
+} from './stats.js';
+import { type ListedCall, listCalls } from './syscalls.js';
 
 const CHILD = new URL('./child.js', import.meta.url).pathname;
 
+/**
+ * How the child drives the writer: awaited overwrites of one file (`async`), synchronous
+ * ones (`sync`), a burst of un-awaited overwrites of one file (`burst`, like workload B), or
+ * un-awaited writes each to its own new file (`concurrent`, like workload C).
+ */
+export type TraceMode = 'async' | 'sync' | 'burst' | 'concurrent';
+
 export interface SyscallCount {
   readonly contender: string;
-  readonly mode: 'async' | 'sync';
+  readonly mode: TraceMode;
   readonly writes: number;
   /** Every system call of every thread, per write. */
   readonly total: number;
@@ -21,6 +37,12 @@ export interface SyscallCount {
   readonly file: number;
   /** File-system calls per write, by name, most frequent first. */
   readonly fileByName: readonly (readonly [string, number])[];
+  /**
+   * File-system calls per write made on the calling thread (the main thread, whose thread id
+   * is the process id): each can block the event loop for as long as the file system takes.
+   */
+  readonly calling: number;
+  readonly callingByName: readonly (readonly [string, number])[];
   /** The other calls per write (thread hand-offs, memory), most frequent first. */
   readonly otherByName: readonly (readonly [string, number])[];
   /**
@@ -49,36 +71,22 @@ function perWrite(counts: Map<string, number>, writes: number): [string, number]
     .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
 
+/** The calls of a traced child between its two markers, and its calling thread's id. */
+export interface TracedWindow {
+  readonly calls: TracedCall[];
+  /** The thread that made the marker calls: the main thread (its id is the process id). */
+  readonly mainPid: number;
+}
+
 /**
- * Run one contender's overwrites under `strace -f -y` (UV_USE_IO_URING=0, so libuv's
- * io_uring cannot hide calls) and count the calls between the child's two markers.
+ * Run the child (child.ts) with `args` under `strace -f -y` (UV_USE_IO_URING=0, so libuv's
+ * io_uring cannot hide calls) and keep the calls between its two markers.
  */
-export function countSyscalls(
-  contender: string,
-  mode: 'async' | 'sync',
-  dir: string,
-  writes: number,
-  size: number,
-): Probe<SyscallCount> {
-  const workDir = join(dir, `strace-${contender.replace(/[^a-z0-9]+/gi, '-')}-${mode}`);
-  fs.mkdirSync(workDir, { recursive: true });
+export function traceChild(args: readonly string[], dir: string): Probe<TracedWindow> {
   const log = join(dir, `strace-${process.pid}.log`);
   const run = spawnSync(
     'strace',
-    [
-      '-f',
-      '-qq',
-      '-y',
-      '-o',
-      log,
-      process.execPath,
-      CHILD,
-      contender,
-      mode,
-      workDir,
-      String(writes),
-      String(size),
-    ],
+    ['-f', '-qq', '-y', '-o', log, process.execPath, CHILD, ...args],
     {
       encoding: 'utf8',
       env: { ...process.env, UV_USE_IO_URING: '0' },
@@ -94,9 +102,37 @@ export function countSyscalls(
     const calls = parseStrace(fs.readFileSync(log, 'utf8'));
     const start = calls.findIndex((call) => call.args.includes(MARK_START));
     const end = calls.findIndex((call) => call.args.includes(MARK_END));
-    if (start < 0 || end < start) return { skipped: 'markers not found in the strace log' };
-    const window = calls.slice(start + 1, end);
+    const marker = calls[start];
+    if (marker === undefined || end < start) {
+      return { skipped: 'markers not found in the strace log' };
+    }
+    return { ok: { calls: calls.slice(start + 1, end), mainPid: marker.pid } };
+  } finally {
+    fs.rmSync(log, { force: true });
+  }
+}
+
+function workDirFor(dir: string, contender: string, mode: string): string {
+  const workDir = join(dir, `strace-${contender.replace(/[^a-z0-9]+/gi, '-')}-${mode}`);
+  fs.mkdirSync(workDir, { recursive: true });
+  return workDir;
+}
+
+/** Count the system calls of `writes` writes by one contender, per write and per thread. */
+export function countSyscalls(
+  contender: string,
+  mode: TraceMode,
+  dir: string,
+  writes: number,
+  size: number,
+): Probe<SyscallCount> {
+  const workDir = workDirFor(dir, contender, mode);
+  try {
+    const traced = traceChild([contender, mode, workDir, String(writes), String(size)], dir);
+    if (!('ok' in traced)) return traced;
+    const window = traced.ok.calls;
     const file = window.filter(isFileCall);
+    const calling = file.filter((call) => call.pid === traced.ok.mainPid);
     const other = window.filter((call) => !isFileCall(call));
     return {
       ok: {
@@ -106,6 +142,8 @@ export function countSyscalls(
         total: window.length / writes,
         file: file.length / writes,
         fileByName: perWrite(countByName(file), writes),
+        calling: calling.length / writes,
+        callingByName: perWrite(countByName(calling), writes),
         otherByName: perWrite(countByName(other), writes),
         wakeups:
           window.filter(
@@ -115,9 +153,68 @@ export function countSyscalls(
       },
     };
   } finally {
-    fs.rmSync(log, { force: true });
     fs.rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** One overwrite, call by call. */
+export interface SyscallListing {
+  readonly contender: string;
+  readonly mode: 'async' | 'sync';
+  readonly calls: readonly ListedCall[];
+}
+
+/**
+ * The file-system calls of one overwrite of a 1 KiB file (after a warm-up), in the order
+ * they started, with the thread that made each and its reason (see syscalls.ts).
+ */
+export function listOneWrite(
+  contender: string,
+  mode: 'async' | 'sync',
+  dir: string,
+  size: number,
+): Probe<SyscallListing> {
+  const workDir = workDirFor(dir, contender, `${mode}-one`);
+  try {
+    const traced = traceChild([contender, mode, workDir, '1', String(size)], dir);
+    if (!('ok' in traced)) return traced;
+    const dest = join(workDir, 'data.bin');
+    return { ok: { contender, mode, calls: listCalls(traced.ok.calls, traced.ok.mainPid, dest) } };
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** What the child of the peak-RSS run reports. */
+export interface RssReport {
+  /** ms of the timed writes. */
+  readonly ms: number;
+  /** Resident set right before the writes, bytes. */
+  readonly before: number;
+  /** Peak resident set during the writes, bytes. */
+  readonly peak: number;
+  /**
+   * Whether the kernel's high-water mark was reset right before the writes (Linux
+   * /proc/self/clear_refs); if not, the peak is the process's since it started.
+   */
+  readonly reset: boolean;
+}
+
+/** Run `files` new files of `size` bytes through one multi-file contender in a fresh child. */
+export function measureRss(contender: string, dir: string, files: number, size: number): RssReport {
+  const run = spawnSync(
+    process.execPath,
+    ['--expose-gc', CHILD, 'rss', contender, dir, String(files), String(size)],
+    { encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 20 },
+  );
+  if (run.status !== 0) {
+    throw new Error(
+      `child exited with ${String(run.status ?? run.signal)}: ${run.stderr.trim().slice(0, 300)}`,
+    );
+  }
+  const line = run.stdout.split('\n').find((text) => text.startsWith('rss '));
+  if (line === undefined) throw new Error('the child printed no report');
+  return JSON.parse(line.slice(4)) as RssReport;
 }
 
 export interface ProfileEntry {

@@ -1,45 +1,56 @@
 /**
  * BENCHMARKS.md from one run: machine and versions, what each contender guarantees, the
- * issue's targets with measured ratios, a table per workload and file system, the growth
- * sweeps, system calls per write, and where atomic-fs's time goes.
+ * targets with measured ratios, a table per workload and file system, the calling thread's
+ * work per async call, the growth sweeps with their charts, the peak-RSS run, system calls
+ * per write (and what each call of one overwrite is for), and where atomic-fs's time goes.
  */
-import { ATOMICALLY, DURABILITY_TEXT, STENO, WRITE_FILE_ATOMIC } from './contenders.js';
+import { DURABILITY_TEXT, STENO } from './contenders.js';
 import type { WorkloadId } from './config.js';
+import type { Figure } from './figures.js';
 import type { PlaceKind } from './places.js';
-import type { SyscallCount } from './probes.js';
+import {
+  BATCH_NAME,
+  FLOOR_NAME,
+  METRIC,
+  MINE,
+  SYNC_FLOOR_NAME,
+  WORKER_FLOOR_NAME,
+  advantage,
+  busyUsPerCall,
+  byName,
+  find,
+  fmtCount,
+  get,
+  issuedUsPerCall,
+  maxOf,
+  med,
+  medianOf,
+  pointSeries,
+  pooled,
+  syscallsOf,
+  values,
+} from './report-data.js';
+import { type Target, currentTargets, earlierTargets, verdict } from './report-targets.js';
 import type { RunResult, SweepResult, WorkloadResult } from './run.js';
-import { fmt, fmtBytes, fmtRatio, median, quantile, ratio, table } from './stats.js';
+import { fmt, fmtRatio, median, quantile, ratio, table } from './stats.js';
+import { UNEXPLAINED, matchFloor } from './syscalls.js';
 import type { Series } from './workloads.js';
 
-const FLOOR_NAME = 'floor: fs/promises';
-const SYNC_FLOOR_NAME = 'floor: sync calls';
-const WORKER_FLOOR_NAME = 'floor: sync calls on a worker';
-const PARALLEL_FLOOR_NAME = 'floor: fs/promises ×N, Promise.all';
+/** A chart written for this report, with its path relative to the report. */
+export type ChartLink = Figure & { readonly href: string };
 
 const TITLES: Readonly<Record<WorkloadId, string>> = {
   S: 'S — 1 KiB to one file, sequential, awaited',
   Sync: 'Sync — 1 KiB to one file with the synchronous API',
   B: 'B — a burst of un-awaited writes to one file',
+  C: 'C — concurrent writes, each to its own new file (`Promise.all`)',
   F: 'F — 1 KiB to many new files in one directory',
   L: 'L — a large file streamed from an async generator',
 };
 
-const METRIC: Readonly<Record<WorkloadId, { unit: string; higher: boolean }>> = {
-  S: { unit: 'ops/s', higher: true },
-  Sync: { unit: 'ops/s', higher: true },
-  B: { unit: 'ms total', higher: false },
-  F: { unit: 'files/s', higher: true },
-  L: { unit: 'MiB/s', higher: true },
-};
-
-function values(series: Series | undefined): number[] {
-  return series?.trials.map((trial) => trial.value) ?? [];
-}
-
-function med(series: Series | undefined): number | undefined {
-  const all = values(series);
-  return all.length === 0 ? undefined : median(all);
-}
+/** The new column's header: what it measures, in the words of the goal. */
+const CALLING_COLUMN =
+  'calling-thread µs per async call (validation and queueing; no blocking system call)';
 
 /** Spread of the rounds: (max − min) / median, as ±half of it in percent. */
 function spread(series: Series): string {
@@ -47,10 +58,6 @@ function spread(series: Series): string {
   if (all.length < 2) return '—';
   const mid = median(all);
   return `±${fmt(((Math.max(...all) - Math.min(...all)) / mid / 2) * 100)}%`;
-}
-
-function pooled(series: Series): number[] {
-  return series.trials.flatMap((trial) => trial.latencies ?? []);
 }
 
 function correctness(series: Series): string {
@@ -63,21 +70,6 @@ function correctness(series: Series): string {
   );
 }
 
-function get(workload: WorkloadResult | undefined, name: string): Series | undefined {
-  return workload?.series.find((series) => series.contender.name === name);
-}
-
-function find(run: RunResult, id: WorkloadId, kind: PlaceKind): WorkloadResult | undefined {
-  return run.workloads.find((workload) => workload.id === id && workload.place.kind === kind);
-}
-
-/** How many times better atomic-fs is than `other` (higher-is-better or time metrics). */
-function advantage(workload: WorkloadResult, mine: string, other: string): number {
-  const a = med(get(workload, mine));
-  const b = med(get(workload, other));
-  return METRIC[workload.id].higher ? ratio(a, b) : ratio(b, a);
-}
-
 function durabilityOf(series: Series): string {
   return series.contender.durability === 'full'
     ? 'full'
@@ -86,13 +78,29 @@ function durabilityOf(series: Series): string {
       : '**none**';
 }
 
+/** `12.3 / 4.56` from the trials' largest and 99th-percentile event-loop delays. */
+function loopDelay(series: Series): string {
+  const max = maxOf(series, (trial) => trial.loop?.delayMaxMs);
+  const p99 = medianOf(series, (trial) => trial.loop?.delayP99Ms);
+  if (max === undefined || p99 === undefined) return '—';
+  return `${fmt(max)} / ${fmt(p99)}`;
+}
+
 function workloadTable(workload: WorkloadResult): string {
   const { unit, higher } = METRIC[workload.id];
-  const mine = 'atomic-fs';
   const head = ['contender', 'durability', `${unit} (median)`, 'spread'];
   const latency = workload.id === 'S' || workload.id === 'Sync';
+  const calling = workload.id === 'B' || workload.id === 'C';
   if (latency) head.push('p50 µs', 'p99 µs');
-  if (workload.id === 'B') head.push('ms until the last call returned', 'commits (max)');
+  if (calling) {
+    head.push(
+      'ms until the last call returned',
+      CALLING_COLUMN,
+      'event-loop delay ms (max / p99)',
+      'event loop busy µs per call (all of it)',
+    );
+  }
+  if (workload.id === 'B') head.push('commits (max)');
   if (workload.id === 'L') head.push('peak RSS growth (max)');
   head.push(higher ? 'atomic-fs ÷ this' : 'this ÷ atomic-fs', 'output correct');
   const rows = workload.series.map((series) => {
@@ -106,20 +114,24 @@ function workloadTable(workload: WorkloadResult): string {
       const all = pooled(series);
       row.push(fmt(quantile(all, 0.5)), fmt(quantile(all, 0.99)));
     }
-    if (workload.id === 'B') {
+    if (calling) {
       row.push(
-        fmt(median(series.trials.map((trial) => trial.issuedMs ?? Number.NaN))),
-        String(Math.max(...series.trials.map((trial) => trial.commits ?? 0))),
+        fmt(medianOf(series, (trial) => trial.issuedMs)),
+        fmt(medianOf(series, issuedUsPerCall)),
+        loopDelay(series),
+        fmt(medianOf(series, busyUsPerCall)),
       );
     }
+    if (workload.id === 'B') {
+      row.push(String(Math.max(...series.trials.map((trial) => trial.commits ?? 0))));
+    }
     if (workload.id === 'L') {
-      const growth = Math.max(...series.trials.map((trial) => trial.rssGrowth ?? 0));
-      row.push(`${fmt(growth / 2 ** 20)} MiB`);
+      row.push(`${fmt((maxOf(series, (trial) => trial.rssGrowth) ?? 0) / 2 ** 20)} MiB`);
     }
     row.push(
-      series.contender.name === mine
+      series.contender.name === MINE
         ? '1×'
-        : fmtRatio(advantage(workload, mine, series.contender.name)),
+        : fmtRatio(advantage(workload, MINE, series.contender.name)),
       correctness(series),
     );
     return row;
@@ -127,299 +139,178 @@ function workloadTable(workload: WorkloadResult): string {
   return table(head, rows);
 }
 
-interface Target {
-  readonly name: string;
-  readonly goal: string;
-  readonly measured: string;
-  readonly met: boolean | undefined;
-  readonly why: string;
+function targetTable(list: readonly Target[]): string {
+  return table(
+    ['target', 'goal', 'measured', 'verdict', 'evidence where missed (from this run)'],
+    list.map((target) => [
+      target.name,
+      target.goal,
+      target.measured,
+      verdict(target.met),
+      // A pipe would end the cell; the ones already escaped stay as they are.
+      target.why.replace(/(?<!\\)\|/g, '\\|'),
+    ]),
+  );
 }
 
-function syscallsOf(
-  run: RunResult,
-  contender: string,
-  mode: 'async' | 'sync',
-): SyscallCount | undefined {
-  if (!Array.isArray(run.syscalls)) return undefined;
-  for (const probe of run.syscalls) {
-    if ('ok' in probe && probe.ok.contender === contender && probe.ok.mode === mode)
-      return probe.ok;
-  }
-  return undefined;
-}
+const SWEEP_UNIT: Readonly<Record<SweepResult['kind'], string>> = {
+  size: 'MiB/s',
+  count: 'files/s',
+  writers: 'files/s',
+};
 
-function p50(workload: WorkloadResult | undefined, name: string): number | undefined {
-  const series = get(workload, name);
-  if (series === undefined) return undefined;
-  const all = pooled(series);
-  return all.length === 0 ? undefined : quantile(all, 0.5);
-}
-
-/** Evidence for an S or Sync miss: calls per write and software overhead on tmpfs. */
-function overheadEvidence(run: RunResult, id: 'S' | 'Sync'): string {
-  const parts: string[] = [];
-  const mode = id === 'S' ? 'async' : 'sync';
-  const mine = syscallsOf(run, 'atomic-fs', mode);
-  const floor = syscallsOf(run, id === 'S' ? FLOOR_NAME : SYNC_FLOOR_NAME, mode);
-  if (mine !== undefined && floor !== undefined) {
-    parts.push(
-      `per write atomic-fs makes ${fmtCount(mine.file)} file-system calls (${fmtCount(mine.total)} system calls in all, ${fmtCount(mine.wakeups)} event-loop wake-ups) against the floor's ${fmtCount(floor.file)} (${fmtCount(floor.total)}, ${fmtCount(floor.wakeups)})`,
-    );
-  }
-  const tmpfs = find(run, id, 'tmpfs');
-  const a = p50(tmpfs, 'atomic-fs');
-  const f = p50(tmpfs, SYNC_FLOOR_NAME);
-  const w = id === 'S' ? p50(tmpfs, WORKER_FLOOR_NAME) : undefined;
-  if (a !== undefined && f !== undefined) {
-    const viaWorker = w === undefined ? '' : ` and ${fmt(w)} µs for them on a worker thread`;
-    parts.push(
-      `on tmpfs (fsync free) a write takes ${fmt(a)} µs p50 against ${fmt(f)} µs for the sync floor's eight calls${viaWorker}: ${fmt(a - (w ?? f))} µs of the library's own overhead per write`,
-    );
-  }
-  const trips = run.roundTrips.find((entry) => entry.place.kind === 'disk') ?? run.roundTrips[0];
-  if (id === 'S' && trips !== undefined) {
-    parts.push(
-      `one worker-thread round trip costs ${fmt(trips.value.workerRoundTripUs)} µs here, one threadpool call ${fmt(trips.value.threadpoolCallUs)} µs (sync: ${fmt(trips.value.syncCallUs)} µs)`,
-    );
-  }
-  return parts.join('; ');
-}
-
-/**
- * What the physical floor itself achieves against `other`: a writer making the same eight
- * calls cannot beat the sync floor, so a goal above this ratio is out of reach in this run.
- */
-function bound(workload: WorkloadResult, other: string, goal: number): string {
-  const limit = advantage(workload, SYNC_FLOOR_NAME, other);
-  if (!Number.isFinite(limit)) return '';
-  const reach =
-    limit < goal
-      ? 'so no writer making these calls could reach the goal in this run'
-      : 'so the goal was reachable';
-  const worker = advantage(workload, WORKER_FLOOR_NAME, other);
-  const offThread = Number.isFinite(worker)
-    ? `; the same calls on one worker thread (what a writer that never blocks the event loop pays at least) were ${fmtRatio(worker)}`
-    : '';
-  return `the sync floor (the same calls with no thread hand-offs) was ${fmtRatio(limit)} ${other}, ${reach}${offThread}`;
-}
-
-/** For writeFiles: what the disk allowed the floor's calls when issued for every file at once. */
-function parallelBound(workload: WorkloadResult, other: string, goal: number): string {
-  const limit = advantage(workload, PARALLEL_FLOOR_NAME, other);
-  if (!Number.isFinite(limit)) return '';
-  const share = advantage(workload, 'atomic-fs writeFiles', PARALLEL_FLOOR_NAME);
-  return `the floor's own calls issued for every file at once (${PARALLEL_FLOOR_NAME}: a file fsync and a directory fsync per file, all in flight together) reached ${fmtRatio(limit)} ${other}${limit < goal ? ', short of the goal themselves' : ''}; writeFiles, with one directory fsync for the batch, was ${fmtRatio(share)} that`;
-}
-
-function atLeast(value: number, goal: number): boolean | undefined {
-  return Number.isFinite(value) ? value >= goal : undefined;
-}
-
-function targets(run: RunResult): Target[] {
-  const list: Target[] = [];
-  const s = find(run, 'S', 'disk');
-  if (s !== undefined) {
-    for (const [other, goal] of [
-      [ATOMICALLY.name, 2],
-      [WRITE_FILE_ATOMIC.name, 3],
-      [FLOOR_NAME, 1.5],
-    ] as const) {
-      const value = advantage(s, 'atomic-fs', other);
-      const met = atLeast(value, goal);
-      const first = !list.some((target) => target.met === false);
-      list.push({
-        name: `S (disk): ops/s vs ${other}`,
-        goal: `≥ ${goal}×`,
-        measured: fmtRatio(value),
-        met,
-        why:
-          met === false
-            ? `${bound(s, other, goal)}${first ? `; ${overheadEvidence(run, 'S')}` : ''}`
-            : '',
-      });
-    }
-  }
-  const sync = find(run, 'Sync', 'disk');
-  if (sync !== undefined) {
-    const value = advantage(sync, 'atomic-fs', SYNC_FLOOR_NAME);
-    const met = atLeast(value, 0.9);
-    list.push({
-      name: 'Sync (disk): writeFileSync vs the sync floor',
-      goal: '≥ 0.9×',
-      measured: fmtRatio(value),
-      met,
-      why: met === false ? overheadEvidence(run, 'Sync') : '',
-    });
-  }
-  const b = find(run, 'B', 'disk');
-  if (b !== undefined) {
-    const mine = get(b, 'atomic-fs');
-    const commits = Math.max(0, ...(mine?.trials.map((trial) => trial.commits ?? 0) ?? []));
-    list.push({
-      name: `B (disk): commits for a burst of ${run.config.burst}`,
-      goal: '≤ 3',
-      measured:
-        mine === undefined || mine.trials.length === 0
-          ? '—'
-          : `${commits} (max of ${mine.trials.length} rounds)`,
-      met: mine === undefined || mine.trials.length === 0 ? undefined : commits <= 3,
-      why: '',
-    });
-    const value = advantage(b, 'atomic-fs', WRITE_FILE_ATOMIC.name);
-    const bMet = atLeast(value, 300);
-    const total = med(mine);
-    const theirs = med(get(b, WRITE_FILE_ATOMIC.name));
-    const issued = median(mine?.trials.map((trial) => trial.issuedMs ?? Number.NaN) ?? []);
-    list.push({
-      name: 'B (disk): total time vs write-file-atomic',
-      goal: '≥ 300× faster',
-      measured: fmtRatio(value),
-      met: bMet,
-      why:
-        bMet === false && total !== undefined && theirs !== undefined
-          ? `300× needs the burst in ${fmt(theirs / 300)} ms, ${fmt((theirs / 300 / run.config.burst) * 1000)} µs per call; atomic-fs took ${fmt(total)} ms, ${fmt((total / run.config.burst) * 1000)} µs per call, of which ${fmt(issued)} ms passed before the last call returned: every call, even one that will be coalesced away, validates, and resolves the destination on the calling thread with two system calls, an \`lstat\` of the file and a \`stat\` of its directory (the queue key is the directory's identity and the file's name), which a CPU profile of the burst shows to be the largest share of the calling thread's time`
-          : '',
-    });
-    const right =
-      mine !== undefined &&
-      mine.trials.length > 0 &&
-      mine.trials.every((trial) => trial.problems.length === 0);
-    list.push({
-      name: 'B (disk): final content is the last write',
-      goal: 'every round',
-      measured:
-        mine === undefined
-          ? '—'
-          : `${mine.trials.filter((trial) => trial.problems.length === 0).length} of ${mine.trials.length} rounds`,
-      met: mine === undefined || mine.trials.length === 0 ? undefined : right,
-      why: right
-        ? ''
-        : (mine?.trials.find((trial) => trial.problems.length > 0)?.problems[0] ?? ''),
-    });
-  }
-  const f = find(run, 'F', 'disk');
-  if (f !== undefined) {
-    const batch = get(f, 'atomic-fs writeFiles');
-    const value = advantage(f, 'atomic-fs writeFiles', FLOOR_NAME);
-    list.push({
-      name: 'F (disk): writeFiles files/s vs the floor',
-      goal: '≥ 4×',
-      measured: batch === undefined || batch.trials.length === 0 ? 'not measured' : fmtRatio(value),
-      met: batch === undefined || batch.trials.length === 0 ? undefined : atLeast(value, 4),
-      why:
-        batch?.contender.unavailable ??
-        batch?.failure ??
-        (atLeast(value, 4) === false ? parallelBound(f, FLOOR_NAME, 4) : ''),
-    });
-    const seq = advantage(f, 'atomic-fs', FLOOR_NAME);
-    const seqMet = atLeast(seq, 1.5);
-    list.push({
-      name: 'F (disk): sequential writeFile files/s vs the floor',
-      goal: '≥ 1.5×',
-      measured: fmtRatio(seq),
-      met: seqMet,
-      why:
-        seqMet === false
-          ? `${bound(f, FLOOR_NAME, 1.5)}; a new file also costs a failing \`lstat\` on the calling thread (Node builds the error as an exception)`
-          : '',
-    });
-  }
-  const l = find(run, 'L', 'disk');
-  if (l !== undefined) {
-    const value = advantage(l, 'atomic-fs', FLOOR_NAME);
-    const lMet = atLeast(value, 0.9);
-    list.push({
-      name: `L (disk): MiB/s vs the floor, ${fmtBytes(run.config.largeBytes)}`,
-      goal: '≥ 0.9×',
-      measured: fmtRatio(value),
-      met: lMet,
-      why:
-        lMet === false
-          ? `${bound(l, FLOOR_NAME, 0.9)}; atomic-fs, like the floor, writes each ${fmtBytes(run.config.chunk)} chunk in its own threadpool round trip`
-          : '',
-    });
-    const mine = get(l, 'atomic-fs');
-    const growth = Math.max(0, ...(mine?.trials.map((trial) => trial.rssGrowth ?? 0) ?? []));
-    list.push({
-      name: 'L (disk): peak RSS growth',
-      goal: '≤ 32 MiB',
-      measured:
-        mine === undefined || mine.trials.length === 0 ? '—' : `${fmt(growth / 2 ** 20)} MiB`,
-      met: mine === undefined || mine.trials.length === 0 ? undefined : growth <= 32 * 2 ** 20,
-      why: '',
-    });
-  }
-  const st = find(run, 'S', 'tmpfs');
-  if (st !== undefined) {
-    for (const [other, goal] of [
-      [ATOMICALLY.name, 2],
-      [WRITE_FILE_ATOMIC.name, 3],
-    ] as const) {
-      const value = advantage(st, 'atomic-fs', other);
-      const met = atLeast(value, goal);
-      list.push({
-        name: `S (tmpfs): ops/s vs ${other}`,
-        goal: `≥ ${goal}×`,
-        measured: fmtRatio(value),
-        met,
-        why: met === false ? overheadEvidence(run, 'S') : '',
-      });
-    }
-  }
-  return list;
-}
-
-function verdict(met: boolean | undefined): string {
-  if (met === undefined) return 'not measured';
-  return met ? 'met' : '**missed**';
-}
-
-function sweepTable(sweep: SweepResult): string {
-  const names = [
+function sweepNames(sweep: SweepResult): string[] {
+  return [
     ...new Set(
       sweep.points.flatMap((point) => point.series.map((series) => series.contender.name)),
     ),
   ];
-  if (sweep.kind === 'size') {
-    const head = [
-      'size × writes per trial',
-      ...names.flatMap((name) => [`${name} MiB/s`, `${name} ns/byte`]),
-      'atomic-fs ÷ floor',
-    ];
-    const rows = sweep.points.map((point) => {
-      const cells = [point.label];
-      for (const name of names) {
-        const series = point.series.find((entry) => entry.contender.name === name);
-        const mib = med(series);
-        cells.push(fmt(mib), mib === undefined ? '—' : fmt(1e9 / (mib * 2 ** 20)));
-      }
-      cells.push(
-        fmtRatio(
-          ratio(
-            med(point.series.find((e) => e.contender.name === 'atomic-fs')),
-            med(point.series.find((e) => e.contender.name === FLOOR_NAME)),
-          ),
-        ),
-      );
-      return cells;
-    });
-    return table(head, rows);
-  }
-  const head = ['files', ...names.flatMap((name) => [`${name} files/s`, `${name} µs/file`])];
+}
+
+function sweepTable(sweep: SweepResult): string {
+  const names = sweepNames(sweep);
+  const unit = SWEEP_UNIT[sweep.kind];
+  const first =
+    sweep.kind === 'size'
+      ? 'size × writes per trial'
+      : sweep.kind === 'count'
+        ? 'files'
+        : 'writers';
+  const head = [first, ...names.map((name) => `${name} ${unit}`)];
+  if (sweep.kind === 'size') head.push('atomic-fs ns/byte', 'atomic-fs ÷ floor');
+  if (sweep.kind === 'count')
+    head.push('atomic-fs µs/file', 'writeFiles ÷ floor', 'atomic-fs ÷ floor');
+  if (sweep.kind === 'writers') head.push('atomic-fs ÷ floor');
   const rows = sweep.points.map((point) => {
-    const cells = [String(point.param)];
+    const cells = [sweep.kind === 'size' ? point.label : String(point.param)];
     for (const name of names) {
-      const series = point.series.find((entry) => entry.contender.name === name);
-      const rate = med(series);
+      const series = pointSeries(point, name);
       const note = series?.failure;
       cells.push(
-        note !== undefined && series?.trials.length === 0 ? note : fmt(rate),
-        rate === undefined ? '—' : fmt(1e6 / rate),
+        series === undefined
+          ? 'not run'
+          : note !== undefined && series.trials.length === 0
+            ? note
+            : fmt(med(series)),
       );
     }
+    const mine = med(pointSeries(point, MINE));
+    const floor = med(pointSeries(point, FLOOR_NAME));
+    if (sweep.kind === 'size') {
+      cells.push(
+        mine === undefined ? '—' : fmt(1e9 / (mine * 2 ** 20)),
+        fmtRatio(ratio(mine, floor)),
+      );
+    }
+    if (sweep.kind === 'count') {
+      cells.push(
+        mine === undefined ? '—' : fmt(1e6 / mine),
+        fmtRatio(ratio(med(pointSeries(point, BATCH_NAME)), floor)),
+        fmtRatio(ratio(mine, floor)),
+      );
+    }
+    if (sweep.kind === 'writers') cells.push(fmtRatio(ratio(mine, floor)));
     return cells;
   });
   return table(head, rows);
+}
+
+function chartsFor(
+  charts: readonly ChartLink[],
+  kind: SweepResult['kind'],
+  place: string,
+): string[] {
+  return charts
+    .filter((chart) => chart.kind === kind && chart.place === place)
+    .map((chart) => `![${chart.title}](${chart.href})`);
+}
+
+/** The place whose figures stand for the run: the disk, when the run had one. */
+function mainPlace(run: RunResult): PlaceKind {
+  return run.places.some((place) => place.kind === 'disk')
+    ? 'disk'
+    : (run.places[0]?.kind ?? 'disk');
+}
+
+/** The calling thread's work per async call: timings from B and C, and strace's counts. */
+function callingSection(run: RunResult, kind: PlaceKind): string {
+  const names = [
+    ...new Set(
+      run.workloads
+        .filter((workload) => workload.id === 'B' || workload.id === 'C')
+        .flatMap((workload) => workload.series.map((series) => series.contender.name)),
+    ),
+  ];
+  const b = find(run, 'B', kind);
+  const c = find(run, 'C', kind);
+  const modes = ['async', 'burst', 'concurrent'] as const;
+  const rows = names.map((name) => {
+    const counts = modes.map((mode) => syscallsOf(run, name, mode));
+    const which = [
+      ...new Set(counts.flatMap((count) => count?.callingByName.map(([call]) => call) ?? [])),
+    ];
+    return [
+      name,
+      fmt(medianOf(get(b, name), issuedUsPerCall)),
+      fmt(medianOf(get(c, name), issuedUsPerCall)),
+      `${fmt(maxOf(get(b, name), (t) => t.loop?.delayMaxMs))} / ${fmt(maxOf(get(c, name), (t) => t.loop?.delayMaxMs))}`,
+      ...counts.map((count) => (count === undefined ? '—' : fmtCount(count.calling))),
+      which.length === 0 ? '' : which.join(', '),
+    ];
+  });
+  return table(
+    [
+      'contender',
+      `${CALLING_COLUMN}, B`,
+      'the same, C',
+      'largest event-loop delay ms, B / C',
+      'fs calls on the calling thread per call: awaited overwrites',
+      'burst to one file',
+      'concurrent new files',
+      'which',
+    ],
+    rows,
+  );
+}
+
+function rssSection(run: RunResult): string {
+  const out: string[] = [];
+  for (const entry of run.rss) {
+    out.push(`**${entry.place.kind}** (${entry.place.fsType}) — ${entry.params}:`, '');
+    const rows = entry.series.map((series) => {
+      if (series.trials.length === 0) {
+        return [series.contender.name, series.failure ?? '—', '', '', '', ''];
+      }
+      const peak = maxOf(series, (trial) => trial.peakRss);
+      const growth = maxOf(series, (trial) => trial.rssGrowth);
+      const since = series.trials.some((trial) => trial.peakSinceStart === true)
+        ? ' (since the child started)'
+        : '';
+      return [
+        series.contender.name,
+        fmt(med(series)),
+        peak === undefined ? '—' : `${fmt(peak / 2 ** 20)} MiB${since}`,
+        peak === undefined || growth === undefined ? '—' : `${fmt((peak - growth) / 2 ** 20)} MiB`,
+        growth === undefined ? '—' : `${fmt(growth / 2 ** 20)} MiB`,
+        correctness(series),
+      ];
+    });
+    out.push(
+      table(
+        [
+          'contender',
+          'files/s (median)',
+          'peak RSS (max)',
+          'RSS before the writes',
+          'growth (max)',
+          'output correct',
+        ],
+        rows,
+      ),
+      '',
+    );
+  }
+  return out.join('\n');
 }
 
 /** Where the syscall counts were taken, with the path's depth. */
@@ -431,30 +322,24 @@ function straceDepth(run: RunResult): string {
   return ` ${depth} path components deep (\`${disk.dir.replace(run.root, '<repo>')}/…/data.bin\`)`;
 }
 
-/** A per-write count: whole numbers as such, else two decimals. */
-function fmtCount(value: number): string {
-  const rounded = Math.round(value * 100) / 100;
-  return Number.isInteger(rounded) ? String(rounded) : rounded.toFixed(2);
-}
-
 function syscallSection(run: RunResult): string {
   if (!Array.isArray(run.syscalls)) return `Not measured: ${run.syscalls.skipped}.`;
-  const rows = run.syscalls.map((probe) => {
-    if (!('ok' in probe)) return [probe.skipped, '', '', '', '', '', ''];
+  const rows = run.syscalls.flatMap((probe) => {
+    if (!('ok' in probe)) return [[probe.skipped, '', '', '', '', '', '', '']];
     const count = probe.ok;
-    const calls = count.fileByName.map(([name, value]) => `${name} ${fmtCount(value)}`).join(', ');
-    const other = count.otherByName
-      .slice(0, 5)
-      .map(([name, value]) => `${name} ${fmtCount(value)}`)
-      .join(', ');
+    if (count.mode !== 'async' && count.mode !== 'sync') return [];
+    const other = byName(count.otherByName.slice(0, 5));
     return [
-      count.contender,
-      count.mode,
-      fmtCount(count.file),
-      calls,
-      fmtCount(count.wakeups),
-      fmtCount(count.total),
-      `${other}${count.ioUring ? ' (io_uring seen!)' : ''}`,
+      [
+        count.contender,
+        count.mode,
+        fmtCount(count.file),
+        byName(count.fileByName),
+        count.mode === 'sync' ? '(all)' : fmtCount(count.calling),
+        fmtCount(count.wakeups),
+        fmtCount(count.total),
+        `${other}${count.ioUring ? ' (io_uring seen!)' : ''}`,
+      ],
     ];
   });
   return table(
@@ -463,12 +348,69 @@ function syscallSection(run: RunResult): string {
       'API',
       'file-system calls / write',
       'which',
+      'of them on the calling thread',
       'event-loop wake-ups / write',
       'all calls / write',
       'other calls / write (top 5)',
     ],
     rows,
   );
+}
+
+/** One overwrite call by call, with what each call is for and whether the floor makes it. */
+function listingSection(run: RunResult): string {
+  if (run.listings.length === 0) return 'Not measured (--only).';
+  const out: string[] = [];
+  const byKey = new Map<string, (typeof run.listings)[number]>();
+  for (const probe of run.listings) {
+    if ('ok' in probe) byKey.set(`${probe.ok.contender} ${probe.ok.mode}`, probe);
+    else out.push(`Not measured: ${probe.skipped}.`, '');
+  }
+  for (const mode of ['async', 'sync'] as const) {
+    const mine = byKey.get(`${MINE} ${mode}`);
+    const floorName = mode === 'async' ? FLOOR_NAME : SYNC_FLOOR_NAME;
+    const floor = byKey.get(`${floorName} ${mode}`);
+    if (mine === undefined || !('ok' in mine)) continue;
+    const calls = mine.ok.calls;
+    const floorCalls = floor !== undefined && 'ok' in floor ? floor.ok.calls : undefined;
+    const matched = floorCalls === undefined ? undefined : matchFloor(calls, floorCalls);
+    const extra = calls.filter((_, i) => matched?.[i] === false);
+    const unexplained = calls.filter((call) => call.reason === UNEXPLAINED).length;
+    const onCalling = calls.filter((call) => call.thread === 'calling').length;
+    const summary = [
+      `**atomic-fs \`${mode === 'async' ? 'writeFile' : 'writeFileSync'}\`**: ${calls.length} file-system calls for one overwrite`,
+      mode === 'async' ? `, ${onCalling} of them on the calling thread` : '',
+      floorCalls === undefined
+        ? ''
+        : `; ${floorName} makes ${floorCalls.length}, and the ${extra.length} beyond its calls are ${extra.map((call) => `${call.kind} (\`${call.name}\`)`).join(', ') || 'none'}`,
+      unexplained > 0 ? `; **${unexplained} call(s) have no reason in bench/syscalls.ts**` : '',
+      ':',
+    ].join('');
+    out.push(
+      summary,
+      '',
+      table(
+        [
+          '#',
+          'thread',
+          'call (as strace shows it)',
+          'kind',
+          'the floor makes it too',
+          'what it buys',
+        ],
+        calls.map((call, i) => [
+          String(i + 1),
+          call.thread,
+          `\`${call.text.replace(/\|/g, '\\|').replace(/`/g, "'")}\``,
+          call.kind,
+          matched === undefined ? '—' : matched[i] === true ? 'yes' : '**no**',
+          call.reason === UNEXPLAINED ? `**${UNEXPLAINED}**` : call.reason.replace(/\|/g, '\\|'),
+        ]),
+      ),
+      '',
+    );
+  }
+  return out.join('\n');
 }
 
 function profileSection(run: RunResult): string {
@@ -525,7 +467,7 @@ function profileSection(run: RunResult): string {
   return out.join('\n');
 }
 
-export function renderReport(run: RunResult): string {
+export function renderReport(run: RunResult, charts: readonly ChartLink[] = []): string {
   const lines: string[] = [];
   const push = (...more: string[]): void => {
     lines.push(...more);
@@ -611,24 +553,25 @@ export function renderReport(run: RunResult): string {
     '',
     '## Targets',
     '',
-    "From the issue, on the project's disk at `durability: 'full'`, ratios from this run.",
+    "On the project's disk (and tmpfs where a goal names it) at `durability: 'full'`, ratios from this run. Where a target is missed, the evidence column gives the measured reason: bounds set by the floors in the same run, system calls counted under strace, and the calling thread's figures.",
     '',
-    table(
-      ['target', 'goal', 'measured', 'verdict', 'evidence where missed'],
-      targets(run).map((target) => [
-        target.name,
-        target.goal,
-        target.measured,
-        verdict(target.met),
-        target.why,
-      ]),
-    ),
+    targetTable(currentTargets(run)),
+    '',
+    'Earlier targets, still tracked:',
+    '',
+    targetTable(earlierTargets(run)),
     '',
   );
-  for (const id of ['S', 'Sync', 'B', 'F', 'L'] as const) {
+  for (const id of ['S', 'Sync', 'B', 'C', 'F', 'L'] as const) {
     const runs = run.workloads.filter((workload) => workload.id === id);
     if (runs.length === 0) continue;
     push(`## ${TITLES[id]}`, '');
+    if (id === 'B' || id === 'C') {
+      push(
+        `"${CALLING_COLUMN}" is the time from the first call until the last call had returned its promise, divided by the calls: work done on the calling thread while no write can have completed yet. The event-loop delay is that of a 1 ms timer (\`perf_hooks.monitorEventLoopDelay\`) while the calls ran and settled; "event loop busy" is the loop's active time (\`performance.eventLoopUtilization\`) over the same span, per call: issuing, completions and promise resolution.`,
+        '',
+      );
+    }
     for (const workload of runs) {
       push(
         `**${workload.place.kind}** (${workload.place.fsType}) — ${workload.params}:`,
@@ -638,28 +581,80 @@ export function renderReport(run: RunResult): string {
       );
     }
   }
-  if (run.sweeps.length > 0) {
+  if (run.workloads.some((workload) => workload.id === 'B' || workload.id === 'C')) {
+    push(
+      '## The calling thread, per async call',
+      '',
+      `What an async call costs the thread that makes it, on ${mainPlace(run) === 'disk' ? 'the disk' : mainPlace(run)}: the time until every call had returned (B and C above), the largest event-loop delay, and the file-system calls that strace saw on the calling thread (the main thread, whose thread id is the process id) per call — for awaited overwrites, a burst to one file, and un-awaited writes to new files. Each such call blocks the event loop for as long as the file system takes; on a network file system or a loaded disk, milliseconds.`,
+      '',
+      callingSection(run, mainPlace(run)),
+      '',
+    );
+  }
+  const writers = run.sweeps.filter((sweep) => sweep.kind === 'writers');
+  if (writers.length > 0) {
+    push(
+      '## Concurrent writers to distinct files',
+      '',
+      'Files per second as the number of concurrent writers grows (medians over rounds). Each writer awaits its own writes one after another; no two writers share a file. At 1 writer this is one-by-one writing; at the most, every file of the trial is in flight at once (as in C).',
+      '',
+    );
+    for (const sweep of writers) {
+      push(
+        `**${sweep.place.kind}** (${sweep.place.fsType}) — ${sweep.params}:`,
+        '',
+        sweepTable(sweep),
+        '',
+        ...chartsFor(charts, 'writers', sweep.place.kind).flatMap((image) => [image, '']),
+      );
+    }
+  }
+  const growth = run.sweeps.filter((sweep) => sweep.kind !== 'writers');
+  if (growth.length > 0) {
     push(
       '## Growth',
       '',
       'Cost per byte and per file as the size or the number of files grows (medians over rounds).',
       '',
     );
-    for (const sweep of run.sweeps) {
+    for (const sweep of growth) {
       push(
         `**${sweep.kind === 'size' ? 'File size' : 'File count'} — ${sweep.place.kind}** — ${sweep.params}:`,
         '',
         sweepTable(sweep),
         '',
+        ...chartsFor(charts, sweep.kind, sweep.place.kind).flatMap((image) => [image, '']),
       );
     }
+  }
+  if (run.rss.length > 0) {
+    push(
+      `## Peak memory with ${run.rss[0]?.files.toLocaleString('en-US') ?? ''} files`,
+      '',
+      'The resident set of a process that writes this many new files at once: `writeFiles`, `writeFile` once per file under one `Promise.all`, and the floor issued the same way.',
+      '',
+      rssSection(run),
+    );
+  }
+  if (charts.length > 0) {
+    const dirs = [...new Set(charts.map((chart) => chart.href.replace(/[^/]*$/, '')))];
+    push(
+      `The charts are SVG files written by this run into \`${dirs.join('`, `') || './'}\`, beside this report.`,
+      '',
+    );
   }
   push(
     '## System calls per write',
     '',
-    `Overwrites of a 1 KiB file${straceDepth(run)} after a warm-up, counted with \`strace -f -y\` (every thread) under \`UV_USE_IO_URING=0\` between two marker calls, divided by ${run.config.straceWrites} writes. atomic-fs resolves the destination with an \`lstat\` of the file and a \`stat\` of its directory whatever the depth; the peers' JavaScript \`realpath\` costs a \`statx\` per path component, so their counts grow with the depth of the path. "File-system calls" are calls on files and directories; the rest are thread hand-offs (futex, epoll, eventfd reads and writes) and memory management. "Event-loop wake-ups" are writes to an eventfd: one per threadpool call that completes, one per message between threads — each is a hand-off between threads, which costs far more than the call itself when the CPUs were idle waiting for the disk.`,
+    `Overwrites of a 1 KiB file${straceDepth(run)} after a warm-up, counted with \`strace -f -y\` (every thread) under \`UV_USE_IO_URING=0\` between two marker calls, divided by ${run.config.straceWrites} writes. The peers' JavaScript \`realpath\` costs a \`statx\` per path component, so their counts grow with the depth of the path. "File-system calls" are calls on files and directories; the rest are thread hand-offs (futex, epoll, eventfd reads and writes) and memory management. "On the calling thread" counts the file-system calls the main thread made itself. "Event-loop wake-ups" are writes to an eventfd: one per threadpool call that completes, one per message between threads — each is a hand-off between threads, which costs far more than the call itself when the CPUs were idle waiting for the disk.`,
     '',
     syscallSection(run),
+    '',
+    '## What each file-system call of one overwrite buys',
+    '',
+    "One overwrite of a 1 KiB file after a warm-up, traced with `strace -f -y`, call by call in the order the calls started, beside the floor's. Each call's reason comes from a table in `bench/syscalls.ts` keyed by what the call does and what it acts on; a call missing from that table is shown as unexplained (and fails `test/bench-syscalls.test.ts`).",
+    '',
+    listingSection(run),
     '',
     "## Where atomic-fs's time goes",
     '',

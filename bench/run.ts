@@ -1,17 +1,20 @@
 /**
- * `npm run bench [-- --quick] [-- --only=S,B] [-- --fs=disk|tmpfs] [-- --out=FILE]`
+ * `npm run bench [-- --quick] [-- --only=S,B] [-- --fs=disk|tmpfs] [-- --out=FILE] [-- --charts=DIR]`
  *
- * Runs atomic-fs, write-file-atomic, atomically, steno and two hand-written durable
- * references side by side in one process, interleaved over rounds, on the project's disk
- * and on a tmpfs; checks every output; counts system calls under strace; profiles
- * atomic-fs; and writes BENCHMARKS.md (a quick run writes build/BENCHMARKS.quick.md).
+ * Runs atomic-fs, write-file-atomic, atomically, steno and hand-written durable references
+ * side by side in one process, interleaved over rounds, on the project's disk and on a
+ * tmpfs; checks every output; counts system calls under strace (per thread); profiles
+ * atomic-fs; draws the growth curves as SVG charts; and writes BENCHMARKS.md with its charts
+ * in bench/charts/ (a quick run writes build/BENCHMARKS.quick.md and build/charts/).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, getPriority, loadavg, totalmem } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ATOMICALLY,
   ATOMIC_FS,
+  CONCURRENT,
   type Contender,
   FLOOR,
   STENO,
@@ -19,16 +22,21 @@ import {
   WORKER_FLOOR,
   WRITE_FILE_ATOMIC,
   batchContenders,
+  ioThreadOnline,
 } from './contenders.js';
-import { type Config, FULL, QUICK, type WorkloadId, sweepWrites } from './config.js';
+import { type Figure, figures, writeFigures } from './figures.js';
+import { type Config, FULL, QUICK, type WorkloadId, sweepBudget, sweepWrites } from './config.js';
 import { patternBuffer } from './data.js';
 import { type Place, closePlace, diskPlace, mountTmpfs } from './places.js';
 import {
   type Probe,
   type RoundTrips,
   type SyscallCount,
+  type SyscallListing,
   type ThreadProfile,
+  type TraceMode,
   countSyscalls,
+  listOneWrite,
   measureRoundTrips,
   profileAtomicFs,
   straceAvailable,
@@ -38,7 +46,10 @@ import { fmtBytes } from './stats.js';
 import {
   type Series,
   burstWrites,
+  concurrentFiles,
+  concurrentWriters,
   interleave,
+  peakRss,
   largeStream,
   manyFiles,
   sequentialWrites,
@@ -60,7 +71,7 @@ export interface SweepPoint {
 }
 
 export interface SweepResult {
-  readonly kind: 'size' | 'count';
+  readonly kind: 'size' | 'count' | 'writers';
   readonly place: Place;
   readonly params: string;
   readonly points: SweepPoint[];
@@ -73,7 +84,11 @@ export interface RunResult {
   readonly skipped: string[];
   readonly workloads: WorkloadResult[];
   readonly sweeps: SweepResult[];
+  /** The peak-RSS run: many files, each contender in a fresh child process. */
+  readonly rss: { place: Place; files: number; params: string; series: Series[] }[];
   syscalls: Probe<SyscallCount>[] | { skipped: string };
+  /** One overwrite, call by call (atomic-fs and the floors). */
+  listings: Probe<SyscallListing>[];
   readonly profiles: { mode: 'async' | 'sync'; place: Place; result: Probe<ThreadProfile[]> }[];
   readonly roundTrips: { place: Place; value: RoundTrips }[];
   readonly machine: Record<string, string>;
@@ -90,6 +105,7 @@ interface Args {
   readonly only: ReadonlySet<string> | undefined;
   readonly fs: ReadonlySet<string>;
   readonly out: string | undefined;
+  readonly charts: string | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -97,18 +113,20 @@ function parseArgs(argv: readonly string[]): Args {
   let only: Set<string> | undefined;
   let fsKinds = new Set(['disk', 'tmpfs']);
   let out: string | undefined;
+  let charts: string | undefined;
   for (const arg of argv) {
     const [key, value = ''] = arg.split('=', 2);
     if (arg === '--quick') config = QUICK;
     else if (key === '--only') only = new Set(value.split(','));
     else if (key === '--fs') fsKinds = new Set(value.split(','));
     else if (key === '--out') out = value;
+    else if (key === '--charts') charts = value;
     else
       throw new Error(
-        `unknown argument ${arg} (use --quick, --only=S,Sync,B,F,L,sweep,strace,profile, --fs=disk,tmpfs, --out=FILE)`,
+        `unknown argument ${arg} (use --quick, --only=S,Sync,B,C,F,L,sweep,writers,rss,strace,profile, --fs=disk,tmpfs, --out=FILE, --charts=DIR)`,
       );
   }
-  return { config, only, fs: fsKinds, out };
+  return { config, only, fs: fsKinds, out, charts };
 }
 
 /** Record how busy the machine is (other users' work adds noise to every number). */
@@ -239,6 +257,23 @@ async function runWorkloads(
       ),
     });
   }
+  if (wanted('C')) {
+    sampleLoad(result);
+    result.workloads.push({
+      id: 'C',
+      place,
+      params: `${config.concurrent} writes of ${fmtBytes(size)} issued at once (\`Promise.all\`), each to its own new file in one fresh directory, ${config.concurrentRounds} rounds`,
+      series: await interleave(
+        `${tag} C`,
+        CONCURRENT,
+        config.concurrentRounds,
+        concurrentFiles(place, config.concurrent, size),
+        concurrentFiles(place, config.concurrent, size),
+        log,
+        config.warmupMs,
+      ),
+    });
+  }
   if (wanted('F')) {
     sampleLoad(result);
     const [batch, ...parallel] = batchContenders();
@@ -291,7 +326,9 @@ async function runSweeps(config: Config, place: Place, result: RunResult): Promi
       label,
       series: await interleave(
         `${tag} size ${label}`,
-        [ATOMIC_FS, FLOOR, SYNC_FLOOR],
+        config.sizePeers
+          ? [ATOMIC_FS, FLOOR, SYNC_FLOOR, WRITE_FILE_ATOMIC, ATOMICALLY, STENO]
+          : [ATOMIC_FS, FLOOR, SYNC_FLOOR],
         config.sweepRounds,
         // A warm-up writes the size once: skipped for the largest sizes, where it costs seconds.
         size <= 32 * 2 ** 20 ? sizedWrites(place, data, writes) : undefined,
@@ -304,7 +341,7 @@ async function runSweeps(config: Config, place: Place, result: RunResult): Promi
   result.sweeps.push({
     kind: 'size',
     place,
-    params: `whole-buffer writes (\`writeFile(path, buffer)\`), about 256 MiB or 200 writes per trial, ${config.sweepRounds} rounds`,
+    params: `whole-buffer writes (\`writeFile(path, buffer)\`), about ${fmtBytes(sweepBudget(config).bytes)} or ${sweepBudget(config).writes} writes per trial, ${config.sweepRounds} rounds`,
     points: sizePoints,
   });
   sampleLoad(result);
@@ -314,6 +351,7 @@ async function runSweeps(config: Config, place: Place, result: RunResult): Promi
     const contenders: Contender[] = [];
     if (batch !== undefined) contenders.push(batch);
     if (count <= config.sequentialCountMax) contenders.push(ATOMIC_FS, FLOOR);
+    if (count <= config.peerCountMax) contenders.push(WRITE_FILE_ATOMIC, ATOMICALLY, STENO);
     countPoints.push({
       param: count,
       label: `${count} files`,
@@ -331,15 +369,67 @@ async function runSweeps(config: Config, place: Place, result: RunResult): Promi
   result.sweeps.push({
     kind: 'count',
     place,
-    params: `${fmtBytes(config.smallSize)} files into a fresh directory, ${config.sweepRounds} rounds; one-by-one writers up to ${config.sequentialCountMax} files`,
+    params: `${fmtBytes(config.smallSize)} files into a fresh directory, ${config.sweepRounds} rounds; one-by-one writers (each write awaited before the next) up to ${config.sequentialCountMax} files, the peers up to ${config.peerCountMax}`,
     points: countPoints,
   });
 }
 
-function runSyscalls(config: Config, place: Place): RunResult['syscalls'] {
+/** Files/s against the number of concurrent writers, each writing its own new files. */
+async function runWriters(config: Config, place: Place, result: RunResult): Promise<void> {
+  const tag = `[${place.kind}]`;
+  sampleLoad(result);
+  const points: SweepPoint[] = [];
+  for (const writers of config.writers) {
+    points.push({
+      param: writers,
+      label: `${writers} writers`,
+      series: await interleave(
+        `${tag} writers ${writers}`,
+        CONCURRENT,
+        config.writersRounds,
+        concurrentWriters(place, config.writersFiles, writers, config.smallSize),
+        concurrentWriters(place, config.writersFiles, writers, config.smallSize),
+        log,
+        config.warmupMs,
+      ),
+    });
+  }
+  result.sweeps.push({
+    kind: 'writers',
+    place,
+    params: `${config.writersFiles} new files of ${fmtBytes(config.smallSize)} per trial in one fresh directory, shared among N concurrent loops, each awaiting its own writes one after another; ${config.writersRounds} rounds`,
+    points,
+  });
+}
+
+/** Many new files through the multi-file contenders, each trial in a fresh child process. */
+async function runRss(config: Config, place: Place, result: RunResult): Promise<void> {
+  sampleLoad(result);
+  const series = await interleave(
+    `[${place.kind}] rss ${config.rssFiles}`,
+    batchContenders(),
+    config.rssRounds,
+    undefined,
+    peakRss(place, config.rssFiles, config.smallSize),
+    log,
+    config.warmupMs,
+  );
+  result.rss.push({
+    place,
+    files: config.rssFiles,
+    params: `${config.rssFiles} new files of ${fmtBytes(config.smallSize)} in one fresh directory, each trial in a fresh child process (after a warm-up there) whose kernel high-water mark of resident memory is reset right before the writes; ${config.rssRounds} rounds`,
+    series,
+  });
+}
+
+function runSyscalls(config: Config, place: Place, result: RunResult): void {
   const missing = straceAvailable();
-  if (missing !== undefined) return { skipped: missing };
-  const runs: [string, 'async' | 'sync'][] = [
+  if (missing !== undefined) {
+    result.syscalls = { skipped: missing };
+    result.listings = [{ skipped: missing }];
+    return;
+  }
+  const runs: [string, TraceMode][] = [
     ['atomic-fs', 'async'],
     ['atomic-fs', 'sync'],
     ['floor: fs/promises', 'async'],
@@ -351,11 +441,31 @@ function runSyscalls(config: Config, place: Place): RunResult['syscalls'] {
     ['atomically', 'sync'],
     ['steno', 'async'],
   ];
-  // A quick run counts atomic-fs and the two floors only (each count is a child under strace).
-  const chosen = config.quick ? runs.slice(0, 4) : runs;
-  return chosen.map(([name, mode]) => {
+  // Un-awaited calls (a burst to one file, many new files at once): the calling thread's
+  // share of the work when calls pile up, as in workloads B and C.
+  for (const contender of CONCURRENT) {
+    runs.push([contender.name, 'burst'], [contender.name, 'concurrent']);
+  }
+  // A quick run counts atomic-fs (every mode) and the floors' overwrites only: each count is
+  // a child under strace.
+  const quick = (name: string, mode: TraceMode): boolean =>
+    name === 'atomic-fs' ||
+    (name === 'floor: fs/promises' && mode === 'async') ||
+    (name === 'floor: sync calls' && mode === 'sync');
+  const chosen = config.quick ? runs.filter(([name, mode]) => quick(name, mode)) : runs;
+  result.syscalls = chosen.map(([name, mode]) => {
     log(`[${place.kind}] strace ${name} (${mode})`);
     return countSyscalls(name, mode, place.dir, config.straceWrites, config.smallSize);
+  });
+  const listed: [string, 'async' | 'sync'][] = [
+    ['atomic-fs', 'async'],
+    ['atomic-fs', 'sync'],
+    ['floor: fs/promises', 'async'],
+    ['floor: sync calls', 'sync'],
+  ];
+  result.listings = listed.map(([name, mode]) => {
+    log(`[${place.kind}] strace one write of ${name} (${mode})`);
+    return listOneWrite(name, mode, place.dir, config.smallSize);
   });
 }
 
@@ -372,7 +482,9 @@ async function main(): Promise<number> {
     skipped: [],
     workloads: [],
     sweeps: [],
+    rss: [],
     syscalls: { skipped: 'not run (--only)' },
+    listings: [],
     profiles: [],
     roundTrips: [],
     machine: machine(root),
@@ -382,6 +494,7 @@ async function main(): Promise<number> {
     seconds: 0,
   };
   sampleLoad(result);
+  result.machine['atomic-fs I/O thread'] = await ioThreadOnline();
   const places: Place[] = [];
   const onSignal = (): void => {
     for (const place of places) closePlace(place);
@@ -409,6 +522,8 @@ async function main(): Promise<number> {
     }
     for (const place of places) {
       if (wanted('sweep')) await runSweeps(config, place, result);
+      if (wanted('writers')) await runWriters(config, place, result);
+      if (wanted('rss')) await runRss(config, place, result);
     }
     for (const place of places) {
       result.roundTrips.push({
@@ -417,7 +532,7 @@ async function main(): Promise<number> {
       });
     }
     const disk = places.find((place) => place.kind === 'disk');
-    if (disk !== undefined && wanted('strace')) result.syscalls = runSyscalls(config, disk);
+    if (disk !== undefined && wanted('strace')) runSyscalls(config, disk, result);
     const tmpfs = places.find((place) => place.kind === 'tmpfs') ?? disk;
     if (tmpfs !== undefined && wanted('profile') && config.profileWrites > 0) {
       for (const mode of ['async', 'sync'] as const) {
@@ -436,19 +551,34 @@ async function main(): Promise<number> {
   }
   sampleLoad(result);
   result.seconds = (performance.now() - started) / 1000;
-  const markdown = renderReport(result);
   const out =
     args.out ?? (config.quick ? `${root}/build/BENCHMARKS.quick.md` : `${root}/BENCHMARKS.md`);
+  // The charts sit beside the report: bench/charts/ for BENCHMARKS.md, else charts/ next to it.
+  const chartDir =
+    args.charts ??
+    (args.out === undefined && !config.quick
+      ? join(root, 'bench', 'charts')
+      : join(dirname(out), 'charts'));
+  const drawn: Figure[] = figures(result);
+  const written = writeFigures(drawn, chartDir);
+  const links = written.map((figure) => ({
+    ...figure,
+    href: relative(dirname(out), figure.file).split('\\').join('/'),
+  }));
+  const markdown = renderReport(result, links);
   writeFileSync(out, markdown);
+  log(`wrote ${written.length} charts to ${chartDir}`);
   log(`\nwrote ${out} after ${result.seconds.toFixed(0)} s`);
   process.stdout.write(markdown);
-  const broken = result.workloads.some((workload) =>
-    workload.series.some(
-      (series) =>
-        series.contender.role !== 'peer' &&
-        (series.trials.some((trial) => trial.problems.length > 0) ||
-          (series.failure !== undefined && series.contender.unavailable === undefined)),
-    ),
+  const checked = [
+    ...result.workloads.flatMap((workload) => workload.series),
+    ...result.rss.flatMap((entry) => entry.series),
+  ];
+  const broken = checked.some(
+    (series) =>
+      series.contender.role !== 'peer' &&
+      (series.trials.some((trial) => trial.problems.length > 0) ||
+        (series.failure !== undefined && series.contender.unavailable === undefined)),
   );
   return broken ? 1 : 0;
 }

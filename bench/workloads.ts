@@ -5,10 +5,12 @@
  */
 import { mkdirSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Contender, Entry } from './contenders.js';
 import { checkBytes, checkNames, checkPattern, patternSource, smallData } from './data.js';
 import type { Place } from './places.js';
+import { measureRss } from './probes.js';
 import { rotation } from './stats.js';
 
 /** One measurement of one contender. */
@@ -19,10 +21,21 @@ export interface Trial {
   readonly latencies?: readonly number[];
   /** Commits (renames onto the destination) seen by inotify, for the burst. */
   readonly commits?: number;
-  /** For the burst: ms until every call had returned its promise (work on the calling thread). */
+  /**
+   * For the burst and C: ms until every call had returned its promise — the calling thread's
+   * work of validating and queueing the calls, while no call can have completed yet.
+   */
   readonly issuedMs?: number;
+  /** Calls made in the timed region (for per-call figures). */
+  readonly calls?: number;
+  /** The event loop during the timed region (burst, C). */
+  readonly loop?: LoopStats;
   /** Peak growth of the resident set during the write, in bytes. */
   readonly rssGrowth?: number;
+  /** Peak resident set of the process during the write, in bytes (the peak-RSS run). */
+  readonly peakRss?: number;
+  /** The peak could not be reset before the writes: it is the child's since it started. */
+  readonly peakSinceStart?: boolean;
   /** Correctness problems found in the output (empty: the output was right). */
   readonly problems: readonly string[];
 }
@@ -35,6 +48,48 @@ export interface Series {
 }
 
 export type Log = (line: string) => void;
+
+/** How the calling thread's event loop fared while a trial ran. */
+export interface LoopStats {
+  /** Largest and 99th-percentile delay of a 1 ms timer (perf_hooks.monitorEventLoopDelay), ms. */
+  readonly delayMaxMs: number;
+  readonly delayP99Ms: number;
+  /** Time the loop was busy (not waiting for events; performance.eventLoopUtilization), ms. */
+  readonly busyMs: number;
+  /** Timer samples taken (0: the trial was shorter than one timer period). */
+  readonly samples: number;
+}
+
+/** The delay histogram's timer period, ms. */
+const LOOP_PERIOD_MS = 1;
+
+/**
+ * Start watching the event loop; the returned function stops and reports. The delay
+ * histogram's timer fires every millisecond, so a call that blocks the loop for longer than
+ * that shows up as a delay of about its own length. The histogram records the time between
+ * two firings, and nothing for the first firing: the watch starts only once the timer has
+ * fired (the few samples of that wait are about zero), and the period is taken off every
+ * delay.
+ */
+export async function watchLoop(): Promise<() => LoopStats> {
+  const histogram = monitorEventLoopDelay({ resolution: LOOP_PERIOD_MS });
+  histogram.enable();
+  // Not reset() after this: that forgets the last firing too, and the next delay with it.
+  await sleep(3 * LOOP_PERIOD_MS);
+  const before = performance.eventLoopUtilization();
+  return () => {
+    histogram.disable();
+    const used = performance.eventLoopUtilization(before);
+    const samples = histogram.count;
+    const delay = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_PERIOD_MS);
+    return {
+      delayMaxMs: samples === 0 ? 0 : delay(histogram.max),
+      delayP99Ms: samples === 0 ? 0 : delay(histogram.percentile(99)),
+      busyMs: used.active,
+      samples,
+    };
+  };
+}
 
 const WARMUP_MAX_TRIALS = 20;
 
@@ -191,12 +246,15 @@ export function burstWrites(place: Place, burst: number, size: number): TrialFn 
     let settled: PromiseSettledResult<void>[];
     let elapsed: number;
     let issued: number;
+    let loop: LoopStats;
     try {
+      const stop = await watchLoop();
       const start = performance.now();
       const pending = writes.map((data) => write(path, data));
       issued = performance.now() - start;
       settled = await Promise.allSettled(pending);
       elapsed = performance.now() - start;
+      loop = stop();
       // Let the last inotify events arrive (outside the timed region).
       await sleep(50);
     } finally {
@@ -211,7 +269,7 @@ export function burstWrites(place: Place, burst: number, size: number): TrialFn 
     ];
     contender.reset?.();
     rmSync(dir, { recursive: true, force: true });
-    return { value: elapsed, commits, issuedMs: issued, problems };
+    return { value: elapsed, commits, issuedMs: issued, calls: count, loop, problems };
   };
 }
 
@@ -221,25 +279,130 @@ export function manyFiles(place: Place, files: number, size: number): TrialFn {
     const writeMany = required(contender.writeMany, contender, 'multi-file write');
     const dir = freshDir(place, `F-${slug(contender.name)}`);
     const count = round < 0 ? Math.min(files, 20) : files;
-    const entries: Entry[] = Array.from({ length: count }, (_, i) => ({
-      path: join(dir, `file-${String(i).padStart(5, '0')}.txt`),
-      data: smallData(size, contender.name, i),
-    }));
+    const entries = newEntries(dir, count, size, contender.name);
     contender.reset?.();
     const start = performance.now();
     await writeMany(entries);
     const seconds = (performance.now() - start) / 1000;
-    const problems = checkNames(
-      dir,
-      entries.map((entry) => basename(entry.path)),
-    );
-    for (const entry of entries) {
-      if (problems.length >= 3) break;
-      problems.push(...checkBytes(entry.path, entry.data));
-    }
+    const problems = checkEntries(dir, entries);
     contender.reset?.();
     rmSync(dir, { recursive: true, force: true });
     return { value: count / seconds, problems };
+  };
+}
+
+/** `count` new files of `size` bytes in `dir`, each naming its writer and index. */
+export function newEntries(dir: string, count: number, size: number, tag: string): Entry[] {
+  return Array.from({ length: count }, (_, i) => ({
+    path: join(dir, `file-${String(i).padStart(5, '0')}.txt`),
+    data: smallData(size, tag, i),
+  }));
+}
+
+/** Problems with a directory that should hold exactly `entries` (at most a few reported). */
+export function checkEntries(dir: string, entries: readonly Entry[]): string[] {
+  const problems = checkNames(
+    dir,
+    entries.map((entry) => basename(entry.path)),
+  );
+  for (const entry of entries) {
+    if (problems.length >= 3) break;
+    problems.push(...checkBytes(entry.path, entry.data));
+  }
+  return problems;
+}
+
+function rejections(settled: readonly PromiseSettledResult<unknown>[]): string[] {
+  const rejected = settled.filter((result) => result.status === 'rejected');
+  if (rejected.length === 0) return [];
+  const first = rejected[0];
+  const reason = first?.status === 'rejected' ? message(first.reason) : '';
+  return [`${rejected.length} of ${settled.length} writes rejected (${reason})`];
+}
+
+/**
+ * C: `files` writes, each to its own new file in one fresh directory, all issued at once and
+ * then awaited together (`Promise.all`). Value: files/s; also the time until the last call
+ * returned and the event loop meanwhile.
+ */
+export function concurrentFiles(place: Place, files: number, size: number): TrialFn {
+  return async (contender, round) => {
+    const write = required(contender.write, contender, 'async write');
+    const dir = freshDir(place, `C-${slug(contender.name)}`);
+    const count = round < 0 ? Math.min(files, 20) : files;
+    const entries = newEntries(dir, count, size, contender.name);
+    contender.reset?.();
+    const stop = await watchLoop();
+    const start = performance.now();
+    const pending = entries.map((entry) => write(entry.path, entry.data));
+    const issued = performance.now() - start;
+    const settled = await Promise.allSettled(pending);
+    const seconds = (performance.now() - start) / 1000;
+    const loop = stop();
+    const problems = [...rejections(settled), ...checkEntries(dir, entries)];
+    contender.reset?.();
+    rmSync(dir, { recursive: true, force: true });
+    return { value: count / seconds, issuedMs: issued, calls: count, loop, problems };
+  };
+}
+
+/**
+ * The concurrency sweep: `files` new files in one fresh directory, written by `writers`
+ * concurrent loops, each awaiting its own writes one after another (each loop writes its own
+ * files: no two writers share a file). Value: files/s.
+ */
+export function concurrentWriters(
+  place: Place,
+  files: number,
+  writers: number,
+  size: number,
+): TrialFn {
+  return async (contender, round) => {
+    const write = required(contender.write, contender, 'async write');
+    const dir = freshDir(place, `W-${slug(contender.name)}`);
+    const count = round < 0 ? Math.min(files, Math.max(writers, 16)) : files;
+    const entries = newEntries(dir, count, size, contender.name);
+    const loops = Math.min(writers, count);
+    const shares = Array.from({ length: loops }, (_, w) =>
+      entries.filter((_, i) => i % loops === w),
+    );
+    contender.reset?.();
+    const start = performance.now();
+    const settled = await Promise.allSettled(
+      shares.map(async (share) => {
+        for (const entry of share) await write(entry.path, entry.data);
+      }),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    const problems = [...rejections(settled), ...checkEntries(dir, entries)];
+    contender.reset?.();
+    rmSync(dir, { recursive: true, force: true });
+    return { value: count / seconds, calls: count, problems };
+  };
+}
+
+/**
+ * The peak-RSS run: `files` new files of `size` bytes through a multi-file contender, in a
+ * fresh child process (so the figure is the writer's, not this process's heap of results).
+ * Value: files/s; also the child's peak resident set and its growth over the writes.
+ */
+export function peakRss(place: Place, files: number, size: number): TrialFn {
+  return (contender) => {
+    const dir = freshDir(place, `R-${slug(contender.name)}`);
+    try {
+      const report = measureRss(contender.name, dir, files, size);
+      const problems = checkEntries(dir, newEntries(dir, files, size, contender.name));
+      return Promise.resolve({
+        value: files / (report.ms / 1000),
+        peakRss: report.peak,
+        rssGrowth: report.peak - report.before,
+        peakSinceStart: !report.reset,
+        calls: files,
+        problems,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   };
 }
 
