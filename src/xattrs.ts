@@ -9,7 +9,7 @@
  * The attributes are read before the temp file exists and given to it before its first byte
  * (steps.ts `createTemp`): access rules must be final before anyone could open the temp.
  */
-import { errorCode, wrapError } from './errors.js';
+import { type AtomicFsError, errorCode, ownError, wrapError } from './errors.js';
 import { flags, seam } from './fs.js';
 import { type Plan, call } from './plan.js';
 import {
@@ -72,6 +72,18 @@ function unmanaged(error: unknown): boolean {
   return !xattrsCarryAccess(seam.platform);
 }
 
+/** The error of a failed read of attributes that had to be kept. */
+function readFailure(error: unknown, path: string): AtomicFsError {
+  if (errorCode(error) !== 'ERR_ATOMIC_NO_XATTRS') return wrapError(error, 'xattrs', path);
+  return ownError(
+    'ERR_ATOMIC_NO_XATTRS',
+    'xattrs',
+    path,
+    'the ACL and extended attributes cannot be read here, so they cannot be kept; nothing was changed (pass xattrs: false to write with the mode and owner only)',
+    error,
+  );
+}
+
 function* closeQuietly(fd: number): Plan<void> {
   try {
     yield* call('close', fd);
@@ -112,7 +124,7 @@ export function* readAttributes(dest: string, target: string): Plan<Wanted> {
     return yield* attributesOf(fd);
   } catch (error) {
     if (unmanaged(error)) return undefined;
-    throw wrapError(error, 'xattrs', dest);
+    throw readFailure(error, dest);
   } finally {
     yield* closeQuietly(fd);
   }
@@ -129,7 +141,7 @@ export function* aclOf(src: string, fd: number): Plan<Uint8Array | null | undefi
     return yield* call('getXattr', fd, POSIX_ACL_ACCESS);
   } catch (error) {
     if (unmanaged(error)) return undefined;
-    throw wrapError(error, 'xattrs', src);
+    throw readFailure(error, src);
   }
 }
 
