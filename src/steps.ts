@@ -369,9 +369,9 @@ function effectiveUid(): number | undefined {
   return euidSeen.uid;
 }
 
-/** Owner bits are the writer's (then the final owner's) alone; read and write for the attributes. */
+/** Only the owner's bits: only the writer (then the final owner) may open it meanwhile. */
 function ownerOnly(mode: number): number {
-  return (mode & 0o700) | 0o600;
+  return mode & 0o700;
 }
 
 /**
@@ -406,7 +406,7 @@ export function* createTemp(job: Job, inspection: Inspection): Plan<TempFile> {
   if (mode === undefined || ownerLikely) {
     const temp = yield* openExclusive(
       job,
-      mode === undefined ? NEW_FILE_MODE : (mode & 0o777) | 0o600,
+      mode === undefined ? NEW_FILE_MODE : mode & 0o777,
       created,
     );
     created = temp.created;
