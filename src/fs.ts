@@ -482,6 +482,8 @@ function nativeExchange(): NativeExchange {
   );
 }
 
+const TRANSIENT_LOAD_CODES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN']);
+
 /**
  * The addon's extended-attribute calls. Where it cannot be loaded they fail with
  * `ERR_ATOMIC_NO_XATTRS`, and `unavailable` tells why: `'runtime'` where the library never
@@ -492,6 +494,15 @@ function nativeExchange(): NativeExchange {
 function xattrs(): NativeXattrs {
   const loaded = loadNative();
   if (!('failed' in loaded)) return loaded;
+  const { failed } = loaded;
+  const code =
+    typeof failed === 'object' && failed !== null && 'code' in failed ? failed.code : undefined;
+  if (typeof code === 'string' && TRANSIENT_LOAD_CODES.has(code)) {
+    // A passing shortage while loading (EMFILE reading the module): reported as it is, and
+    // not remembered, so that the next call loads it again.
+    nativeModule = undefined;
+    throw failed;
+  }
   const refusal = nativeAddonRefusal(runtimeOf(process.versions));
   const why = refusal ?? 'fs-native-extensions could not be loaded';
   throw Object.assign(
