@@ -3,27 +3,36 @@
  * destination, which is fsynced and renamed into place like any other write (steps.ts).
  *
  * Two ways to fill the temp file, one plan:
- * - The kernel copy, `fs.copyFile(src, tmp, COPYFILE_EXCL | COPYFILE_FICLONE)`: a reflink
- *   where the file system shares blocks (btrfs, xfs), else copy_file_range/sendfile, never
- *   through this process's memory. COPYFILE_EXCL makes libuv create the temp with
- *   O_CREAT|O_EXCL, which refuses any existing name — a symlink planted at the temp name
- *   included, whatever it points to. libuv then closes the temp; we re-open it with
- *   O_NOFOLLOW (a symlink swapped in meanwhile is refused), check it is a regular file of the
- *   source's size, and commit it through that descriptor (fchmod, fsync, close, rename).
- *   We chose this over "our own exclusive open, then copy into the descriptor" because Node
- *   has no descriptor-to-descriptor kernel copy: that way would always be a read/write loop.
+ * - The kernel copy, `fs.copyFile`: a reflink where the file system shares blocks (btrfs,
+ *   xfs), else copy_file_range/sendfile, never through this process's memory. On Linux it
+ *   fills a temp file the library created and made final itself (owner, group, ACL and mode
+ *   before the first byte, as for every write: steps.ts `createTemp`), through its descriptor's
+ *   name `/proc/self/fd/N` — a magic link that reaches that open file whatever happens to the
+ *   names in the directory. Node has no descriptor-to-descriptor kernel copy; this is one.
+ *   libuv gives the file the source's mode before copying (used only when that is no wider than
+ *   the final mode for group and others), and the final mode is set again after.
+ *   Elsewhere `fs.copyFile(src, tmp, COPYFILE_EXCL | COPYFILE_FICLONE)` creates the temp
+ *   itself (O_CREAT|O_EXCL, which refuses any existing name — a symlink planted at the temp
+ *   name included), with the source's mode and the directory's group, and copies at once:
+ *   used only for an owner-only source, so that nobody else can open that temp; we re-open it
+ *   with O_NOFOLLOW, check it is a regular file of the source's size, and give it its owner,
+ *   attributes and mode through that descriptor before committing it.
  * - A read/write loop into a temp created by our own exclusive open, in 1 MiB steps: when the
  *   caller wants progress (`onProgress`), when the source is not a regular file of known
- *   size (a FIFO, a /proc file reporting size 0), and when libuv's temp would be briefly
- *   more permissive than the final mode (libuv creates it with the source's mode; the
- *   library never lets a temp be wider than the final mode for group or others).
+ *   size (a FIFO, a /proc file reporting size 0), and when the kernel copy's mode or temp
+ *   would be briefly more permissive than the final mode.
+ *
+ * The copy's permissions are the source's — its mode and, where ACLs are extended attributes
+ * (Linux), its POSIX ACL — unless `mode` is given (then exactly that mode, no ACL). Its owner,
+ * security label and other attributes are the replaced destination's, as for any replace.
  */
 import { COPY_CHUNK_BYTES } from './constants.js';
 import { errorCode, invalidArgument, ownError, throwIfAborted, wrapError } from './errors.js';
-import { flags } from './fs.js';
+import { flags, seam } from './fs.js';
 import { pathQueue, resolveCall } from './job.js';
 import { type WriteOptions, normalizeOptions, pathOf } from './options.js';
 import { type Plan, call, runAsync } from './plan.js';
+import { copiesIntoDescriptor, hasPosixMetadata, xattrsCarryAccess } from './platform.js';
 import { type Progress, type ProgressCallback, progressOf, report } from './progress.js';
 import {
   type Inspection,
@@ -33,6 +42,7 @@ import {
   createTemp,
   discard,
   errnoLike,
+  finishCopied,
   inPhase,
   inspectTarget,
   makeParents,
@@ -41,6 +51,7 @@ import {
   writeChunks,
 } from './steps.js';
 import { withTrackedTemp } from './tracked.js';
+import { aclOf } from './xattrs.js';
 
 export type { Progress } from './progress.js';
 
@@ -96,6 +107,44 @@ function* present(path: string): Plan<boolean> {
   }
 }
 
+/** The copy is complete: a regular file of the source's size (else the source changed). */
+function* checkCopied(job: Job, src: string, fd: number, size: number): Plan<number> {
+  const stats = yield* call('fstat', fd);
+  if (!stats.isFile() || stats.size !== size) {
+    throw ownError(
+      'ERR_ATOMIC_SOURCE_CHANGED',
+      'copy',
+      job.dest,
+      `the source '${src}' changed during the copy: ${size} bytes expected, ${stats.size} copied`,
+    );
+  }
+  return stats.mode & 0o7777;
+}
+
+/**
+ * The kernel copy into a temp file that is already final (Linux): by its descriptor's magic
+ * link, so that it lands in that open file and nowhere else. libuv gives it the source's mode
+ * first (no wider than the final one for group and others: see `copyPlan`); the final mode is
+ * set again after. Owns the temp on failure.
+ */
+function* copyIntoTemp(job: Job, src: string, size: number, temp: TempFile): Plan<void> {
+  const { fd } = temp;
+  try {
+    yield* inPhase(
+      'copy',
+      job.dest,
+      call('copyFile', src, `/proc/self/fd/${fd}`, flags.copyIntoDescriptor),
+    );
+    const mode = yield* inPhase('copy', job.dest, checkCopied(job, src, fd, size));
+    const final = job.settings.mode;
+    if (final !== undefined && mode !== final) {
+      yield* inPhase('chmod', job.dest, call('fchmod', fd, final));
+    }
+  } catch (error) {
+    throw withLeftover(error, yield* discard(job, fd, temp.created));
+  }
+}
+
 /** Fill the temp file with the kernel copy; returns it open (O_NOFOLLOW) for the commit. */
 function* kernelCopy(job: Job, src: string, size: number): Plan<TempFile> {
   const created = job.settings.mkdirs ? yield* makeParents(job) : [];
@@ -120,15 +169,7 @@ function* kernelCopy(job: Job, src: string, size: number): Plan<TempFile> {
     throw withLeftover(wrapError(error, 'copy', job.dest), yield* discard(job, undefined, created));
   }
   try {
-    const stats = yield* call('fstat', fd);
-    if (!stats.isFile() || stats.size !== size) {
-      throw ownError(
-        'ERR_ATOMIC_SOURCE_CHANGED',
-        'copy',
-        job.dest,
-        `the source '${src}' changed during the copy: ${size} bytes expected, ${stats.size} copied`,
-      );
-    }
+    yield* checkCopied(job, src, fd, size);
   } catch (error) {
     throw withLeftover(wrapError(error, 'copy', job.dest), yield* discard(job, fd, created));
   }
@@ -189,8 +230,8 @@ function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
     const total = stats.isFile() && stats.size > 0 ? stats.size : undefined;
     const mode = settings.mode ?? stats.mode & 0o777;
     const job: Job = { ...base, settings: { ...base.settings, mode } };
-    const inspection: Inspection = yield* inspectTarget(job);
-    if (inspection.identity?.dev === stats.dev && inspection.identity.ino === stats.ino) {
+    const inspected: Inspection = yield* inspectTarget(job);
+    if (inspected.identity?.dev === stats.dev && inspected.identity.ino === stats.ino) {
       throw ownError(
         'ERR_ATOMIC_SAME_FILE',
         'resolve',
@@ -198,18 +239,43 @@ function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
         `the source '${src}' and the destination are the same file; nothing was changed`,
       );
     }
+    // The copy's permissions are the source's mode and ACL, or exactly the mode asked for.
+    let acl: Uint8Array | null | undefined;
+    if (job.settings.xattrs !== false && xattrsCarryAccess(seam.platform)) {
+      acl = settings.mode === undefined ? yield* aclOf(src, source) : null;
+    }
+    const inspection: Inspection = acl === undefined ? inspected : { ...inspected, acl };
     throwIfAborted(signal, job.dest);
-    // libuv creates its temp with the source's mode: use it only if that is never wider than
-    // the final mode for group and others (owner bits do not matter: the owner is us).
+    const posix = hasPosixMetadata(seam.platform);
+    const into = posix && copiesIntoDescriptor(seam.platform);
+    // The kernel copy gives the file the source's mode (libuv's fchmod): only if that is never
+    // wider than the final mode for group and others. Into our own temp, libuv re-opens it for
+    // writing, which its final mode must allow (root may anyway). A temp libuv creates itself
+    // gets the directory's group and default ACL and is filled at once: only for a source
+    // that nobody but its owner may open.
+    const euid = process.geteuid?.();
     const kernel =
       total !== undefined &&
       settings.onProgress === undefined &&
-      (stats.mode & 0o7077 & ~mode) === 0;
+      (stats.mode & 0o7077 & ~mode) === 0 &&
+      (!posix || (into ? (mode & 0o200) !== 0 || euid === 0 : (stats.mode & 0o077) === 0));
     let temp: TempFile;
-    if (kernel) {
+    if (kernel && into) {
+      held = undefined;
+      yield* closeQuietly(source);
+      temp = yield* createTemp(job, inspection);
+      yield* copyIntoTemp(job, src, total, temp);
+    } else if (kernel) {
       held = undefined;
       yield* closeQuietly(source);
       temp = yield* kernelCopy(job, src, total);
+      if (posix) {
+        try {
+          yield* finishCopied(job, temp.fd, inspection);
+        } catch (error) {
+          throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
+        }
+      }
     } else {
       temp = yield* createTemp(job, inspection);
       try {

@@ -11,6 +11,7 @@ export type Phase =
   | 'create-temp'
   | 'chown'
   | 'chmod'
+  | 'xattrs'
   | 'write'
   | 'read-source'
   | 'fsync'
@@ -46,6 +47,7 @@ const PHASE_WORDS: Record<Phase, string> = {
   'create-temp': 'creating the temp file',
   chown: 'setting the owner of the temp file',
   chmod: 'setting the mode of the temp file',
+  xattrs: 'keeping the ACL and extended attributes',
   write: 'writing the temp file',
   'read-source': 'reading the data source',
   fsync: 'flushing the temp file to disk',

@@ -65,6 +65,15 @@ export interface Ops {
   waitForLock: (fd: number) => void;
   /** Release the advisory lock of an open file (closing its descriptor releases it too). */
   unlock: (fd: number) => void;
+  // --- extended attributes (POSIX ACLs, SELinux labels, user.*), always through a descriptor ---
+  /** Names of the extended attributes of an open file (flistxattr). */
+  listXattrs: (fd: number) => string[];
+  /** One extended attribute of an open file (fgetxattr); `null` when it has none of that name. */
+  getXattr: (fd: number, name: string) => Uint8Array | null;
+  /** Set one extended attribute of an open file (fsetxattr). */
+  setXattr: (fd: number, name: string, value: Uint8Array) => void;
+  /** Remove one extended attribute of an open file (fremovexattr); absent is not an error. */
+  removeXattr: (fd: number, name: string) => void;
 }
 
 export type OpName = keyof Ops;
@@ -95,7 +104,24 @@ interface NativeExchange {
   swapSync(a: string, b: string): void;
 }
 
-type Native = NativeLocks & NativeExchange;
+/**
+ * Extended attributes by descriptor (fgetxattr, fsetxattr, fremovexattr, flistxattr), from the
+ * same addon. By descriptor, never by name: an attribute read or set always concerns the file
+ * the library holds open, whatever another process does to the names in the directory
+ * meanwhile. Its `getAttr` returns `null` for ENODATA and throws every other error with its code.
+ */
+interface NativeXattrs {
+  getAttr(fd: number, name: string): Promise<Buffer | null>;
+  getAttrSync(fd: number, name: string): Buffer | null;
+  setAttr(fd: number, name: string, value: Uint8Array): Promise<void>;
+  setAttrSync(fd: number, name: string, value: Uint8Array): void;
+  removeAttr(fd: number, name: string): Promise<void>;
+  removeAttrSync(fd: number, name: string): void;
+  listAttrs(fd: number): Promise<string[]>;
+  listAttrsSync(fd: number): string[];
+}
+
+type Native = NativeLocks & NativeExchange & NativeXattrs;
 
 /** How the addon is loaded: `require`, unless a test injects a failing load. */
 export type NativeLoader = () => Native;
@@ -272,6 +298,15 @@ const realSync: Ops = {
   unlock: (fd) => {
     locks().unlock(fd);
   },
+  // --- extended attributes ---
+  listXattrs: (fd) => xattrs().listAttrsSync(fd),
+  getXattr: (fd, name) => xattrs().getAttrSync(fd, name),
+  setXattr: (fd, name, value) => {
+    xattrs().setAttrSync(fd, name, value);
+  },
+  removeXattr: (fd, name) => {
+    xattrs().removeAttrSync(fd, name);
+  },
 };
 
 // Success is `null` in Node's callbacks; Deno's node:fs passes `undefined` for some (rename).
@@ -438,6 +473,12 @@ const realAsync: AsyncOps = {
     promised(() => {
       locks().unlock(fd);
     }),
+  // --- extended attributes: on the addon's own threadpool requests ---
+  listXattrs: (fd) => promised(() => xattrs()).then((native) => native.listAttrs(fd)),
+  getXattr: (fd, name) => promised(() => xattrs()).then((native) => native.getAttr(fd, name)),
+  setXattr: (fd, name, value) =>
+    promised(() => xattrs()).then((native) => native.setAttr(fd, name, value)),
+  removeXattr: (fd, name) => promised(() => xattrs()).then((native) => native.removeAttr(fd, name)),
 };
 
 export interface Seam {
@@ -475,7 +516,7 @@ export function restoreSeam(): void {
 }
 
 /** A constant of `fs.constants` that some platforms lack (O_NOFOLLOW on Windows), or 0. */
-function optionalFlag(name: 'O_NOFOLLOW' | 'O_DIRECTORY'): number {
+function optionalFlag(name: 'O_NOFOLLOW' | 'O_DIRECTORY' | 'O_NONBLOCK'): number {
   const value = (fs.constants as Partial<Record<string, number>>)[name];
   return value ?? 0;
 }
@@ -502,6 +543,8 @@ export const flags = {
    * symlink included), and a reflink when the file system can share the blocks.
    */
   copyExclusive: fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE,
+  /** The kernel copy into an open temp file by its /proc/self/fd name: a reflink if it can. */
+  copyIntoDescriptor: fs.constants.COPYFILE_FICLONE,
   // --- JSON and read-modify-write ---
   /** Reading the current content of a file. */
   read: fs.constants.O_RDONLY,
@@ -513,6 +556,12 @@ export const flags = {
   /** Creating a lock file, exclusively, so that only its creator gives it its mode and owner. */
   createLockFile:
     fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | optionalFlag('O_NOFOLLOW'),
+  // --- extended attributes ---
+  /**
+   * Opening the file being replaced, only to read its extended attributes through the
+   * descriptor: read-only, never through a symlink, never blocking.
+   */
+  readAttributes: fs.constants.O_RDONLY | optionalFlag('O_NOFOLLOW') | optionalFlag('O_NONBLOCK'),
 } as const;
 
 // writeDirectory and replaceSymlink (issue 5): the atomic exchange of two paths. Node has no
@@ -536,6 +585,26 @@ function nativeExchange(): NativeExchange {
     exchangeSyscall(),
     'atomic exchange unavailable',
   );
+}
+
+/**
+ * The addon's extended-attribute calls. Where it cannot be loaded they fail: with the system
+ * code of a failure of the moment (EMFILE: the next call loads again), else with
+ * `ERR_ATOMIC_NO_XATTRS`, and `unavailable` tells why: `'runtime'` where the library never
+ * loads it (Bun, Deno: a permanent property of the runtime), `'load'` where loading failed (a
+ * missing prebuild): the policy of what that means for a replace is in xattrs.ts.
+ */
+function xattrs(): NativeXattrs {
+  const loaded = loadNative();
+  if (!('failed' in loaded)) return loaded;
+  const error = loadError(
+    loaded,
+    'ERR_ATOMIC_NO_XATTRS',
+    'flistxattr',
+    'the ACL and extended attributes cannot be read or kept here; pass xattrs: false to replace files without them',
+  );
+  if (error.code !== 'ERR_ATOMIC_NO_XATTRS') throw error;
+  throw Object.assign(error, { unavailable: loaded.refused ? 'runtime' : 'load' });
 }
 
 function exchangeSyscall(): string {
@@ -568,6 +637,7 @@ function exchangeError(error: unknown, a: string, b: string): unknown {
 export const direct = {
   readdir: (path: fs.PathLike): Buffer[] => fs.readdirSync(path, { encoding: 'buffer' }),
   lstat: (path: fs.PathLike): fs.BigIntStats => fs.lstatSync(path, { bigint: true }),
+  stat: (path: fs.PathLike): fs.BigIntStats => fs.statSync(path, { bigint: true }),
   readFile: (path: fs.PathLike): Buffer => fs.readFileSync(path),
   readlink: (path: fs.PathLike): Buffer => fs.readlinkSync(path, { encoding: 'buffer' }),
   realpath: (path: fs.PathLike): Buffer => fs.realpathSync.native(path, { encoding: 'buffer' }),

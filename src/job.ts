@@ -78,6 +78,7 @@ export function coalesceKey(options: Normalized, target: string): string | undef
     settings.chown,
     settings.durability,
     settings.mkdirs,
+    settings.xattrs,
   ]);
 }
 

@@ -50,6 +50,18 @@ export interface WriteOptions {
   readonly chown?: { readonly uid: number; readonly gid: number } | false | undefined;
 
   /**
+   * Keep the replaced file's POSIX ACL, security label (SELinux, Smack) and `user.*` extended
+   * attributes (macOS: its extended attributes). `false` gives the new file only its mode and
+   * owner: an ACL's mask then becomes the group bits, as with every other writer. Where they
+   * cannot be read or kept on Linux, the replace fails (nothing is changed) unless `false`.
+   * @default true
+   * @example
+   * import { writeFile } from 'atomic-fs';
+   * await writeFile('scratch.bin', bytes, { xattrs: false });
+   */
+  readonly xattrs?: boolean | undefined;
+
+  /**
    * When the call may resolve. `'full'`: after the file and its directory entry are on disk
    * (survives a power cut). `'file'`: after the file's data is on disk, but the rename may
    * still be lost by a power cut (the old content comes back, never a torn file). `'none'`:
@@ -240,6 +252,7 @@ export function normalizeOptions(options: WriteOptions | BufferEncoding | undefi
       durability: oneOf('durability', o.durability, DURABILITIES, DEFAULT_DURABILITY),
       overwrite: bool('overwrite', o.overwrite, true),
       mkdirs: bool('mkdirs', o.mkdirs, false),
+      xattrs: bool('xattrs', o.xattrs, true),
     },
     encoding: encodingOf(o.encoding),
     coalesce: bool('coalesce', o.coalesce, true),

@@ -95,3 +95,86 @@ export function nativeAddonRefusal(runtime: Runtime): string | undefined {
   const name = runtime === 'bun' ? 'Bun' : 'Deno';
   return `fs-native-extensions reports its errors through libuv, which ${name} does not provide: a contended lock or a refused exchange would abort the process`;
 }
+
+// Extended attributes: what of them a replace keeps (see xattrs.ts and docs/design.md §7).
+
+/**
+ * Where access rules live in extended attributes: on Linux (and Android) POSIX ACLs are
+ * `system.posix_acl_access`, NFSv4 and SMB ACLs `system.nfs4_acl` / `system.cifs_acl`, and
+ * SELinux and Smack labels `security.*`. Losing one there can widen access, so a replace that
+ * cannot read or keep them fails rather than drop them. Elsewhere (macOS, the BSDs) ACLs are
+ * not extended attributes and the attributes carry no access rules.
+ */
+export function xattrsCarryAccess(platform: NodeJS.Platform): boolean {
+  return platform === 'linux' || platform === 'android';
+}
+
+/** Extended attributes that are access rules (Linux): kept, and a failure to keep one fails. */
+const ACCESS_XATTRS = new Set([
+  'system.posix_acl_access',
+  'system.nfs4_acl',
+  'system.cifs_acl',
+  'system.smb3_acl',
+  'security.selinux',
+  'security.SMACK64',
+]);
+
+/**
+ * What a replace does with the old file's extended attribute `name`:
+ * - `'access'`: an access rule (an ACL, a security label): copied; failing to copy it fails
+ *   the replace (nothing is published);
+ * - `'plain'`: other metadata the file's users attach (`user.*`; on macOS any attribute but
+ *   the resource fork): copied where the process may set it, else dropped;
+ * - `undefined`: dropped. On Linux that is everything vouching for the old *content* or
+ *   granting privileges: `security.capability` (file capabilities: copying them would give new
+ *   content the old binary's privileges), `security.ima` / `security.evm` (hashes of the old
+ *   content), `trusted.*` (file-system internals: overlayfs, GlusterFS, Lustre layouts, which
+ *   must never be duplicated), `system.posix_acl_default` (directories only). On macOS, the
+ *   resource fork (content) and `com.apple.provenance` (kept by the kernel).
+ */
+export function xattrRole(platform: NodeJS.Platform, name: string): 'access' | 'plain' | undefined {
+  if (xattrsCarryAccess(platform)) {
+    if (ACCESS_XATTRS.has(name)) return 'access';
+    return name.startsWith('user.') ? 'plain' : undefined;
+  }
+  if (platform === 'darwin') {
+    return name === 'com.apple.ResourceFork' || name === 'com.apple.provenance'
+      ? undefined
+      : 'plain';
+  }
+  return name.startsWith('user.') ? 'plain' : undefined;
+}
+
+/** The POSIX access ACL's attribute (Linux): its entries and mask decide group-class access. */
+export const POSIX_ACL_ACCESS = 'system.posix_acl_access';
+
+/**
+ * Attributes a security module gives every new file (SELinux, Smack): a temp file gets its own
+ * from the policy, and it must equal the old file's before anyone may open the temp.
+ */
+export function isSecurityLabel(name: string): boolean {
+  return name === 'security.selinux' || name === 'security.SMACK64';
+}
+
+const UNSUPPORTED_XATTR_CODES = new Set(['ENOTSUP', 'EOPNOTSUPP']);
+
+/** The file system keeps no extended attributes at all (vfat, some FUSE ones): none to keep. */
+export function isUnsupportedXattrs(code: string | undefined): boolean {
+  return code !== undefined && UNSUPPORTED_XATTR_CODES.has(code);
+}
+
+const UNSETTABLE_XATTR_CODES = new Set(['EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/** This process may not set that attribute here (a label without the privilege to relabel). */
+export function isUnsettableXattr(code: string | undefined): boolean {
+  return code !== undefined && UNSETTABLE_XATTR_CODES.has(code);
+}
+
+/**
+ * The kernel copy can fill a temp file the library created itself, through the descriptor's
+ * name in /proc/self/fd (a magic link: it reaches that open file whatever happens to the names
+ * in the directory). Elsewhere the kernel copy creates the temp file itself.
+ */
+export function copiesIntoDescriptor(platform: NodeJS.Platform): boolean {
+  return platform === 'linux' || platform === 'android';
+}

@@ -17,12 +17,21 @@ import { type Phase, AtomicFsError, errorCode, fieldsOf, ownError, wrapError } f
 import { type Stats, flags, seam } from './fs.js';
 import { type Plan, call } from './plan.js';
 import {
+  POSIX_ACL_ACCESS,
   fsyncsDirectories,
   hasPosixMetadata,
   isIgnorableChownError,
   isTransientRenameError,
   isUnsupportedDirectoryFsync,
 } from './platform.js';
+import {
+  type Attribute,
+  type Wanted,
+  accessMatches,
+  applyAttributes,
+  readAttributes,
+  tempAttributeNames,
+} from './xattrs.js';
 
 export type Durability = 'full' | 'file' | 'none';
 
@@ -33,6 +42,8 @@ export interface WriteSettings {
   readonly durability: Durability;
   readonly overwrite: boolean;
   readonly mkdirs: boolean;
+  /** Keep the replaced file's ACL and extended attributes (see xattrs.ts); absent: true. */
+  readonly xattrs?: boolean | undefined;
 }
 
 /** One replace of one destination. */
@@ -63,6 +74,11 @@ export interface Inspection {
   readonly existing: Existing | undefined;
   /** Device and inode of the existing file (copyFile refuses to copy a file onto itself). */
   readonly identity?: { readonly dev: number; readonly ino: number } | undefined;
+  /**
+   * The POSIX ACL the new file must get instead of the existing file's: its bytes, or `null`
+   * for none (copyFile: the copy gets the source's permissions). Absent: the existing file's.
+   */
+  readonly acl?: Uint8Array | null | undefined;
 }
 
 /** Run `plan`, wrapping its failures as failures of `phase` for `dest`. */
@@ -182,29 +198,252 @@ export interface TempFile {
   readonly created: readonly string[];
 }
 
-/**
- * Create the temp file exclusively (O_CREAT|O_EXCL|O_NOFOLLOW), never with permissions wider
- * than the final mode: a file that will be 0600 is never readable by others, not even while
- * it is being written. With `mkdirs`, missing parents are created on the first ENOENT.
- */
-export function* createTemp(job: Job, inspection: Inspection): Plan<TempFile> {
-  const mode = wantedMode(job, inspection);
-  const createMode = mode === undefined ? NEW_FILE_MODE : mode & 0o777;
-  let created: readonly string[] = [];
+/** Open the temp file exclusively; with `mkdirs`, make missing parents on the first ENOENT. */
+function* openExclusive(
+  job: Job,
+  mode: number,
+  made: readonly string[],
+): Plan<{ fd: number; created: readonly string[] }> {
+  let created = made;
   try {
-    return { fd: yield* call('open', job.tmp, flags.createTemp, createMode), created };
+    return { fd: yield* call('open', job.tmp, flags.createTemp, mode), created };
   } catch (error) {
-    if (!(job.settings.mkdirs && errorCode(error) === 'ENOENT')) {
+    if (!(job.settings.mkdirs && created.length === 0 && errorCode(error) === 'ENOENT')) {
+      yield* removeDirectories(created);
       throw wrapError(error, 'create-temp', job.dest);
     }
   }
   created = yield* makeParents(job);
   try {
-    return { fd: yield* call('open', job.tmp, flags.createTemp, createMode), created };
+    return { fd: yield* call('open', job.tmp, flags.createTemp, mode), created };
   } catch (error) {
     yield* removeDirectories(created);
     throw wrapError(error, 'create-temp', job.dest);
   }
+}
+
+/** What the temp file must be before its first byte. */
+interface Final {
+  /** Its mode; `undefined`: the one it is created with (a new file: `0o666 & ~umask`). */
+  readonly mode: number | undefined;
+  /** Its owner; `undefined`: the creator (an id of -1: that id as created). */
+  readonly owner: { readonly uid: number; readonly gid: number } | undefined;
+  /** The owner was asked for: an EPERM giving it is an error, not a preserving best effort. */
+  readonly explicitOwner: boolean;
+  /** Its managed attributes (see xattrs.ts); `undefined`: not managed. */
+  readonly attributes: Wanted;
+}
+
+/** The attributes the new file must get: the existing file's, with copyFile's ACL if given. */
+function* wantedAttributes(job: Job, inspection: Inspection): Plan<Wanted> {
+  if (job.settings.xattrs === false) return undefined;
+  let read: Wanted = [];
+  if (inspection.existing !== undefined) {
+    read = yield* readAttributes(job.dest, job.target);
+    if (read === undefined) return undefined;
+  }
+  const { acl } = inspection;
+  if (acl === undefined) return inspection.existing === undefined ? undefined : read;
+  const rest = read.filter((attribute) => attribute.name !== POSIX_ACL_ACCESS);
+  return acl === null
+    ? rest
+    : [...rest, { name: POSIX_ACL_ACCESS, value: acl, role: 'access' } satisfies Attribute];
+}
+
+function* finalOf(job: Job, inspection: Inspection): Plan<Final> {
+  const { chown } = job.settings;
+  return {
+    mode: wantedMode(job, inspection),
+    owner: ownerOf(chown, inspection.existing),
+    explicitOwner: chown !== undefined && chown !== false,
+    attributes: yield* wantedAttributes(job, inspection),
+  };
+}
+
+function ownerMatches(
+  stats: { readonly uid: number; readonly gid: number },
+  owner: Final['owner'],
+): boolean {
+  if (owner === undefined) return true;
+  return (
+    (owner.uid === -1 || stats.uid === owner.uid) && (owner.gid === -1 || stats.gid === owner.gid)
+  );
+}
+
+/**
+ * Give the temp file its final owner (fchown on the descriptor). A failure to *preserve* an
+ * owner as non-root (EPERM) is ignored, as `cp -p` does. Returns whether the owner changed.
+ */
+function* chownTemp(job: Job, fd: number, final: Final): Plan<boolean> {
+  const { owner } = final;
+  if (owner === undefined) return false;
+  try {
+    yield* call('fchown', fd, owner.uid, owner.gid);
+    return true;
+  } catch (error) {
+    if (!isIgnorableChownError(errorCode(error), final.explicitOwner)) {
+      throw wrapError(error, 'chown', job.dest);
+    }
+    return false;
+  }
+}
+
+/**
+ * Finish a temp created with its final permission bits, before its first byte. Its owner and
+ * group come from the kernel (the writer's, or the directory's group in a set-group-ID
+ * directory), and a default ACL or the security policy gives it access rules: if they are not
+ * the final ones while its mode let anyone but its owner open it, someone may hold it open
+ * already, so it must not receive a byte — the result is `false` (with the mode it got, for a
+ * new file whose mode is the creation's). Otherwise it is made final in place: `true`.
+ */
+function* finishInPlace(
+  job: Job,
+  fd: number,
+  final: Final,
+): Plan<{ dropped: false } | { dropped: true; mode: number }> {
+  const { mode, owner, attributes } = final;
+  if (owner === undefined && attributes === undefined) {
+    // A new file of the writer: its owner, group and inherited ACL are the final ones.
+    if (mode !== undefined) yield* inPhase('chmod', job.dest, call('fchmod', fd, mode));
+    return { dropped: false };
+  }
+  const stats = yield* inPhase('chmod', job.dest, call('fstat', fd));
+  const current = stats.mode & 0o7777;
+  const names = attributes === undefined ? [] : yield* tempAttributeNames(job.dest, fd, attributes);
+  const accessFinal =
+    attributes === undefined || (yield* accessMatches(job.dest, fd, attributes, names));
+  const ownerFinal = ownerMatches(stats, owner);
+  if ((current & 0o077) !== 0 && !(ownerFinal && accessFinal)) {
+    return { dropped: true, mode: mode ?? current };
+  }
+  // Nobody but its owner could open it so far (or it is already final): finish it in place.
+  const chowned = ownerFinal ? false : yield* chownTemp(job, fd, final);
+  const aclChanged =
+    attributes === undefined ? false : yield* applyAttributes(job.dest, fd, attributes, names);
+  if (mode !== undefined && (chowned || aclChanged || current !== mode)) {
+    yield* inPhase('chmod', job.dest, call('fchmod', fd, mode));
+  }
+  return { dropped: false };
+}
+
+/**
+ * Finish a temp created owner-only, before its first byte: owner first (a chown clears the
+ * set-user-ID bits), then the access rules (its group-class bits are still empty, so a named
+ * user of an inherited ACL is masked out), then the final mode. Only its owner — the writer,
+ * then the final owner — could ever open it before.
+ */
+function* finishOwnerOnly(job: Job, fd: number, final: Final, mode: number): Plan<void> {
+  yield* chownTemp(job, fd, final);
+  if (final.attributes !== undefined) {
+    const names = yield* tempAttributeNames(job.dest, fd, final.attributes);
+    yield* applyAttributes(job.dest, fd, final.attributes, names);
+  }
+  yield* inPhase('chmod', job.dest, call('fchmod', fd, mode));
+}
+
+/**
+ * Close and remove a temp that must not be used (see `finishInPlace`): no byte was written
+ * to it, so whoever opened it holds an empty, nameless file.
+ */
+function* dropTemp(job: Job, fd: number): Plan<void> {
+  try {
+    yield* call('close', fd);
+  } catch {
+    // Released all the same; nothing was written through it.
+  }
+  try {
+    yield* call('unlink', job.tmp);
+  } catch (error) {
+    throw withLeftover(wrapError(error, 'create-temp', job.dest), job.tmp);
+  }
+}
+
+let euidSeen: { readonly uid: number | undefined } | undefined;
+
+/**
+ * The process's effective uid, read once: it only predicts which way `createTemp` takes (a
+ * stale value after `process.seteuid()` costs a dropped temp, never safety: the fstat decides).
+ */
+function effectiveUid(): number | undefined {
+  euidSeen ??= { uid: process.geteuid?.() };
+  return euidSeen.uid;
+}
+
+/** Only the owner's bits: only the writer (then the final owner) may open it meanwhile. */
+function ownerOnly(mode: number): number {
+  return mode & 0o700;
+}
+
+/**
+ * Create the temp file exclusively (O_CREAT|O_EXCL|O_NOFOLLOW) and make its owner, group, mode
+ * and access rules final before its first byte: nobody but the final owner can ever open it
+ * with more access than the final file gives — not the directory's group in a set-group-ID
+ * directory, not a named user of the directory's default ACL. It is created with its final
+ * permission bits when its owner will likely come out final (no extra call: the fstat that
+ * compares is needed anyway); if its owner, group or access rules (an inherited default ACL,
+ * a security label, an ACL to keep) do not come out final while its mode let others open it,
+ * it is dropped before any byte and created again owner-only (mode & 0o700), given its owner
+ * (fchown), access rules and then its mode (fchmod). With `mkdirs`, missing parents are
+ * created on the first ENOENT. Set-user-ID bits a write clears are given back after the data
+ * (`applyMetadata`).
+ */
+export function* createTemp(job: Job, inspection: Inspection): Plan<TempFile> {
+  if (!hasPosixMetadata(seam.platform)) {
+    // Windows: only the read-only attribute exists; it is set after the data (applyMetadata).
+    const mode = wantedMode(job, inspection);
+    return yield* openExclusive(job, mode === undefined ? NEW_FILE_MODE : mode & 0o777, []);
+  }
+  const { chown } = job.settings;
+  const owner = ownerOf(chown, inspection.existing);
+  const explicitOwner = chown !== undefined && chown !== false;
+  let mode = wantedMode(job, inspection);
+  let created: readonly string[] = [];
+  // Read once the temp exists: a writer that may not create files there is told that first.
+  let attributes: Wanted | 'unread' = 'unread';
+  const euid = effectiveUid();
+  const ownerLikely =
+    owner === undefined || owner.uid === -1 || euid === undefined || owner.uid === euid;
+  if (mode === undefined || ownerLikely) {
+    const temp = yield* openExclusive(
+      job,
+      mode === undefined ? NEW_FILE_MODE : mode & 0o777,
+      created,
+    );
+    created = temp.created;
+    let outcome;
+    try {
+      attributes = yield* wantedAttributes(job, inspection);
+      outcome = yield* finishInPlace(job, temp.fd, { mode, owner, explicitOwner, attributes });
+    } catch (error) {
+      throw withLeftover(error, yield* discard(job, temp.fd, created));
+    }
+    if (!outcome.dropped) return temp;
+    try {
+      yield* dropTemp(job, temp.fd);
+    } catch (error) {
+      yield* removeDirectories(created);
+      throw error;
+    }
+    mode = outcome.mode;
+  }
+  const temp = yield* openExclusive(job, ownerOnly(mode), created);
+  try {
+    if (attributes === 'unread') attributes = yield* wantedAttributes(job, inspection);
+    yield* finishOwnerOnly(job, temp.fd, { mode, owner, explicitOwner, attributes }, mode);
+  } catch (error) {
+    throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
+  }
+  return temp;
+}
+
+/**
+ * Make final a temp file the kernel copy created and filled itself (outside Linux; only for an
+ * owner-only source, so nobody else could open it): owner, attributes, mode.
+ */
+export function* finishCopied(job: Job, fd: number, inspection: Inspection): Plan<void> {
+  const final = yield* finalOf(job, inspection);
+  const mode = final.mode ?? NEW_FILE_MODE;
+  yield* finishOwnerOnly(job, fd, final, mode);
 }
 
 /** Write every byte of every chunk, looping over short writes. */
@@ -247,15 +486,20 @@ function ownerOf(
 }
 
 /**
- * Give the temp file its final owner and mode, on the descriptor and after the data (a
- * write by a non-root process clears set-user-ID bits, and so does a chown). The existing
- * file's owner and mode are preserved unless the caller set them.
+ * After the last byte. The temp's metadata was made final before the first (`createTemp`),
+ * but a write by a process without CAP_FSETID clears the set-user-ID and set-group-ID bits:
+ * they are given back. `fresh`: the destination was looked at again since the temp was made (a
+ * handle committed long after it was opened): its owner and mode are compared and applied
+ * again, as they are now.
  */
-export function* applyMetadata(job: Job, fd: number, inspection: Inspection): Plan<void> {
+export function* applyMetadata(
+  job: Job,
+  fd: number,
+  inspection: Inspection,
+  fresh = false,
+): Plan<void> {
   const { settings } = job;
   const mode = wantedMode(job, inspection);
-  const explicitOwner = settings.chown !== undefined && settings.chown !== false;
-  const owner = ownerOf(settings.chown, inspection.existing);
   if (!hasPosixMetadata(seam.platform)) {
     // Windows: fchmod only toggles the read-only attribute; owners do not apply.
     if (settings.mode !== undefined) {
@@ -263,24 +507,22 @@ export function* applyMetadata(job: Job, fd: number, inspection: Inspection): Pl
     }
     return;
   }
-  if (mode === undefined && owner === undefined) return;
-  let current: Existing | undefined;
-  if (inspection.existing !== undefined) {
-    const stats = yield* inPhase('chmod', job.dest, call('fstat', fd));
-    current = { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
-  }
-  let chowned = false;
-  if (owner !== undefined && (current?.uid !== owner.uid || current.gid !== owner.gid)) {
-    try {
-      yield* call('fchown', fd, owner.uid, owner.gid);
-      chowned = true;
-    } catch (error) {
-      if (!isIgnorableChownError(errorCode(error), explicitOwner)) {
-        throw wrapError(error, 'chown', job.dest);
-      }
+  if (!fresh) {
+    if (mode !== undefined && (mode & 0o6000) !== 0) {
+      yield* inPhase('chmod', job.dest, call('fchmod', fd, mode));
     }
+    return;
   }
-  if (mode !== undefined && (chowned || current?.mode !== mode)) {
+  const explicitOwner = settings.chown !== undefined && settings.chown !== false;
+  const owner = ownerOf(settings.chown, inspection.existing);
+  if (mode === undefined && owner === undefined) return;
+  const stats = yield* inPhase('chmod', job.dest, call('fstat', fd));
+  const current = { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
+  let chowned = false;
+  if (owner !== undefined && !ownerMatches(current, owner)) {
+    chowned = yield* chownTemp(job, fd, { mode, owner, explicitOwner, attributes: undefined });
+  }
+  if (mode !== undefined && (chowned || current.mode !== mode || (mode & 0o6000) !== 0)) {
     yield* inPhase('chmod', job.dest, call('fchmod', fd, mode));
   }
 }
@@ -367,6 +609,7 @@ export function* commit(
   signal?: AbortSignal,
 ): Plan<void> {
   let inspection = inspected;
+  const fresh = inspection === undefined;
   if (inspection === undefined) {
     // A handle may be committed long after it was opened: look at the destination again.
     try {
@@ -375,7 +618,7 @@ export function* commit(
       throw withLeftover(error, yield* discard(job, fd, created));
     }
   }
-  yield* seal(job, fd, created, inspection);
+  yield* seal(job, fd, created, inspection, fresh);
   yield* publishSealed(job, created, signal);
   if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
     try {
@@ -387,7 +630,8 @@ export function* commit(
 }
 
 /**
- * The first half of `commit`: owner and mode, fsync, close. The temp file is then complete
+ * The first half of `commit`: the bits a write clears (or, `fresh`, owner and mode as the
+ * destination has them now), fsync, close. The temp file is then complete
  * (and durable, unless durability is `'none'`) but not published. Takes ownership of `fd`;
  * on failure the temp file is removed. writeFiles seals many files before publishing any.
  */
@@ -396,10 +640,11 @@ export function* seal(
   fd: number,
   created: readonly string[],
   inspection: Inspection,
+  fresh = false,
 ): Plan<void> {
   let open: number | undefined = fd;
   try {
-    yield* applyMetadata(job, fd, inspection);
+    yield* applyMetadata(job, fd, inspection, fresh);
     if (job.settings.durability !== 'none') {
       yield* inPhase('fsync', job.dest, call('fsync', fd));
     }

@@ -195,14 +195,16 @@ describe('copyFile', () => {
     assert.deepEqual(temps(dir), []);
   });
 
-  test('a symlink planted at the temp name is never followed (kernel copy)', async (t) => {
+  // Outside Linux the kernel copy creates the temp itself (an owner-only source only): simulated.
+  test('a symlink planted at the temp name is never followed (kernel copy, macOS)', async (t) => {
     const dir = tempDir(t);
     const victim = source(dir, 'victim content', 0o644, 'victim');
-    const src = source(dir, 'attacker wants this in the victim');
+    const src = source(dir, 'attacker wants this in the victim', 0o600);
     const dest = source(dir, 'old', 0o644, 'dest');
     let planted: string | undefined;
     const realAsync = seam.async.copyFile;
     t.after(restoreSeam);
+    seam.platform = 'darwin';
     seam.async.copyFile = (from, to, mode) => {
       planted = to;
       fs.symlinkSync(victim, to);
@@ -234,13 +236,14 @@ describe('copyFile', () => {
     assert.ok(!fs.existsSync(dest));
   });
 
-  test('a temp swapped for a symlink after the kernel copy is refused (O_NOFOLLOW)', async (t) => {
+  test('a temp swapped for a symlink after the kernel copy is refused (O_NOFOLLOW, macOS)', async (t) => {
     const dir = tempDir(t);
     const victim = source(dir, 'victim content', 0o644, 'victim');
-    const src = source(dir, 'new bytes');
+    const src = source(dir, 'new bytes', 0o600);
     const dest = source(dir, 'old', 0o644, 'dest');
     const realOpen = seam.async.open;
     t.after(restoreSeam);
+    seam.platform = 'darwin';
     seam.async.open = (path, flag, mode) => {
       if (flag === flags.reopenTemp) {
         fs.unlinkSync(path);

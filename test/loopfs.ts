@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
-export type FsKind = 'ext4' | 'xfs' | 'tmpfs';
+export type FsKind = 'ext4' | 'xfs' | 'btrfs' | 'tmpfs';
 
 export interface LoopFsOptions {
-  /** Size in MiB (XFS needs at least 300). */
+  /** Size in MiB (XFS needs at least 300, btrfs 120). */
   readonly sizeMiB: number;
   /** Extra arguments for mkfs (before the device). */
   readonly mkfs?: readonly string[];
@@ -27,7 +27,12 @@ export function hasCommand(command: string): boolean {
 
 /** The tools a kind of file system needs, and which are missing. */
 export function missingTools(kind: FsKind): string[] {
-  const tools = { ext4: ['losetup', 'mkfs.ext4'], xfs: ['losetup', 'mkfs.xfs'], tmpfs: [] }[kind];
+  const tools = {
+    ext4: ['losetup', 'mkfs.ext4'],
+    xfs: ['losetup', 'mkfs.xfs'],
+    btrfs: ['losetup', 'mkfs.btrfs'],
+    tmpfs: [],
+  }[kind];
   return tools.filter((tool) => !hasCommand(tool));
 }
 
@@ -63,7 +68,7 @@ export class LoopFs {
       fs.truncateSync(this.image, settings.sizeMiB << 20);
       this.dev = run('losetup', ['--find', '--show', this.image]).trim();
       try {
-        const force = kind === 'xfs' ? '-f' : '-F';
+        const force = kind === 'ext4' ? '-F' : '-f';
         run(`mkfs.${kind}`, ['-q', force, ...(settings.mkfs ?? []), this.dev]);
       } catch (error) {
         this.destroy();

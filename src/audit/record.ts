@@ -172,8 +172,13 @@ class SeamRecorder {
    * mode, then FICLONE, copy_file_range or sendfile): a create and one write of the bytes
    * the copy produced, read back from the new file.
    */
-  copied(dest: string): void {
+  copied(dest: string, src: string): void {
     this.#where('copyFile');
+    const into = /^\/proc\/self\/fd\/(\d+)$/.exec(dest);
+    if (into !== null) {
+      this.#copiedInto(Number(into[1]), dest, src);
+      return;
+    }
     const path = this.#path(dest);
     const stats = direct.lstat(dest);
     const node = this.builder.open(
@@ -191,6 +196,34 @@ class SeamRecorder {
     if (node === undefined) return;
     // libuv gives the copy the source's mode with fchmod() before copying the bytes.
     this.builder.chmod(node, Number(stats.mode) & 0o7777);
+    const data = direct.readFile(dest);
+    if (data.length > 0) this.builder.write(node, 0, new Uint8Array(data));
+    this.builder.close(node);
+  }
+
+  /**
+   * A kernel copy into a file this process holds open, by its descriptor's /proc/self/fd name
+   * (libuv re-opens it for writing, truncates it, gives it the source's mode, copies, closes):
+   * the same operations the strace front end sees, on that file's node.
+   */
+  #copiedInto(fd: number, dest: string, src: string): void {
+    const node = this.#fds.get(fd)?.node;
+    if (node === undefined) return;
+    const path = this.builder.pathOf(node);
+    this.builder.open(
+      path,
+      {
+        create: true,
+        exclusive: false,
+        truncate: false,
+        write: true,
+        tmpfile: false,
+        noFollow: true,
+      },
+      0,
+    );
+    this.builder.truncate(node, 0);
+    this.builder.chmod(node, Number(direct.stat(src).mode) & 0o7777);
     const data = direct.readFile(dest);
     if (data.length > 0) this.builder.write(node, 0, new Uint8Array(data));
     this.builder.close(node);
@@ -224,6 +257,11 @@ export const PASSIVE_OPS: ReadonlySet<OpName> = new Set<OpName>([
   'tryLock',
   'waitForLock',
   'unlock',
+  // Extended attributes: metadata the model does not keep (like owners' ACLs).
+  'listXattrs',
+  'getXattr',
+  'setXattr',
+  'removeXattr',
 ]);
 
 function unmodelled(name: string): never {
@@ -250,7 +288,7 @@ function wrapSync(real: Ops, recorder: SeamRecorder): Ops {
   return guarded(real, {
     copyFile: (src, dest, mode) => {
       real.copyFile(src, dest, mode);
-      recorder.copied(dest);
+      recorder.copied(dest, src);
     },
     symlink: (target, path) => {
       real.symlink(target, path);
@@ -319,7 +357,7 @@ function wrapAsync(real: AsyncOps, recorder: SeamRecorder): AsyncOps {
   return guarded(real, {
     copyFile: async (src, dest, mode) => {
       await real.copyFile(src, dest, mode);
-      recorder.copied(dest);
+      recorder.copied(dest, src);
     },
     symlink: async (target, path) => {
       await real.symlink(target, path);

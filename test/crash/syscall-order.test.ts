@@ -1,7 +1,9 @@
 /**
  * The order of system calls of one write, recorded with strace: exclusive create of the temp
- * in the destination's directory → writes → fchown/fchmod → fsync(temp) → close → rename →
- * fsync(directory), and the temp name is never unlinked after the rename.
+ * in the destination's directory → fchown/fchmod (its metadata is final before the first
+ * byte) → writes → fchmod again only to give back the set-user-ID bits a write clears →
+ * fsync(temp) → close → rename → fsync(directory), and the temp name is never unlinked after
+ * the rename.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -131,12 +133,25 @@ function assertOrder(calls: Syscall[], dir: string, expectMetadata: boolean): vo
     writes.every((i) => i > create && i < (fsyncTemp ?? 0)),
     `writes between create and fsync:\n${names}`,
   );
-  if (expectMetadata) assert.ok(metadata.length > 0, `fchmod/fchown expected:\n${names}`);
+  const firstWrite = writes[0] ?? 0;
   const lastWrite = writes.at(-1) ?? 0;
-  assert.ok(
-    metadata.every((i) => i > lastWrite && i < (fsyncTemp ?? 0)),
-    `metadata after the data, before fsync:\n${names}`,
+  const beforeData = metadata.filter((i) => i > create && i < firstWrite);
+  const afterData = metadata.filter((i) => i > lastWrite && i < (fsyncTemp ?? 0));
+  assert.equal(
+    beforeData.length + afterData.length,
+    metadata.length,
+    `metadata before the first byte, or after the last one and before fsync:\n${names}`,
   );
+  assert.ok(
+    afterData.every((i) => calls[i]?.name === 'fchmod'),
+    `after the data, only fchmod (the bits a write clears):\n${names}`,
+  );
+  if (expectMetadata) {
+    assert.ok(beforeData.length > 0, `fchmod before the first byte expected:\n${names}`);
+    assert.ok(afterData.length > 0, `the set-user-ID bits given back after the data:\n${names}`);
+  } else {
+    assert.deepEqual(afterData, [], `nothing to give back after the data:\n${names}`);
+  }
   const sequence = [create, lastWrite, fsyncTemp, closeTemp, rename, openDir, fsyncDir, closeDir];
   assert.deepEqual(
     [...sequence].sort((a, b) => (a ?? 0) - (b ?? 0)),

@@ -39,6 +39,7 @@ function setup(scenario: Scenario) {
 function copySteps(calls: readonly SeamCall[], dest: string, src: string | undefined): Expected[] {
   let stage: 'resolve' | 'copy' | 'published' = 'resolve';
   let reopened = false;
+  let copied = false;
   return calls.map((call): Expected => {
     const at = (phase: Phase | undefined, path: Expected['path'] = 'dest'): Expected => ({
       phase,
@@ -55,9 +56,15 @@ function copySteps(calls: readonly SeamCall[], dest: string, src: string | undef
     if (call.name === 'open' && call.subject === src) stage = 'copy';
     if (stage === 'resolve') return at('resolve');
     const isTemp = parseTempName(basename(call.subject)) !== undefined;
-    if (call.name === 'copyFile') return at('copy');
+    if (call.name === 'copyFile') {
+      copied = true;
+      return at('copy');
+    }
+    const xattrOp = ['listXattrs', 'getXattr', 'setXattr', 'removeXattr'].includes(call.name);
     if (call.subject === src) {
       if (call.name === 'read') return at('read-source', 'src');
+      // The source's ACL, read through its descriptor: the copy's permissions are the source's.
+      if (xattrOp) return at('xattrs', 'src');
       if (call.name === 'close') return at(undefined); // closing the read-only source: ignored
       return at('open-source', 'src');
     }
@@ -67,11 +74,18 @@ function copySteps(calls: readonly SeamCall[], dest: string, src: string | undef
           reopened = call.args[1] === flags.reopenTemp;
           return at(reopened ? 'copy' : 'create-temp');
         case 'fstat':
-          if (reopened) {
+          // After the kernel copy: checking what it copied.
+          if (reopened || copied) {
             reopened = false;
+            copied = false;
             return at('copy');
           }
           return at('chmod');
+        case 'listXattrs':
+        case 'getXattr':
+        case 'setXattr':
+        case 'removeXattr':
+          return at('xattrs');
         case 'fchmod':
           return at('chmod');
         case 'fchown':
@@ -90,7 +104,11 @@ function copySteps(calls: readonly SeamCall[], dest: string, src: string | undef
           return assert.fail(`unexpected call ${call.name} on the temp file`);
       }
     }
-    if (call.subject === dest) return at('resolve');
+    if (call.subject === dest) {
+      // The replaced file, opened read-only to read its attributes: its close is ignored.
+      if (call.name === 'close') return at(undefined);
+      return at(call.name === 'lstat' ? 'resolve' : 'xattrs');
+    }
     return at('mkdirs');
   });
 }

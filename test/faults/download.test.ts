@@ -21,6 +21,8 @@ function isTemp(call: SeamCall): boolean {
   return parseTempName(basename(call.subject)) !== undefined;
 }
 
+const XATTR_OPS = new Set(['listXattrs', 'getXattr', 'setXattr', 'removeXattr']);
+
 /** The expected outcome of failing each call of a clean download. */
 function downloadSteps(calls: readonly SeamCall[], dest: string): Expected[] {
   const tempOpens = calls.filter((call) => call.name === 'open' && isTemp(call)).length;
@@ -34,6 +36,13 @@ function downloadSteps(calls: readonly SeamCall[], dest: string): Expected[] {
         path: 'dest',
         committed: true,
       };
+    }
+    if (call.subject === dest && call.name === 'close') {
+      // The replaced file, opened read-only for its ACL and attributes: a failed close is ignored.
+      return { phase: undefined, path: 'dest', committed: false };
+    }
+    if ((call.subject === dest && call.name === 'open') || XATTR_OPS.has(call.name)) {
+      return { phase: 'xattrs', path: 'dest', committed: false };
     }
     if (isTemp(call) && call.name === 'open') {
       phase = 'create-temp';

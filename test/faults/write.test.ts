@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { type TestContext, describe, test } from 'node:test';
@@ -25,7 +26,9 @@ import {
   type SeamCall,
   instrument,
   isLinux,
+  isRoot,
   list,
+  needs,
   openFdCount,
   temps,
   tempDir,
@@ -48,15 +51,54 @@ interface Scenario {
   setup(dir: string): string;
   /** True when the destination exists before the call. */
   readonly existing: boolean;
+  /** Needs root (chown, chgrp) and setfacl. */
+  readonly root?: boolean;
+}
+
+/** Group and other bits of the destination's POSIX ACL, as getfacl prints it. */
+function aclOf(path: string): string {
+  return execFileSync('getfacl', ['-cp', path], { encoding: 'utf8' });
+}
+
+/** The existing destination, 0640 (root's when root runs the tests). */
+function existing(dir: string): string {
+  const dest = join(dir, 'file.txt');
+  fs.writeFileSync(dest, OLD, { mode: OLD_MODE });
+  fs.chmodSync(dest, OLD_MODE);
+  return dest;
 }
 
 const scenarios: Record<string, Scenario> = {
-  existing: {
+  existing: { existing: true, setup: existing },
+  // The temp is created owner-only, then fchown, fchmod: before the first byte.
+  'existing, owned by another user': {
     existing: true,
+    root: true,
     setup(dir) {
-      const dest = join(dir, 'file.txt');
-      fs.writeFileSync(dest, OLD, { mode: OLD_MODE });
-      fs.chmodSync(dest, OLD_MODE);
+      const dest = existing(dir);
+      fs.chownSync(dest, NOBODY, NOBODY);
+      return dest;
+    },
+  },
+  // The temp comes out of its creation with the directory's group: dropped, made again.
+  'existing, set-group-ID directory': {
+    existing: true,
+    root: true,
+    setup(dir) {
+      fs.chownSync(dir, 0, NOBODY);
+      fs.chmodSync(dir, 0o2775);
+      const dest = existing(dir);
+      fs.chownSync(dest, 0, 0);
+      return dest;
+    },
+  },
+  // An ACL to keep: the owner-only way, with the ACL set before the mode.
+  'existing, POSIX ACL': {
+    existing: true,
+    root: true,
+    setup(dir) {
+      const dest = existing(dir);
+      execFileSync('setfacl', ['-m', 'u:nobody:rw', dest]);
       return dest;
     },
   },
@@ -76,10 +118,17 @@ const scenarios: Record<string, Scenario> = {
 
 type Run = (dest: string) => Promise<void>;
 
+const NOBODY = 65534;
+const OWNERSHIP = [
+  'existing, owned by another user',
+  'existing, set-group-ID directory',
+  'existing, POSIX ACL',
+];
+
 const operations: Record<string, { run: Run; scenarios: string[] }> = {
   writeFile: {
     run: (dest) => writeFile(dest, NEW, { mkdirs: true }),
-    scenarios: ['existing', 'new', 'new, mkdirs'],
+    scenarios: ['existing', 'new', 'new, mkdirs', ...OWNERSHIP],
   },
   'writeFile (stream)': {
     run: (dest) =>
@@ -95,7 +144,7 @@ const operations: Record<string, { run: Run; scenarios: string[] }> = {
       writeFileSync(dest, NEW, { mkdirs: true });
       return Promise.resolve();
     },
-    scenarios: ['existing', 'new', 'new, mkdirs'],
+    scenarios: ['existing', 'new', 'new, mkdirs', ...OWNERSHIP],
   },
   'openAtomic + commit': {
     run: async (dest) => {
@@ -108,7 +157,7 @@ const operations: Record<string, { run: Run; scenarios: string[] }> = {
         await file.discard();
       }
     },
-    scenarios: ['existing', 'new'],
+    scenarios: ['existing', 'new', ...OWNERSHIP],
   },
   'openAtomicSync + commit': {
     run: (dest) => {
@@ -139,25 +188,50 @@ function label(call: SeamCall, dest: string): string {
 interface Step {
   readonly index: number;
   readonly label: string;
-  readonly phase: Phase;
+  /** `undefined`: a failure there is ignored (closing the replaced file's read-only descriptor). */
+  readonly phase: Phase | undefined;
   readonly committed: boolean;
 }
+
+const XATTR_OPS = new Set(['listXattrs', 'getXattr', 'setXattr', 'removeXattr']);
 
 /** The phase each step of a clean run belongs to. */
 function phases(calls: readonly SeamCall[], dest: string): Step[] {
   const steps: Step[] = [];
   const tempOpens = calls.filter((call) => label(call, dest) === 'open:temp').length;
+  // A temp that came out of its creation with the wrong group is closed and removed before its
+  // first byte, and made again: its close is ignored, its unlink is part of creating the temp.
+  const secondOpen = calls.findIndex(
+    (call, i) =>
+      i > calls.findIndex((c) => label(c, dest) === 'open:temp') &&
+      label(call, dest) === 'open:temp',
+  );
+  const dropped = calls.some((call, i) => i < secondOpen && label(call, dest) === 'unlink:temp');
   let opens = 0;
   let published = false;
   let phase: Phase = 'resolve';
   calls.forEach((call, index) => {
     const name = label(call, dest);
+    if (dropped && index < secondOpen && (name === 'close:temp' || name === 'unlink:temp')) {
+      const phase = name === 'close:temp' ? undefined : 'create-temp';
+      steps.push({ index, label: `${name} (dropped)`, phase, committed: false });
+      return;
+    }
+    if (!published && name === 'close:dest') {
+      // The replaced file was opened read-only to read its ACL and attributes.
+      steps.push({ index, label: name, phase: undefined, committed: false });
+      return;
+    }
+    if (!published && (name === 'open:dest' || XATTR_OPS.has(call.name))) {
+      steps.push({ index, label: name, phase: 'xattrs', committed: false });
+      return;
+    }
     if (published) {
       phase = call.name === 'unlink' ? 'unlink-temp' : 'fsync-dir';
     } else if (name === 'open:temp') {
       phase = 'create-temp';
       opens += 1;
-    } else if (opens === 1 && tempOpens === 2) {
+    } else if (opens === 1 && tempOpens === 2 && !dropped) {
       // Between a first open that met ENOENT and the retry: making the parents.
       phase = 'mkdirs';
     } else if (call.name === 'write') {
@@ -216,18 +290,39 @@ for (const [opName, operation] of Object.entries(operations)) {
       const scenario = scenarios[scenarioName];
       assert.ok(scenario !== undefined);
       test(`${scenarioName} destination`, async (t) => {
+        if (scenario.root === true && !needs(t, isRoot && isLinux, 'chown and setfacl need root')) {
+          return;
+        }
         // A clean run, recorded, gives the list of steps.
         const cleanDir = tempDir(t);
         const cleanDest = scenario.setup(cleanDir);
+        const owner = scenario.existing ? fs.statSync(cleanDest) : undefined;
+        const acl = scenario.root === true ? aclOf(cleanDest) : undefined;
         const recorder = instrument(t);
         await operation.run(cleanDest);
         restoreSeam();
         assert.deepEqual(fs.readFileSync(cleanDest), NEW);
+        if (owner !== undefined) {
+          const after = fs.statSync(cleanDest);
+          assert.deepEqual([after.uid, after.gid, after.mode], [owner.uid, owner.gid, owner.mode]);
+        }
+        if (acl !== undefined) assert.equal(aclOf(cleanDest), acl, 'the ACL is kept');
+        if (scenarioName.includes('set-group-ID')) {
+          assert.ok(
+            recorder.calls.some((call) => call.name === 'unlink'),
+            'the temp was dropped',
+          );
+        }
+        if (scenario.root === true) {
+          const names = recorder.calls.map((call) => call.name);
+          assert.ok(names.indexOf('fchown') < names.indexOf('write'), 'owner before the data');
+        }
         const steps = phases(recorder.calls, cleanDest);
 
         let cleanupHits = 0;
         for (const step of steps) {
-          for (const mode of failureModes(!step.committed)) {
+          const { phase } = step;
+          for (const mode of failureModes(!step.committed && phase !== undefined)) {
             const { code, cleanupFails } = mode;
             const dir = tempDir(t);
             const dest = scenario.setup(dir);
@@ -235,18 +330,24 @@ for (const [opName, operation] of Object.entries(operations)) {
             const entriesBefore = fs.readdirSync(dir).sort();
             const fdsBefore = openFdCount();
             const faults = instrument(t, stepFaults(step.index, mode));
-            const error = await failure(operation.run, dest);
-            restoreSeam();
-            if (cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
             const where = caseLabel(
               `${opName}, ${scenarioName}, step ${step.index} ${step.label}`,
               mode,
             );
-            assertStepError(
-              error,
-              { code, phase: step.phase, committed: step.committed, path: dest },
-              where,
-            );
+            if (phase === undefined) {
+              // Ignored: the write succeeds all the same.
+              await operation.run(dest);
+              restoreSeam();
+              assert.deepEqual(fs.readFileSync(dest), NEW, `${where}: must be ignored`);
+              assertClean(t, faults, fdsBefore);
+              assert.deepEqual(temps(dir), [], `${where}: temp left`);
+              cases += 1;
+              continue;
+            }
+            const error = await failure(operation.run, dest);
+            restoreSeam();
+            if (cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
+            assertStepError(error, { code, phase, committed: step.committed, path: dest }, where);
             if (step.committed) {
               assert.deepEqual(fs.readFileSync(dest), NEW, `${where}: new content in place`);
             } else {
@@ -256,7 +357,10 @@ for (const [opName, operation] of Object.entries(operations)) {
             if (error.leftover !== undefined) {
               // The temp file could not be removed (the cleanup failed, or the temp name
               // of a create-only write could not be dropped): the error says where it is.
-              assert.ok(cleanupFails || step.phase === 'unlink-temp', where);
+              assert.ok(
+                cleanupFails || phase === 'unlink-temp' || step.label === 'unlink:temp (dropped)',
+                where,
+              );
               assert.ok(fs.existsSync(error.leftover), where);
               fs.unlinkSync(error.leftover);
             }

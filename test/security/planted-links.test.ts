@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import { basename, join } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
 import { trackedTemps, trackedTrees } from '../../src/exit-cleanup.js';
-import { flags } from '../../src/fs.js';
+import { flags, restoreSeam, seam } from '../../src/fs.js';
 import {
   AtomicFsError,
   copyFile,
@@ -307,16 +307,27 @@ describe('a symlink planted at the name the library is about to create', () => {
 describe('copyFile: the kernel copy, the read/write loop, and a swap before the re-open', () => {
   const cases = [
     {
-      name: 'the kernel copy (COPYFILE_EXCL)',
+      // Outside Linux (simulated): the kernel copy creates the temp itself (an owner-only source).
+      name: 'the kernel copy (COPYFILE_EXCL, macOS)',
       when: ((name, path) => name === 'copyFile' && isTemp(path)) as PlantRule['when'],
       options: {},
       code: 'EEXIST',
+      platform: 'darwin' as const,
+    },
+    {
+      // On Linux the kernel copy fills a temp the library created itself.
+      name: 'the kernel copy into our own temp (Linux)',
+      when: createsTemp,
+      options: {},
+      code: 'EEXIST',
+      platform: undefined,
     },
     {
       name: 'the read/write loop',
       when: createsTemp,
       options: { onProgress: () => undefined },
       code: 'EEXIST',
+      platform: undefined,
     },
   ];
   for (const kase of cases) {
@@ -324,23 +335,32 @@ describe('copyFile: the kernel copy, the read/write loop, and a swap before the 
       if (!needs(t, process.platform !== 'win32', 'symlinks')) return;
       const src = join(tempDir(t), 'src');
       fs.writeFileSync(src, 'source bytes');
+      fs.chmodSync(src, 0o600);
+      if (kase.platform !== undefined) {
+        if (!needs(t, process.platform === 'linux', 'simulating macOS on Linux')) return;
+        seam.platform = kase.platform;
+        t.after(restoreSeam);
+      }
       await attack(t, {
         when: kase.when,
         run: (dest) => copyFile(src, dest, kase.options),
         code: kase.code,
-        phase: kase.name.startsWith('the kernel') ? 'copy' : 'create-temp',
+        phase: kase.platform === undefined ? 'create-temp' : 'copy',
       });
     });
   }
 
-  test('the copied temp swapped for a symlink before it is re-opened: ELOOP', async (t) => {
-    if (!needs(t, process.platform !== 'win32', 'symlinks')) return;
+  test('the copied temp swapped for a symlink before it is re-opened: ELOOP (macOS)', async (t) => {
+    if (!needs(t, process.platform === 'linux', 'simulating macOS on Linux')) return;
+    seam.platform = 'darwin';
+    t.after(restoreSeam);
     const dir = tempDir(t);
     const elsewhere = tempDir(t);
     const victim = victimFile(elsewhere);
     const before = snapshot(victim);
     const src = join(elsewhere, 'src');
     fs.writeFileSync(src, 'source bytes');
+    fs.chmodSync(src, 0o600);
     const dest = join(dir, 'file');
     fs.writeFileSync(dest, OLD);
     const planted = plantBefore(t, {
