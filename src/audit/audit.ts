@@ -33,8 +33,10 @@ import {
   opWords,
 } from './model.js';
 import { recordInProcess } from './record.js';
-import type { AuditReport, ReportExample } from './report.js';
-import { materialize, realDirectory, snapshot } from './snapshot.js';
+import type { AuditReport, AuditStatus, ReportExample } from './report.js';
+import { type ScopeOptions, Scope } from './scope.js';
+import { type Snapshot, materialize, realDirectory, snapshot } from './snapshot.js';
+import { replayed, unseenChanges } from './unseen.js';
 import { finalReader, parseTrace, runTraced } from './trace.js';
 
 /** A check of one rebuilt crash state: true when the state is consistent. */
@@ -44,10 +46,11 @@ export type CheckFunction = (
 ) => boolean | Promise<boolean>;
 
 /** Options of every audit. */
-export interface AuditOptions {
+export interface AuditOptions extends ScopeOptions {
   /**
    * The directory whose crash states are explored: snapshotted before the run, rebuilt for
-   * each state. Paths outside it are not modelled; `.git` and `node_modules` are skipped.
+   * each state. Paths outside it are not modelled; `.git` and `node_modules` are skipped
+   * unless `include` names them, and `exclude` skips more; the report lists what was skipped.
    * @default process.cwd()
    * @example
    * import { audit } from 'atomic-fs/audit';
@@ -56,8 +59,9 @@ export interface AuditOptions {
   readonly dir?: string | undefined;
   /**
    * Files to check (relative to the current directory, inside `dir`). By default every
-   * regular file that existed before the run and that the run wrote, replaced or removed.
-   * @default every existing file the run changed
+   * regular file that existed before the run and that the run wrote, replaced or removed,
+   * and every regular file the run created that is there at its end.
+   * @default every file the run changed or created
    * @example
    * import { audit } from 'atomic-fs/audit';
    * const report = await audit(() => save(), { watch: ['data/settings.json'] });
@@ -131,6 +135,7 @@ export interface CommandAuditOptions extends AuditOptions {
 }
 
 interface Normalized {
+  readonly scope: Scope;
   readonly model: PersistenceModel;
   readonly maxStates: number | undefined;
   readonly check: string | CheckFunction | undefined;
@@ -163,7 +168,14 @@ function normalize(options: AuditOptions): Normalized {
   if (options.watch !== undefined && !Array.isArray(options.watch)) {
     throw invalid('The "watch" option must be an array of paths');
   }
-  return { model, maxStates, check, watch: options.watch };
+  for (const name of ['exclude', 'include'] as const) {
+    const list: unknown = options[name];
+    if (list !== undefined && (!Array.isArray(list) || list.some((p) => typeof p !== 'string'))) {
+      throw invalid(`The "${name}" option must be an array of names or relative paths`);
+    }
+  }
+  const scope = new Scope({ exclude: options.exclude, include: options.include });
+  return { scope, model, maxStates, check, watch: options.watch };
 }
 
 /**
@@ -289,6 +301,10 @@ export async function auditRecording(
     readonly cwd?: string | undefined;
     readonly doneMarker?: string | undefined;
     readonly command?: readonly string[] | undefined;
+    /** The snapshot taken before the run (what skipped paths were there). */
+    readonly before?: Snapshot | undefined;
+    /** The directory read again after the run, to find changes the recording did not see. */
+    readonly after?: Snapshot | undefined;
   } = {},
 ): Promise<AuditReport> {
   const settings = normalize(options);
@@ -297,7 +313,7 @@ export async function auditRecording(
   const history = new History(rec, done?.index);
   const watched = (
     settings.watch === undefined
-      ? history.changedFiles()
+      ? [...new Set([...history.changedFiles(), ...history.createdFiles()])].sort()
       : [...new Set(settings.watch.map((path) => watchedPath(rec.root, cwd, path)))]
   ).map((path) => history.watch(path));
   const transients = history.transients();
@@ -393,13 +409,41 @@ export async function auditRecording(
     if (scratch !== undefined) direct.rm(scratch);
   }
   const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
-  if (watched.length === 0 && check === undefined) {
+  const unseen =
+    options.after === undefined ? [] : unseenChanges(replayed(rec), options.after.state);
+  const operations = rec.ops.filter((op) => op.kind !== 'done').length;
+  const skippedOps = new Map(rec.skipped ?? []);
+  const present = new Set(options.before?.skipped ?? []);
+  const skipped = [...new Set([...present, ...skippedOps.keys()])].sort().map((path) => ({
+    path: display(path),
+    present: present.has(path),
+    operations: skippedOps.get(path) ?? 0,
+  }));
+  if (check !== undefined && present.size > 0) {
     notes.push(
-      'no file was watched: the run changed no file that existed before it (pass --watch to choose files)',
+      `the check runs in rebuilt crash states without ${[...present].map(display).join(', ')} (outside the audit's scope); if it needs them, pass --include (include in the API)`,
     );
   }
+  const status: AuditStatus =
+    total > 0
+      ? 'unsafe'
+      : rec.exitCode !== undefined && rec.exitCode !== 0
+        ? 'command-failed'
+        : unseen.length > 0
+          ? 'unseen-changes'
+          : operations === 0 || (watched.length === 0 && check === undefined)
+            ? 'nothing-checked'
+            : 'safe';
   return {
-    ok: total === 0,
+    ok: status === 'safe',
+    status,
+    checked: {
+      files: check === undefined ? watched.length : 0,
+      states: explorer.stats.explored,
+      operations,
+    },
+    scope: { excluded: settings.scope.shown, skipped },
+    unseen: unseen.map((change) => ({ ...change, path: display(change.path) })),
     frontEnd: rec.frontEnd,
     model: settings.model,
     modelWords: modelWords(settings.model),
@@ -488,18 +532,19 @@ function example(
  */
 export async function audit(fn: () => unknown, options: AuditOptions = {}): Promise<AuditReport> {
   if (typeof fn !== 'function') throw invalid('The "fn" argument must be a function');
-  normalize(options);
+  const { scope } = normalize(options);
   const alias = bytesOf(resolve(options.dir ?? '.'));
   const root = realDirectory(resolve(options.dir ?? '.'));
-  const snap = snapshot(root);
-  const { recording, threw, error } = await recordInProcess(fn, { root, alias, snapshot: snap });
+  const before = snapshot(root, {}, scope);
+  const { recording, threw, error } = await recordInProcess(fn, { root, alias, snapshot: before });
+  const after = snapshot(root, {}, scope);
   const notes = threw
     ? [
         ...recording.notes,
         `the audited function threw: ${error instanceof Error ? error.message : String(error)}`,
       ]
     : recording.notes;
-  return auditRecording({ ...recording, notes }, options);
+  return auditRecording({ ...recording, notes }, { ...options, before, after });
 }
 
 /**
@@ -518,19 +563,20 @@ export async function auditCommand(
   if (!Array.isArray(command) || command.some((part) => typeof part !== 'string')) {
     throw invalid('The "command" argument must be an array of strings');
   }
-  normalize(options);
+  const { scope } = normalize(options);
   const cwd = resolve(options.cwd ?? '.');
   const dirPath = resolve(cwd, options.dir ?? '.');
   const root = realDirectory(dirPath);
-  const snap = snapshot(root);
+  const before = snapshot(root, {}, scope);
   const run = await runTraced(command, { cwd, env: options.env, output: options.output });
+  const after = snapshot(root, {}, scope);
   const { recording } = parseTrace(run.text, {
     root,
     alias: bytesOf(dirPath),
     cwd: realDirectory(cwd),
-    snapshot: snap,
+    snapshot: before,
     exitCode: run.exitCode,
     readFinal: finalReader(root),
   });
-  return auditRecording(recording, { ...options, cwd, command });
+  return auditRecording(recording, { ...options, cwd, command, before, after });
 }

@@ -141,6 +141,10 @@ test('missing, stale and leftover: the words when the usual culprit is not there
 function report(overrides: Partial<AuditReport>): AuditReport {
   return {
     ok: true,
+    status: 'safe',
+    checked: { files: 1, states: 3, operations: 1 },
+    scope: { excluded: ['.git', 'node_modules'], skipped: [] },
+    unseen: [],
     frontEnd: 'strace',
     model: 'posix',
     modelWords: 'posix: …',
@@ -174,25 +178,62 @@ test('verdicts name the worst kind found', () => {
     'leftover-temp': 0,
     'check-failed': 0,
   };
+  const unsafe = { ok: false, status: 'unsafe' } as const;
   assert.equal(
     verdict(report({})),
-    'safe: old or new in every crash state, and the new version once it reported done',
+    'safe: 1 file in 3 crash states, old or new in every one, and the new version once it reported done',
   );
   assert.equal(
-    verdict(report({ done: undefined })),
-    'safe: every crash state holds a complete version',
+    verdict(report({ done: undefined, checked: { files: 2, states: 1, operations: 1 } })),
+    'safe: 2 files in 1 crash state, every one holds a complete version',
   );
   assert.equal(
-    verdict(report({ ok: false, violations: { ...none, missing: 1, torn: 2 } })),
+    verdict(report({ check: 'command' })),
+    'safe: the --check command in 3 crash states, old or new in every one, and the new version once it reported done',
+  );
+  assert.equal(
+    verdict(report({ ...unsafe, violations: { ...none, missing: 1, torn: 2 } })),
     'unsafe: a crash can leave the file torn or empty or missing',
   );
   assert.equal(
-    verdict(report({ ok: false, violations: { ...none, 'leftover-temp': 1 } })),
+    verdict(report({ ...unsafe, violations: { ...none, 'leftover-temp': 1 } })),
     'leaves temp files: a crash after it reported done can leave a temp file behind',
   );
   assert.equal(
-    verdict(report({ ok: false, check: 'command', violations: { ...none, 'check-failed': 3 } })),
+    verdict(report({ ...unsafe, check: 'command', violations: { ...none, 'check-failed': 3 } })),
     'unsafe: the check failed in 3 crash states',
+  );
+  assert.equal(
+    verdict(report({ ok: false, status: 'nothing-checked', watched: [] })),
+    'nothing checked: no file was watched (the run created or changed no regular file; pass --watch or --check)',
+  );
+  assert.equal(
+    verdict(
+      report({
+        ok: false,
+        status: 'nothing-checked',
+        checked: { files: 0, states: 1, operations: 0 },
+      }),
+    ),
+    'nothing checked: the run made no file operation in the audited directory',
+  );
+  assert.equal(
+    verdict(report({ ok: false, status: 'command-failed', exitCode: 3, done: undefined })),
+    'the command failed (exit status 3); no crash state was inconsistent (1 file in 3 crash states), but a failed run is not a safe one',
+  );
+  assert.equal(
+    verdict(report({ ok: false, status: 'command-failed', command: undefined })),
+    'the function failed (it threw); no crash state was inconsistent (1 file in 3 crash states), but a failed run is not a safe one',
+  );
+  assert.equal(
+    verdict(
+      report({
+        ok: false,
+        status: 'unseen-changes',
+        unseen: [{ path: 'f', recorded: 'a file of 1 bytes', actual: 'nothing' }],
+      }),
+    ),
+    'not verified: the directory changed in ways the recording did not see (1 path); the states explored are not all a crash could leave',
   );
 });
 
