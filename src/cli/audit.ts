@@ -22,6 +22,10 @@ Options:
                        default ones included (.git, node_modules)
   --check CMD          replace the built-in check: run the shell command CMD inside each
                        rebuilt crash state; exit status 0 means the state is consistent
+                       (ATOMIC_FS_AUDIT_AFTER_DONE=1 in its environment when the crash
+                       came after the command reported done, else 0)
+  --jobs N             run N checks at once (default: the number of CPUs); the report
+                       is the same whatever N
   --done-marker TEXT   the command reports done when it prints a line containing TEXT
                        (default: when it exits with status 0)
   --model MODEL        posix (default): only fsync makes data durable, only a directory
@@ -71,6 +75,7 @@ export const command: Command = {
     'done-marker': { type: 'string' },
     model: { type: 'string' },
     'max-states': { type: 'string' },
+    jobs: { type: 'string' },
     json: { type: 'boolean' },
   },
   async run(args, io) {
@@ -87,6 +92,7 @@ export const command: Command = {
       doneMarker: stringOption(args, 'done-marker'),
       model: modelOf(stringOption(args, 'model')),
       maxStates: positiveInteger(stringOption(args, 'max-states'), '--max-states'),
+      jobs: positiveInteger(stringOption(args, 'jobs'), '--jobs'),
       output: json ? 'stderr' : 'inherit',
     });
     io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
