@@ -279,6 +279,9 @@ interface Judged {
   readonly explain: () => Explanation;
 }
 
+/** Distinct messages of a failing check kept apart in the report; the rest are counted together. */
+const MAX_CHECK_MESSAGES = 10;
+
 interface CheckOutcome {
   readonly ok: boolean;
   readonly output: string;
@@ -428,6 +431,8 @@ export async function auditRecording(
   let tempStates = 0;
   const check = settings.check;
   const notes = [...rec.notes];
+  /** Failed checks by the line of output quoted (null: any line past the first few). */
+  const failures = new Map<string | null, { states: number; crash: ReportExample['crash'] }>();
 
   /** Count one judged state: its worst violation, and its first example of each kind. */
   const tally = (explored: ExploredState, found: Judged[]): void => {
@@ -491,16 +496,21 @@ export async function auditRecording(
       }
       const first = summaryLine(output);
       const { point } = head.explored;
-      tally(head.explored, [
-        {
-          kind: 'check-failed',
-          path: '',
-          explain: () => ({
-            message: `the check failed on the state left by ${head.words}${first === '' ? '' : `: ${first}`}`,
-            ops: point.dropped,
-          }),
-        },
-      ]);
+      const explain = (): Explanation => ({
+        message: `the check failed on the state left by ${head.words}${first === '' ? '' : `: ${first}`}`,
+        ops: point.dropped,
+      });
+      const key = failures.has(first) || failures.size < MAX_CHECK_MESSAGES ? first : null;
+      const group = failures.get(key);
+      if (group === undefined) {
+        failures.set(key, {
+          states: 1,
+          crash: example('check-failed', '', point, explain(), explainer).crash,
+        });
+      } else {
+        group.states += 1;
+      }
+      tally(head.explored, [{ kind: 'check-failed', path: '', explain }]);
     };
     try {
       for (const explored of explorer.states()) {
@@ -575,6 +585,7 @@ export async function auditRecording(
       const found = examples.get(kind);
       return found === undefined ? [] : [found];
     }),
+    checkFailures: [...failures].map(([output, group]) => ({ output, ...group })),
     temps: { states: tempStates, names: [...temps.keys()].map(display) },
     notes,
   };

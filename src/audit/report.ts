@@ -116,6 +116,16 @@ export interface AuditReport {
   readonly violations: Readonly<Record<ViolationKind, number>>;
   /** The first example of each kind found. */
   readonly examples: readonly ReportExample[];
+  /**
+   * A user's check that failed, by what it said: the line of output quoted in the messages,
+   * how many states gave it, and the first of them. At most 10 lines, in the order they
+   * first appeared; the states of any other line are counted under `output: null`.
+   */
+  readonly checkFailures: readonly {
+    readonly output: string | null;
+    readonly states: number;
+    readonly crash: ReportExample['crash'];
+  }[];
   /** Temp files a crash can leave behind, and in how many of the states explored. */
   readonly temps: { readonly states: number; readonly names: readonly string[] };
   readonly notes: readonly string[];
@@ -197,7 +207,9 @@ export function verdict(report: AuditReport): string {
     case 'unsafe':
       break;
   }
-  if (v['check-failed'] > 0) return `unsafe: the check failed in ${v['check-failed']} crash states`;
+  if (v['check-failed'] > 0) {
+    return `unsafe: the check failed in ${v['check-failed']} crash ${v['check-failed'] === 1 ? 'state' : 'states'}`;
+  }
   if (v.torn > 0 || v.missing > 0) {
     const what = [v.torn > 0 ? 'torn or empty' : '', v.missing > 0 ? 'missing' : '']
       .filter((word) => word !== '')
@@ -262,6 +274,22 @@ export function formatReport(report: AuditReport): string {
     out.push(
       `${wrap(`${Explainer.kindWords(example.kind)}: ${example.message}.`)}\n  (${example.crash.words})\n`,
     );
+  }
+  if (report.checkFailures.length > 1) {
+    out.push('the check failed with these messages (crash states, message, the first state):\n');
+    const width = Math.max(...report.checkFailures.map((group) => String(group.states).length));
+    for (const group of report.checkFailures) {
+      const said =
+        group.output === null
+          ? '(other messages)'
+          : group.output === ''
+            ? '(no output)'
+            : group.output;
+      out.push(
+        `  ${wrap(`${String(group.states).padStart(width)}  ${said}`, 90, ' '.repeat(width + 4))}\n` +
+          `${' '.repeat(width + 4)}(${group.crash.words})\n`,
+      );
+    }
   }
   if (report.temps.names.length > 0) {
     out.push(

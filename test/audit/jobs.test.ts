@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { auditRecording } from '../../src/audit/audit.js';
+import { formatReport } from '../../src/audit/report.js';
 import { type OpenIntent, RecordingBuilder } from '../../src/audit/builder.js';
 import { Explorer } from '../../src/audit/explore.js';
 import type { FsNode, FsState, Recording } from '../../src/audit/model.js';
@@ -291,4 +292,35 @@ test('jobs is validated', async () => {
       message: /The "jobs" option must be a positive integer/,
     });
   }
+});
+
+test('failed checks are grouped by what the check said', async () => {
+  const check =
+    'if [ ! -e sub/b.txt ]; then echo "error: no b"; exit 1; fi; ' +
+    'test -s a.txt || { echo "error: a is empty"; exit 1; }';
+  const report = await auditRecording(recording(), { check, jobs: 2 });
+  const groups = report.checkFailures;
+  assert.deepEqual(
+    groups.map((group) => group.output),
+    ['error: no b', 'error: a is empty'],
+  );
+  assert.equal(
+    groups.reduce((sum, group) => sum + group.states, 0),
+    report.violations['check-failed'],
+  );
+  // The first group's first state is the report's example.
+  assert.deepEqual(groups[0]?.crash, report.examples[0]?.crash);
+  const text = formatReport(report);
+  assert.match(
+    text,
+    /^the check failed with these messages \(crash states, message, the first state\):\n {2} *\d+ {2}error: no b\n {4,}\(a crash after #\d+[^)]*\)\n {2} *\d+ {2}error: a is empty\n/m,
+  );
+  // A line of its own for every state: ten are kept, the rest counted together.
+  const chatty = await auditRecording(recording(), {
+    check: 'echo "error: $ATOMIC_FS_AUDIT_CRASH"; exit 1',
+  });
+  assert.equal(chatty.checkFailures.length, 11);
+  assert.equal(chatty.checkFailures.at(-1)?.output, null);
+  assert.equal(chatty.checkFailures.at(-1)?.states, chatty.states.explored - 10);
+  assert.match(formatReport(chatty), /^ {2} *\d+ {2}\(other messages\)$/m);
 });

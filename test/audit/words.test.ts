@@ -94,6 +94,26 @@ test('torn: writes and truncations of an in-place rewrite reaching disk out of o
   );
 });
 
+test('torn: a file created under its final name before its data is written (vim -N)', () => {
+  // vim with backupcopy=auto: the old file is renamed away, a new one is created under the
+  // name, then written and fsynced. A crash between the creation and the write leaves it empty.
+  const b = builder();
+  b.rename(`${ROOT}/f`, `${ROOT}/f~`);
+  const node = b.open(`${ROOT}/f`, OPEN, 0o644) ?? -1;
+  b.write(node, 0, Buffer.from('new content'));
+  b.fsync(node, false);
+  const rec = b.finish(0);
+  assert.equal(
+    explain(rec, { prefix: 2, dropped: [] }),
+    'f is empty: the creation at #2 gives the file its name before the data written at #3: it is written under its final name, not renamed into place once complete',
+  );
+  // The same when the write was issued but had not reached disk.
+  assert.equal(
+    explain(rec, { prefix: 3, dropped: [2] }),
+    'f is empty: the creation at #2 gives the file its name before the data written at #3: it is written under its final name, not renamed into place once complete',
+  );
+});
+
 test('missing, stale and leftover: the words when the usual culprit is not there', () => {
   const b = builder();
   b.mkdir(`${ROOT}/d`, 0o755);
@@ -164,6 +184,7 @@ function report(overrides: Partial<AuditReport>): AuditReport {
       'check-failed': 0,
     },
     examples: [],
+    checkFailures: [],
     temps: { states: 0, names: [] },
     notes: [],
     ...overrides,
@@ -202,6 +223,10 @@ test('verdicts name the worst kind found', () => {
   assert.equal(
     verdict(report({ ...unsafe, check: 'command', violations: { ...none, 'check-failed': 3 } })),
     'unsafe: the check failed in 3 crash states',
+  );
+  assert.equal(
+    verdict(report({ ...unsafe, check: 'command', violations: { ...none, 'check-failed': 1 } })),
+    'unsafe: the check failed in 1 crash state',
   );
   assert.equal(
     verdict(report({ ok: false, status: 'nothing-checked', watched: [] })),
