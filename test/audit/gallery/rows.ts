@@ -39,8 +39,11 @@ export interface GalleryRow {
   readonly audit: readonly string[];
   /** The verdict under each model, on the versions CI installs. */
   readonly expect: Readonly<Record<PersistenceModel, Expected>>;
-  /** Whether the test runs this row (rows that take long stay in the document only). */
-  readonly ci: boolean;
+  /**
+   * The models under which the test runs this row: rows that take long (a check command in
+   * every state) run under fewer, or none; `npm run gallery` runs every row under both.
+   */
+  readonly ci: readonly PersistenceModel[];
   /** Why the verdict is what it is (Markdown). An unsafe verdict names what is missing. */
   readonly why: string;
   /** What the literature reports for this program, and where we agree or differ (Markdown). */
@@ -110,6 +113,8 @@ const PY_SETTINGS =
 const JS_SETTINGS =
   "const settings = JSON.stringify({ theme: 'dark', recent: Array.from({ length: 400 }, (_, i) => `file-${String(i).padStart(4, '0')}.txt`) });";
 
+const BOTH: readonly PersistenceModel[] = ['posix', 'ext4-ordered'];
+
 const SAFE: Expected = { status: 'safe', kinds: [] };
 const CHECK_FAILED: Expected = { status: 'unsafe', kinds: ['check-failed'] };
 const NOT_DURABLE: Expected = { status: 'unsafe', kinds: ['stale-after-done'] };
@@ -125,7 +130,7 @@ export const ROWS: readonly GalleryRow[] = [
     setup: GIT_SETUP,
     audit: ['--include', '.git', '--check', 'sh check.sh', '--', 'git', 'commit', '-qm', 'two'],
     expect: { posix: CHECK_FAILED, 'ext4-ordered': CHECK_FAILED },
-    ci: false,
+    ci: [],
     why: `With its default settings git 2.39 makes no fsync call at all while committing: each
 new loose object is written to a temp file, closed and linked to its name, the new index is
 written to \`index.lock\` and renamed over \`index\`, the branch is written to
@@ -164,7 +169,7 @@ of directory operations in different directories (below).`,
       'two',
     ],
     expect: { posix: CHECK_FAILED, 'ext4-ordered': CHECK_FAILED },
-    ci: false,
+    ci: [],
     why: `\`core.fsync=all\` (git 2.36 and later) fsyncs every file git writes before it is
 linked or renamed into place — objects, the index, the branch — and the empty objects and torn
 index are gone. What is left is **directory fsyncs: git never fsyncs a directory**. The new
@@ -197,7 +202,7 @@ persistence model does *(from memory)*), so this row is unsafe under both.`,
       "INSERT INTO t(v) VALUES('two')",
     ],
     expect: { posix: CHECK_FAILED, 'ext4-ordered': CHECK_FAILED },
-    ci: true,
+    ci: ['posix'],
     why: `The database is never corrupt: SQLite writes the old pages to
 \`db.sqlite-journal\`, fsyncs it, fsyncs the directory (so the journal's name is durable),
 writes the new pages into \`db.sqlite\`, fsyncs it, and commits by unlinking the journal.
@@ -228,7 +233,7 @@ commit does not, and the cause is the missing directory fsync after the journal'
       "PRAGMA synchronous=EXTRA; INSERT INTO t(v) VALUES('two')",
     ],
     expect: { posix: SAFE, 'ext4-ordered': SAFE },
-    ci: true,
+    ci: ['posix'],
     why: `The same transaction, and one more call: after unlinking the journal SQLite fsyncs
 the directory, so once sqlite3 returned the commit is durable. Consistent in every state, and
 the new row in every state after it returned.`,
@@ -251,7 +256,7 @@ durability gap of the row above, and the audit confirms it closes it.`,
       "INSERT INTO t(v) VALUES('two')",
     ],
     expect: { posix: SAFE, 'ext4-ordered': SAFE },
-    ci: true,
+    ci: ['posix'],
     why: `The transaction is appended to \`db.sqlite-wal\` and committed by an fsync of the
 log (the directory was fsynced when the log was created); when the last connection closes,
 SQLite copies the log into the database, fsyncs it, and removes the log. A crash at any point
@@ -289,7 +294,7 @@ SQLite rebuilds it from the log after a crash, so its content does not matter.)`
       posix: { status: 'unsafe', kinds: ['torn', 'leftover-temp'] },
       'ext4-ordered': { status: 'unsafe', kinds: ['torn', 'leftover-temp'] },
     },
-    ci: true,
+    ci: BOTH,
     why: `With \`-u NONE\` vim runs vi-compatible, where \`backupcopy=yes\`: it copies the
 file to \`notes.txt~\` (no fsync), then **truncates and rewrites \`notes.txt\` in place**,
 fsyncs it, and removes the backup. The truncation can reach disk before the new data (the
@@ -333,7 +338,7 @@ unsafe on every file system, and the audit agrees under both models.`,
         kinds: ['missing', 'torn', 'stale-after-done', 'leftover-temp'],
       },
     },
-    ci: true,
+    ci: BOTH,
     why: `Not vi-compatible (\`-N\`, or any vimrc), \`backupcopy=auto\` lets vim **rename
 \`notes.txt\` to \`notes.txt~\`** and write a new \`notes.txt\`, fsync it, and remove the
 backup. Until the new file's name reaches disk, \`notes.txt\` is missing (the old content is
@@ -360,7 +365,7 @@ with open("settings.json", "w") as f:
     setup: [OLD_SETTINGS],
     audit: ['--', 'python3', 'save.py'],
     expect: { posix: TORN_AND_STALE, 'ext4-ordered': TORN_AND_STALE },
-    ci: true,
+    ci: BOTH,
     why: `\`open(..., "w")\` truncates the file, then the data is written, and nothing is
 fsynced: a crash can leave it **empty or half-written** (the truncation reaches disk before
 the data; it is rewritten in place, with no fsync at all), and the old version can come back
@@ -405,7 +410,7 @@ atomic_write("settings.json", json.dumps(settings))
     setup: [OLD_SETTINGS],
     audit: ['--', 'python3', 'save.py'],
     expect: { posix: SAFE, 'ext4-ordered': SAFE },
-    ci: true,
+    ci: BOTH,
     why: `Temp file in the same directory, data fsynced before the rename, directory fsynced
 after it: old or new in every state, the new once the program exited. The audit checks content,
 not modes: \`mkstemp\` creates the temp file \`0600\`, so the saved file loses its
@@ -435,7 +440,7 @@ save_atomically(pathlib.Path("settings.json"), json.dumps(settings))
     setup: [OLD_SETTINGS],
     audit: ['--', 'python3', 'save.py'],
     expect: { posix: TORN_AND_STALE, 'ext4-ordered': NOT_DURABLE },
-    ci: true,
+    ci: BOTH,
     why: `A temp file and a rename, but no fsync: **the rename can reach disk before the data
 written into the temp file** (it was not fsynced before the rename), so \`settings.json\` can
 be found empty or half-written; and the rename itself can be lost after the program exited
@@ -462,7 +467,7 @@ await writeFile('settings.json', settings);
     setup: [OLD_SETTINGS],
     audit: ['--', 'node', 'save.mjs'],
     expect: { posix: TORN_AND_STALE, 'ext4-ordered': TORN_AND_STALE },
-    ci: true,
+    ci: BOTH,
     why: `\`writeFile\` opens the file with \`O_TRUNC\` and writes: **rewritten in place, with
 no fsync** — empty or half-written after a crash, and the old version can come back after the
 program exited.`,
@@ -484,7 +489,7 @@ await writeFileAtomic('settings.json', settings);
     setup: [OLD_SETTINGS],
     audit: ['--', 'node', 'save.mjs'],
     expect: { posix: NOT_DURABLE, 'ext4-ordered': NOT_DURABLE },
-    ci: true,
+    ci: BOTH,
     why: `Temp file, fsync, rename: old or new in every state. But **no directory fsync after
 the rename**: once the promise resolved, a crash can still bring the old version back.`,
     literature: `Not studied by ALICE. The missing step is the one ALICE's authors and the
@@ -506,7 +511,7 @@ await writeFile('settings.json', settings);
     setup: [OLD_SETTINGS],
     audit: ['--', 'node', 'save.mjs'],
     expect: { posix: NOT_DURABLE, 'ext4-ordered': NOT_DURABLE },
-    ci: true,
+    ci: BOTH,
     why: `Like write-file-atomic: temp file, fsync, rename — consistent — and **no directory
 fsync after the rename**, so not durable when the promise resolves.`,
     literature: `Not studied by ALICE.`,
@@ -527,7 +532,7 @@ await new Writer('settings.json').write(settings);
     setup: [OLD_SETTINGS],
     audit: ['--', 'node', 'save.mjs'],
     expect: { posix: TORN_AND_STALE, 'ext4-ordered': NOT_DURABLE },
-    ci: true,
+    ci: BOTH,
     why: `A temp file and a rename, and **no fsync at all**: the rename can reach disk before
 the data written into \`.settings.json.tmp\` (not fsynced before the rename), so the file can
 be found empty; and no directory fsync, so not durable either. Under \`ext4-ordered\` only the
@@ -550,7 +555,7 @@ await writeFile('settings.json', settings);
     setup: [OLD_SETTINGS],
     audit: ['--', 'node', 'save.mjs'],
     expect: { posix: SAFE, 'ext4-ordered': SAFE },
-    ci: true,
+    ci: BOTH,
     why: `Temp file in the same directory, data fsynced, renamed, directory fsynced: old or new
 in every state, and the new one once the promise resolved.`,
     literature: `The sequence ALICE and the file-system developers recommend *(from memory)*.`,
