@@ -56,11 +56,21 @@ export function prepare(row: GalleryRow, dir: string): void {
   if (row.packages !== undefined) {
     fs.mkdirSync(join(dir, 'node_modules'));
     for (const name of row.packages) {
-      const target = name === 'atomic-fs' ? PROJECT : join(PROJECT, 'node_modules', name);
-      if (name === 'atomic-fs' && !fs.existsSync(join(PROJECT, 'dist', 'index.js'))) {
-        throw new Error('the atomic-fs row imports the built package: run `npm run build` first');
+      const link = join(dir, 'node_modules', name);
+      if (name !== 'atomic-fs') {
+        fs.symlinkSync(join(PROJECT, 'node_modules', name), link);
+      } else if (fs.existsSync(join(PROJECT, 'dist', 'index.js'))) {
+        fs.symlinkSync(PROJECT, link);
+      } else {
+        // Not built for publishing (npm run test:only): the same code, compiled with the tests.
+        const library = fileURLToPath(new URL('../../../src/index.js', import.meta.url));
+        fs.mkdirSync(link);
+        fs.writeFileSync(
+          join(link, 'package.json'),
+          JSON.stringify({ name, type: 'module', exports: './index.js' }),
+        );
+        fs.writeFileSync(join(link, 'index.js'), `export * from ${JSON.stringify(library)};\n`);
       }
-      fs.symlinkSync(target, join(dir, 'node_modules', name));
     }
   }
   const setup = spawnSync('sh', ['-ec', row.setup.join('\n')], {
