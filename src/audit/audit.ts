@@ -4,7 +4,7 @@
  * each one (built-in check or the user's), and put the report together.
  */
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { AUDIT_CHECK_TIMEOUT_MS } from '../constants.js';
 import { direct } from '../fs.js';
@@ -20,9 +20,10 @@ import {
 } from './check.js';
 import { AuditSetupError } from './errors.js';
 import { type Explanation, Explainer } from './explain.js';
-import { type CrashPoint, Explorer } from './explore.js';
+import { type CrashPoint, type ExploredState, Explorer } from './explore.js';
 import {
   type Bytes,
+  type FsState,
   type Op,
   type PersistenceModel,
   type Recording,
@@ -33,8 +34,11 @@ import {
   opWords,
 } from './model.js';
 import { recordInProcess } from './record.js';
-import type { AuditReport, ReportExample } from './report.js';
-import { materialize, realDirectory, snapshot } from './snapshot.js';
+import type { AuditReport, AuditStatus, ReportExample } from './report.js';
+import { type ScopeOptions, Scope } from './scope.js';
+import { type Snapshot, realDirectory, snapshot } from './snapshot.js';
+import { StateDir } from './statedir.js';
+import { replayed, unseenChanges } from './unseen.js';
 import { finalReader, parseTrace, runTraced } from './trace.js';
 
 /** A check of one rebuilt crash state: true when the state is consistent. */
@@ -44,10 +48,11 @@ export type CheckFunction = (
 ) => boolean | Promise<boolean>;
 
 /** Options of every audit. */
-export interface AuditOptions {
+export interface AuditOptions extends ScopeOptions {
   /**
    * The directory whose crash states are explored: snapshotted before the run, rebuilt for
-   * each state. Paths outside it are not modelled; `.git` and `node_modules` are skipped.
+   * each state. Paths outside it are not modelled; `.git` and `node_modules` are skipped
+   * unless `include` names them, and `exclude` skips more; the report lists what was skipped.
    * @default process.cwd()
    * @example
    * import { audit } from 'atomic-fs/audit';
@@ -56,8 +61,9 @@ export interface AuditOptions {
   readonly dir?: string | undefined;
   /**
    * Files to check (relative to the current directory, inside `dir`). By default every
-   * regular file that existed before the run and that the run wrote, replaced or removed.
-   * @default every existing file the run changed
+   * regular file that existed before the run and that the run wrote, replaced or removed,
+   * and every regular file the run created that is there at its end.
+   * @default every file the run changed or created
    * @example
    * import { audit } from 'atomic-fs/audit';
    * const report = await audit(() => save(), { watch: ['data/settings.json'] });
@@ -90,6 +96,21 @@ export interface AuditOptions {
    * const report = await audit(() => save(), { check: 'python3 -m json.tool settings.json' });
    */
   readonly check?: string | CheckFunction | undefined;
+  /**
+   * Checks run at once (a `check` command or function; the built-in check needs none). Each
+   * runs in a directory of its own; the report is the same whatever the number. A check
+   * function may be called again before an earlier call's promise settled: pass 1 if it
+   * must not be.
+   * @default os.availableParallelism()
+   * @example
+   * import { auditCommand } from 'atomic-fs/audit';
+   * const report = await auditCommand(['git', 'commit', '-m', 'x'], {
+   *   include: ['.git'],
+   *   check: 'git fsck',
+   *   jobs: 4,
+   * });
+   */
+  readonly jobs?: number | undefined;
 }
 
 /** Options of `auditCommand` (the strace front end). */
@@ -131,10 +152,12 @@ export interface CommandAuditOptions extends AuditOptions {
 }
 
 interface Normalized {
+  readonly scope: Scope;
   readonly model: PersistenceModel;
   readonly maxStates: number | undefined;
   readonly check: string | CheckFunction | undefined;
   readonly watch: readonly string[] | undefined;
+  readonly jobs: number;
 }
 
 function invalid(message: string): TypeError {
@@ -163,7 +186,18 @@ function normalize(options: AuditOptions): Normalized {
   if (options.watch !== undefined && !Array.isArray(options.watch)) {
     throw invalid('The "watch" option must be an array of paths');
   }
-  return { model, maxStates, check, watch: options.watch };
+  for (const name of ['exclude', 'include'] as const) {
+    const list: unknown = options[name];
+    if (list !== undefined && (!Array.isArray(list) || list.some((p) => typeof p !== 'string'))) {
+      throw invalid(`The "${name}" option must be an array of names or relative paths`);
+    }
+  }
+  const jobs = options.jobs ?? availableParallelism();
+  if (!Number.isSafeInteger(jobs) || jobs < 1) {
+    throw invalid(`The "jobs" option must be a positive integer. Received ${String(jobs)}`);
+  }
+  const scope = new Scope({ exclude: options.exclude, include: options.include });
+  return { scope, model, maxStates, check, watch: options.watch, jobs };
 }
 
 /**
@@ -245,12 +279,21 @@ interface Judged {
   readonly explain: () => Explanation;
 }
 
+/** Distinct messages of a failing check kept apart in the report; the rest are counted together. */
+const MAX_CHECK_MESSAGES = 10;
+
+interface CheckOutcome {
+  readonly ok: boolean;
+  readonly output: string;
+}
+
 async function runCheckCommand(
   command: string,
   dir: string,
   cwd: string,
   words: string,
-): Promise<{ ok: boolean; output: string }> {
+  afterDone: boolean,
+): Promise<CheckOutcome> {
   return new Promise((resolvePromise) => {
     const child = spawn(command, {
       shell: true,
@@ -260,6 +303,7 @@ async function runCheckCommand(
         ATOMIC_FS_AUDIT_STATE: dir,
         ATOMIC_FS_AUDIT_CWD: cwd,
         ATOMIC_FS_AUDIT_CRASH: words,
+        ATOMIC_FS_AUDIT_AFTER_DONE: afterDone ? '1' : '0',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: AUDIT_CHECK_TIMEOUT_MS,
@@ -282,6 +326,73 @@ async function runCheckCommand(
   });
 }
 
+/**
+ * The user's check, `jobs` at a time. Each job has a directory of its own, brought to each
+ * state it is given in place (see StateDir): what consecutive states share is written once.
+ */
+class CheckPool {
+  readonly #check: string | CheckFunction;
+  readonly #cwd: string;
+  readonly #jobs: number;
+  readonly #scratch: string;
+  readonly #free: StateDir[] = [];
+  readonly #waiting: ((slot: StateDir) => void)[] = [];
+  #made = 0;
+
+  constructor(check: string | CheckFunction, cwd: string, jobs: number) {
+    this.#check = check;
+    this.#cwd = cwd;
+    this.#jobs = jobs;
+    this.#scratch = direct.mkdtemp(join(tmpdir(), 'afs-audit-'));
+  }
+
+  /** Judge one state; never rejects for what the check does (a throw is a failed check). */
+  async check(state: FsState, words: string, afterDone: boolean): Promise<CheckOutcome> {
+    const slot = await this.#acquire();
+    try {
+      slot.show(state);
+      let outcome: CheckOutcome;
+      if (typeof this.#check === 'string') {
+        outcome = await runCheckCommand(this.#check, slot.path, this.#cwd, words, afterDone);
+      } else {
+        try {
+          outcome = { ok: await this.#check(slot.path, { words, afterDone }), output: '' };
+        } catch (error) {
+          outcome = { ok: false, output: error instanceof Error ? error.message : String(error) };
+        }
+      }
+      // Which job's directory a state was shown in is not part of the result.
+      return {
+        ok: outcome.ok,
+        output: outcome.output.replaceAll(slot.path, '$ATOMIC_FS_AUDIT_STATE'),
+      };
+    } finally {
+      this.#release(slot);
+    }
+  }
+
+  async #acquire(): Promise<StateDir> {
+    const slot = this.#free.pop();
+    if (slot !== undefined) return slot;
+    if (this.#made < this.#jobs) {
+      this.#made += 1;
+      return new StateDir(join(this.#scratch, String(this.#made)));
+    }
+    return new Promise((resolvePromise) => this.#waiting.push(resolvePromise));
+  }
+
+  #release(slot: StateDir): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#free.push(slot);
+    else next(slot);
+  }
+
+  /** Remove the directories (every check has settled). */
+  close(): void {
+    direct.rm(this.#scratch);
+  }
+}
+
 /** Explore and judge a recording. */
 export async function auditRecording(
   recording: Recording,
@@ -289,6 +400,10 @@ export async function auditRecording(
     readonly cwd?: string | undefined;
     readonly doneMarker?: string | undefined;
     readonly command?: readonly string[] | undefined;
+    /** The snapshot taken before the run (what skipped paths were there). */
+    readonly before?: Snapshot | undefined;
+    /** The directory read again after the run, to find changes the recording did not see. */
+    readonly after?: Snapshot | undefined;
   } = {},
 ): Promise<AuditReport> {
   const settings = normalize(options);
@@ -297,7 +412,7 @@ export async function auditRecording(
   const history = new History(rec, done?.index);
   const watched = (
     settings.watch === undefined
-      ? history.changedFiles()
+      ? [...new Set([...history.changedFiles(), ...history.createdFiles()])].sort()
       : [...new Set(settings.watch.map((path) => watchedPath(rec.root, cwd, path)))]
   ).map((path) => history.watch(path));
   const transients = history.transients();
@@ -315,91 +430,141 @@ export async function auditRecording(
   const temps = new Map<Bytes, number>();
   let tempStates = 0;
   const check = settings.check;
-  const scratch = check === undefined ? undefined : direct.mkdtemp(join(tmpdir(), 'afs-audit-'));
   const notes = [...rec.notes];
-  try {
+  /** Failed checks by the line of output quoted (null: any line past the first few). */
+  const failures = new Map<string | null, { states: number; crash: ReportExample['crash'] }>();
+
+  /** Count one judged state: its worst violation, and its first example of each kind. */
+  const tally = (explored: ExploredState, found: Judged[]): void => {
+    const { point, state, afterDone } = explored;
+    const present = presentTransients(state, transients);
+    if (present.length > 0) {
+      tempStates += 1;
+      for (const temp of present) temps.set(temp.path, (temps.get(temp.path) ?? 0) + 1);
+      const temp: Transient | undefined = present[0];
+      if (afterDone && check === undefined && temp !== undefined) {
+        found.push({
+          kind: 'leftover-temp',
+          path: temp.path,
+          explain: () => explainer.leftover(point, temp),
+        });
+      }
+    }
+    const worst = VIOLATION_KINDS.map((kind) => found.find((entry) => entry.kind === kind)).find(
+      (entry) => entry !== undefined,
+    );
+    if (worst === undefined) return;
+    counts[worst.kind] += 1;
+    if (!examples.has(worst.kind)) {
+      const explanation = worst.explain();
+      examples.set(worst.kind, example(worst.kind, worst.path, point, explanation, explainer));
+    }
+  };
+
+  if (check === undefined) {
     for (const explored of explorer.states()) {
       const { point, state, afterDone } = explored;
       const found: Judged[] = [];
-      if (check === undefined) {
-        for (const watch of watched) {
-          const content: Content = contentAt(state, watch.path);
-          const kind = judge(watch, content, afterDone);
-          if (kind === undefined) continue;
-          found.push({
-            kind,
-            path: watch.path,
-            explain: () => {
-              if (kind === 'torn') return explainer.torn(point, watch.path, content, state);
-              if (kind === 'missing') return explainer.missing(point, watch.path);
-              return explainer.stale(point, watch.path, doneNode(rec, done, watch.path));
-            },
-          });
-        }
-      } else {
-        const dir = join(scratch ?? tmpdir(), 'state');
-        direct.rm(dir);
-        direct.mkdir(dir, 0o700);
-        materialize(state.freeze(), dir);
-        const words = explainer.crash(point);
-        let ok: boolean;
-        let output = '';
-        if (typeof check === 'string') {
-          ({ ok, output } = await runCheckCommand(check, dir, cwd, words));
-        } else {
-          try {
-            ok = await check(dir, { words, afterDone });
-          } catch (error) {
-            ok = false;
-            output = error instanceof Error ? error.message : String(error);
-          }
-        }
-        if (!ok) {
-          const first = summaryLine(output);
-          found.push({
-            kind: 'check-failed',
-            path: '',
-            explain: () => ({
-              message: `the check failed on the state left by ${words}${first === '' ? '' : `: ${first}`}`,
-              ops: point.dropped,
-            }),
-          });
-        }
+      for (const watch of watched) {
+        const content: Content = contentAt(state, watch.path);
+        const kind = judge(watch, content, afterDone);
+        if (kind === undefined) continue;
+        found.push({
+          kind,
+          path: watch.path,
+          explain: () => {
+            if (kind === 'torn') return explainer.torn(point, watch.path, content, state);
+            if (kind === 'missing') return explainer.missing(point, watch.path);
+            return explainer.stale(point, watch.path, doneNode(rec, done, watch.path));
+          },
+        });
       }
-      const present = presentTransients(state, transients);
-      if (present.length > 0) {
-        tempStates += 1;
-        for (const temp of present) temps.set(temp.path, (temps.get(temp.path) ?? 0) + 1);
-        const temp: Transient | undefined = present[0];
-        if (afterDone && check === undefined && temp !== undefined) {
-          found.push({
-            kind: 'leftover-temp',
-            path: temp.path,
-            explain: () => explainer.leftover(point, temp),
-          });
-        }
-      }
-      const worst = VIOLATION_KINDS.map((kind) => found.find((entry) => entry.kind === kind)).find(
-        (entry) => entry !== undefined,
-      );
-      if (worst === undefined) continue;
-      counts[worst.kind] += 1;
-      if (!examples.has(worst.kind)) {
-        const explanation = worst.explain();
-        examples.set(worst.kind, example(worst.kind, worst.path, point, explanation, explainer));
-      }
+      tally(explored, found);
     }
-  } finally {
-    if (scratch !== undefined) direct.rm(scratch);
+  } else {
+    // The checks run `jobs` at a time, but are counted in the explorer's order, so that the
+    // report (counts, first examples) is the one a run with one job gives.
+    const pool = new CheckPool(check, cwd, settings.jobs);
+    const window: { explored: ExploredState; words: string; result: Promise<CheckOutcome> }[] = [];
+    const settle = async (): Promise<void> => {
+      const head = window.shift();
+      if (head === undefined) return;
+      const { ok, output } = await head.result;
+      if (ok) {
+        tally(head.explored, []);
+        return;
+      }
+      const first = summaryLine(output);
+      const { point } = head.explored;
+      const explain = (): Explanation => ({
+        message: `the check failed on the state left by ${head.words}${first === '' ? '' : `: ${first}`}`,
+        ops: point.dropped,
+      });
+      const key = failures.has(first) || failures.size < MAX_CHECK_MESSAGES ? first : null;
+      const group = failures.get(key);
+      if (group === undefined) {
+        failures.set(key, {
+          states: 1,
+          crash: example('check-failed', '', point, explain(), explainer).crash,
+        });
+      } else {
+        group.states += 1;
+      }
+      tally(head.explored, [{ kind: 'check-failed', path: '', explain }]);
+    };
+    try {
+      for (const explored of explorer.states()) {
+        const words = explainer.crash(explored.point);
+        const result = pool.check(explored.state.freeze(), words, explored.afterDone);
+        // Awaited in order below; until then a setup failure must not count as unhandled.
+        result.catch(() => undefined);
+        window.push({ explored, words, result });
+        // A few states ahead of the oldest unfinished one keep every job busy; no more, so
+        // that a slow check does not let the states queued behind it pile up.
+        while (window.length >= settings.jobs * 2) await settle();
+      }
+      while (window.length > 0) await settle();
+    } finally {
+      await Promise.allSettled(window.map((entry) => entry.result));
+      pool.close();
+    }
   }
   const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
-  if (watched.length === 0 && check === undefined) {
+  const unseen =
+    options.after === undefined ? [] : unseenChanges(replayed(rec), options.after.state);
+  const operations = rec.ops.filter((op) => op.kind !== 'done').length;
+  const skippedOps = new Map(rec.skipped ?? []);
+  const present = new Set(options.before?.skipped ?? []);
+  const skipped = [...new Set([...present, ...skippedOps.keys()])].sort().map((path) => ({
+    path: display(path),
+    present: present.has(path),
+    operations: skippedOps.get(path) ?? 0,
+  }));
+  if (check !== undefined && present.size > 0) {
     notes.push(
-      'no file was watched: the run changed no file that existed before it (pass --watch to choose files)',
+      `the check runs in rebuilt crash states without ${[...present].map(display).join(', ')} (outside the audit's scope); if it needs them, pass --include (include in the API)`,
     );
   }
+  const status: AuditStatus =
+    total > 0
+      ? 'unsafe'
+      : rec.exitCode !== undefined && rec.exitCode !== 0
+        ? 'command-failed'
+        : unseen.length > 0
+          ? 'unseen-changes'
+          : operations === 0 || (watched.length === 0 && check === undefined)
+            ? 'nothing-checked'
+            : 'safe';
   return {
-    ok: total === 0,
+    ok: status === 'safe',
+    status,
+    checked: {
+      files: check === undefined ? watched.length : 0,
+      states: explorer.stats.explored,
+      operations,
+    },
+    scope: { excluded: settings.scope.shown, skipped },
+    unseen: unseen.map((change) => ({ ...change, path: display(change.path) })),
     frontEnd: rec.frontEnd,
     model: settings.model,
     modelWords: modelWords(settings.model),
@@ -420,6 +585,7 @@ export async function auditRecording(
       const found = examples.get(kind);
       return found === undefined ? [] : [found];
     }),
+    checkFailures: [...failures].map(([output, group]) => ({ output, ...group })),
     temps: { states: tempStates, names: [...temps.keys()].map(display) },
     notes,
   };
@@ -488,18 +654,19 @@ function example(
  */
 export async function audit(fn: () => unknown, options: AuditOptions = {}): Promise<AuditReport> {
   if (typeof fn !== 'function') throw invalid('The "fn" argument must be a function');
-  normalize(options);
+  const { scope } = normalize(options);
   const alias = bytesOf(resolve(options.dir ?? '.'));
   const root = realDirectory(resolve(options.dir ?? '.'));
-  const snap = snapshot(root);
-  const { recording, threw, error } = await recordInProcess(fn, { root, alias, snapshot: snap });
+  const before = snapshot(root, {}, scope);
+  const { recording, threw, error } = await recordInProcess(fn, { root, alias, snapshot: before });
+  const after = snapshot(root, {}, scope);
   const notes = threw
     ? [
         ...recording.notes,
         `the audited function threw: ${error instanceof Error ? error.message : String(error)}`,
       ]
     : recording.notes;
-  return auditRecording({ ...recording, notes }, options);
+  return auditRecording({ ...recording, notes }, { ...options, before, after });
 }
 
 /**
@@ -518,19 +685,20 @@ export async function auditCommand(
   if (!Array.isArray(command) || command.some((part) => typeof part !== 'string')) {
     throw invalid('The "command" argument must be an array of strings');
   }
-  normalize(options);
+  const { scope } = normalize(options);
   const cwd = resolve(options.cwd ?? '.');
   const dirPath = resolve(cwd, options.dir ?? '.');
   const root = realDirectory(dirPath);
-  const snap = snapshot(root);
+  const before = snapshot(root, {}, scope);
   const run = await runTraced(command, { cwd, env: options.env, output: options.output });
+  const after = snapshot(root, {}, scope);
   const { recording } = parseTrace(run.text, {
     root,
     alias: bytesOf(dirPath),
     cwd: realDirectory(cwd),
-    snapshot: snap,
+    snapshot: before,
     exitCode: run.exitCode,
     readFinal: finalReader(root),
   });
-  return auditRecording(recording, { ...options, cwd, command });
+  return auditRecording(recording, { ...options, cwd, command, before, after });
 }

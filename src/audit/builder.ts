@@ -17,7 +17,7 @@ import {
   MutableState,
   display,
 } from './model.js';
-import { EXCLUDED } from './snapshot.js';
+import { DEFAULT_SCOPE, type Scope } from './scope.js';
 
 /** What an open() asks for. */
 export interface OpenIntent {
@@ -67,6 +67,9 @@ export class RecordingBuilder {
   readonly #readBack: { index: number; length: number | undefined }[] = [];
   /** Fsyncs started and not finished yet, with the position they will take. */
   readonly #pending = new Set<SyncToken>();
+  readonly #scope: Scope;
+  /** Recorded path operations that fell in skipped paths, by skipped path. */
+  readonly #skipped = new Map<Bytes, number>();
   #next: NodeId;
   /** Where the next operations come from (a trace line, a seam call), for reports. */
   where = '';
@@ -76,8 +79,10 @@ export class RecordingBuilder {
     root: Bytes,
     initial: FsState,
     paths: ReadonlyMap<NodeId, Bytes>,
+    scope: Scope = DEFAULT_SCOPE,
   ) {
     this.frontEnd = frontEnd;
+    this.#scope = scope;
     this.root = root;
     this.#initial = initial;
     this.#live = new MutableState(initial, this.#fresh);
@@ -91,8 +96,19 @@ export class RecordingBuilder {
     const prefix = this.root === '/' ? '/' : `${this.root}/`;
     if (!abs.startsWith(prefix)) return undefined;
     const rel = abs.slice(prefix.length);
-    if (rel.split('/').some((part) => EXCLUDED.has(part))) return undefined;
+    if (this.#scope.skippedAt(rel) !== undefined) return undefined;
     return rel;
+  }
+
+  /**
+   * Count a path operation (open, rename, link, unlink, mkdir, symlink) that falls in a
+   * skipped path, so that the report can say how much of the run it did not model.
+   */
+  #countSkipped(abs: Bytes): void {
+    const prefix = this.root === '/' ? '/' : `${this.root}/`;
+    if (!abs.startsWith(prefix)) return;
+    const skipped = this.#scope.skippedAt(abs.slice(prefix.length));
+    if (skipped !== undefined) this.#skipped.set(skipped, (this.#skipped.get(skipped) ?? 0) + 1);
   }
 
   /** The node at an absolute path in the live model, if it is in the audited directory. */
@@ -176,7 +192,10 @@ export class RecordingBuilder {
   /** A successful open(); returns the node opened, if it is in the audited directory. */
   open(abs: Bytes, intent: OpenIntent, mode: number): NodeId | undefined {
     const rel = this.relative(abs);
-    if (rel === undefined) return undefined;
+    if (rel === undefined) {
+      this.#countSkipped(abs);
+      return undefined;
+    }
     if (intent.tmpfile) {
       const dir = this.nodeAt(abs);
       if (dir === undefined) return undefined;
@@ -269,6 +288,8 @@ export class RecordingBuilder {
   rename(fromAbs: Bytes, toAbs: Bytes, swap = false): void {
     const fromIn = this.relative(fromAbs) !== undefined;
     const toIn = this.relative(toAbs) !== undefined;
+    if (!toIn) this.#countSkipped(toAbs);
+    else if (!fromIn) this.#countSkipped(fromAbs);
     if (!fromIn && !toIn) return;
     const from = fromIn ? this.#entry(fromAbs, false) : undefined;
     const to = toIn ? this.#entry(toAbs, false) : undefined;
@@ -312,6 +333,7 @@ export class RecordingBuilder {
   /** link(): a new name for `node` (or for the file at `existingAbs`). */
   link(existing: Bytes | NodeId, toAbs: Bytes): void {
     const node = typeof existing === 'number' ? existing : this.nodeAt(existing, false);
+    this.#countSkipped(toAbs);
     const to = this.#entry(toAbs, false);
     if (node === undefined || to === undefined) return;
     this.#emit({ kind: 'link', node, dir: to.dir, name: to.name, path: to.path });
@@ -319,6 +341,7 @@ export class RecordingBuilder {
 
   /** unlink() or rmdir(). */
   unlink(abs: Bytes): void {
+    this.#countSkipped(abs);
     const entry = this.#entry(abs, false);
     if (entry?.node === undefined) return;
     this.#emit({
@@ -331,12 +354,14 @@ export class RecordingBuilder {
   }
 
   mkdir(abs: Bytes, mode: number): void {
+    this.#countSkipped(abs);
     const entry = this.#entry(abs, false);
     if (entry === undefined || entry.node !== undefined) return;
     this.#newNode('dir', mode, entry);
   }
 
   symlink(target: Bytes, abs: Bytes): void {
+    this.#countSkipped(abs);
     const entry = this.#entry(abs, false);
     if (entry === undefined || entry.node !== undefined) return;
     this.#newNode('symlink', 0o777, entry, target);
@@ -393,6 +418,7 @@ export class RecordingBuilder {
       notes: [...this.#notes],
       marks: [...this.#marks],
       exitCode,
+      skipped: [...this.#skipped].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     };
   }
 

@@ -158,6 +158,26 @@ export class History {
     return [...result].sort();
   }
 
+  /**
+   * Regular files the run created that are there at its end: a file that did not exist may
+   * be missing after a crash, but never torn, and after "done" it must be there.
+   */
+  createdFiles(): Bytes[] {
+    const initial = new MutableState(this.#rec.initial, new Map());
+    const end = this.#replay(() => undefined);
+    const result = new Set<Bytes>();
+    for (const op of this.#rec.ops) {
+      let path: Bytes | undefined;
+      if (op.kind === 'rename' || op.kind === 'link') path = op.path;
+      else if (op.kind === 'create' && op.dir !== undefined) path = op.path;
+      if (path === undefined) continue;
+      if (initial.lookup(path, true) !== undefined) continue;
+      const id = end.lookup(path, false);
+      if (id !== undefined && end.get(id)?.type === 'file') result.add(path);
+    }
+    return [...result].sort();
+  }
+
   /** Versions of a watched path. */
   watch(path: Bytes): Watched {
     const initial = new MutableState(this.#rec.initial, new Map());

@@ -111,6 +111,22 @@ export class Explainer {
         ops: exposer === undefined ? [partial.index] : [partial.index, exposer],
       };
     }
+    // Created under its final name and written there: the name can be on disk before the data.
+    if (exposer !== undefined && this.#ops[exposer]?.kind === 'create') {
+      const unwritten = this.#ops.findIndex(
+        (op, index) =>
+          index > exposer &&
+          op.kind === 'write' &&
+          op.node === node &&
+          (index >= point.prefix || dropped.has(index)),
+      );
+      if (unwritten !== -1) {
+        return {
+          message: `${what}: ${this.#ref(exposer)} gives the file its name before ${this.#ref(unwritten)}: it is written under its final name, not renamed into place once complete`,
+          ops: [exposer, unwritten],
+        };
+      }
+    }
     const lost = dataOps.filter((index) => dropped.has(index));
     const first = lost[0];
     if (first !== undefined && exposer !== undefined && exposer > first) {

@@ -6,8 +6,15 @@
  */
 export { audit, auditCommand } from './audit.js';
 export type { AuditOptions, CheckFunction, CommandAuditOptions } from './audit.js';
-export { formatReport, verdict } from './report.js';
-export type { AuditReport, ReportExample, ReportOperation } from './report.js';
+export { AUDIT_EXIT_STATUS, formatReport, verdict } from './report.js';
+export type {
+  AuditReport,
+  AuditStatus,
+  ReportExample,
+  ReportOperation,
+  SkippedPath,
+} from './report.js';
+export type { ScopeOptions } from './scope.js';
 export type { ViolationKind } from './check.js';
 export type { PersistenceModel } from './model.js';
 export { AuditSetupError } from './errors.js';

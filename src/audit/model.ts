@@ -266,6 +266,8 @@ export interface Recording {
   readonly marks: readonly Mark[];
   /** How the run ended: exit status (strace), or 0 when the audited function returned. */
   readonly exitCode: number | undefined;
+  /** Path operations that fell in skipped paths (see scope.ts): [skipped path, count]. */
+  readonly skipped?: readonly (readonly [Bytes, number])[] | undefined;
 }
 
 export interface Mark {

@@ -58,6 +58,7 @@ class SeamRecorder {
       options.root,
       options.snapshot.state,
       options.snapshot.paths,
+      options.snapshot.scope,
     );
   }
 

@@ -33,9 +33,64 @@ export interface ReportExample {
   readonly ops: readonly number[];
 }
 
+/**
+ * What an audit concluded. Only `'safe'` means "checked, and every crash state explored was
+ * consistent"; each other status says why that cannot be claimed.
+ * - `'unsafe'`: a crash state violates the check (violations and examples say which).
+ * - `'command-failed'`: the command exited with a non-zero status (or the audited function
+ *   threw) and no crash state was found inconsistent: a failed run is not a safe one.
+ * - `'unseen-changes'`: the directory changed after the run in ways the recorded operations
+ *   do not explain (`unseen` lists them): the explored states are not all the states a crash
+ *   could leave.
+ * - `'nothing-checked'`: no file was watched and no check was given, or the run made no file
+ *   operation in the audited scope.
+ */
+export type AuditStatus =
+  'safe' | 'unsafe' | 'command-failed' | 'unseen-changes' | 'nothing-checked';
+
+/** The exit status of `atomic-fs audit` for each status (2 is a usage or setup error). */
+export const AUDIT_EXIT_STATUS: Readonly<Record<AuditStatus, number>> = {
+  safe: 0,
+  unsafe: 1,
+  'nothing-checked': 3,
+  'command-failed': 4,
+  'unseen-changes': 5,
+};
+
+/** A path left out of the audit. */
+export interface SkippedPath {
+  /** Relative to the audited directory. */
+  readonly path: string;
+  /** It was there before the run (so a rebuilt crash state lacks it). */
+  readonly present: boolean;
+  /** Recorded path operations (open, rename, link, unlink, mkdir, symlink) that fell in it. */
+  readonly operations: number;
+}
+
 export interface AuditReport {
-  /** No violation in any crash state explored. */
+  /** `status === 'safe'`. */
   readonly ok: boolean;
+  readonly status: AuditStatus;
+  /**
+   * What was checked: watched files (built-in check), crash states explored, and file
+   * operations recorded in the audited scope (the done point not counted).
+   */
+  readonly checked: {
+    readonly files: number;
+    readonly states: number;
+    readonly operations: number;
+  };
+  /** What the audit left out: the exclusions in force, and skipped paths that mattered. */
+  readonly scope: {
+    readonly excluded: readonly string[];
+    readonly skipped: readonly SkippedPath[];
+  };
+  /** Paths whose state after the run the recorded operations do not explain (at most 20). */
+  readonly unseen: readonly {
+    readonly path: string;
+    readonly recorded: string;
+    readonly actual: string;
+  }[];
   readonly frontEnd: 'strace' | 'in-process';
   readonly model: PersistenceModel;
   readonly modelWords: string;
@@ -61,6 +116,16 @@ export interface AuditReport {
   readonly violations: Readonly<Record<ViolationKind, number>>;
   /** The first example of each kind found. */
   readonly examples: readonly ReportExample[];
+  /**
+   * A user's check that failed, by what it said: the line of output quoted in the messages,
+   * how many states gave it, and the first of them. At most 10 lines, in the order they
+   * first appeared; the states of any other line are counted under `output: null`.
+   */
+  readonly checkFailures: readonly {
+    readonly output: string | null;
+    readonly states: number;
+    readonly crash: ReportExample['crash'];
+  }[];
   /** Temp files a crash can leave behind, and in how many of the states explored. */
   readonly temps: { readonly states: number; readonly names: readonly string[] };
   readonly notes: readonly string[];
@@ -106,15 +171,45 @@ export function wrap(text: string, width = 92, indent = '  '): string {
   return lines.join('\n');
 }
 
+function checkedWords(report: AuditReport): string {
+  const { files, states } = report.checked;
+  const what =
+    report.check === 'built-in'
+      ? `${files} ${files === 1 ? 'file' : 'files'}`
+      : report.check === 'command'
+        ? 'the --check command'
+        : 'the check function';
+  return `${what} in ${states} crash ${states === 1 ? 'state' : 'states'}`;
+}
+
 /** A short verdict for a report. */
 export function verdict(report: AuditReport): string {
   const v = report.violations;
-  if (report.ok) {
-    return report.done === undefined
-      ? 'safe: every crash state holds a complete version'
-      : 'safe: old or new in every crash state, and the new version once it reported done';
+  switch (report.status) {
+    case 'safe':
+      if (report.check !== 'built-in') {
+        // The user's check decided what consistent means; the verdict claims no more.
+        return `safe: ${checkedWords(report)}, it passed in every one`;
+      }
+      return report.done === undefined
+        ? `safe: ${checkedWords(report)}, every one holds a complete version`
+        : `safe: ${checkedWords(report)}, old or new in every one, and the new version once it reported done`;
+    case 'nothing-checked':
+      return report.checked.operations === 0
+        ? 'nothing checked: the run made no file operation in the audited directory'
+        : 'nothing checked: no file was watched (the run created or changed no regular file; pass --watch or --check)';
+    case 'command-failed':
+      return report.command === undefined
+        ? `the function failed (it threw); no crash state was inconsistent (${checkedWords(report)}), but a failed run is not a safe one`
+        : `the command failed (exit status ${String(report.exitCode)}); no crash state was inconsistent (${checkedWords(report)}), but a failed run is not a safe one`;
+    case 'unseen-changes':
+      return `not verified: the directory changed in ways the recording did not see (${report.unseen.length === 20 ? '20 or more' : report.unseen.length} ${report.unseen.length === 1 ? 'path' : 'paths'}); the states explored are not all a crash could leave`;
+    case 'unsafe':
+      break;
   }
-  if (v['check-failed'] > 0) return `unsafe: the check failed in ${v['check-failed']} crash states`;
+  if (v['check-failed'] > 0) {
+    return `unsafe: the check failed in ${v['check-failed']} crash ${v['check-failed'] === 1 ? 'state' : 'states'}`;
+  }
   if (v.torn > 0 || v.missing > 0) {
     const what = [v.torn > 0 ? 'torn or empty' : '', v.missing > 0 ? 'missing' : '']
       .filter((word) => word !== '')
@@ -145,6 +240,10 @@ export function formatReport(report: AuditReport): string {
   const subject =
     report.command === undefined ? 'an in-process function' : report.command.join(' ');
   out.push(`atomic-fs audit: ${subject}\n`);
+  const skipped = report.scope.skipped.map(
+    (entry) =>
+      `${entry.path} (${entry.operations} ${entry.operations === 1 ? 'operation' : 'operations'})`,
+  );
   out.push(
     `front end: ${report.frontEnd} · directory: ${report.dir} · ` +
       `${report.operations.length} file operations · ${done}\n` +
@@ -153,6 +252,9 @@ export function formatReport(report: AuditReport): string {
       (report.check === 'built-in'
         ? ''
         : ` · check: ${report.check === 'command' ? 'the --check command' : 'a function'}`) +
+      '\n' +
+      `scope: skipping ${report.scope.excluded.length === 0 ? 'nothing' : report.scope.excluded.join(', ')}` +
+      (skipped.length === 0 ? '' : ` · skipped here: ${skipped.join(', ')}`) +
       '\n\n',
   );
   const kinds = tableKinds(report);
@@ -173,13 +275,39 @@ export function formatReport(report: AuditReport): string {
       `${wrap(`${Explainer.kindWords(example.kind)}: ${example.message}.`)}\n  (${example.crash.words})\n`,
     );
   }
+  if (report.checkFailures.length > 1) {
+    out.push('the check failed with these messages (crash states, message, the first state):\n');
+    const width = Math.max(...report.checkFailures.map((group) => String(group.states).length));
+    for (const group of report.checkFailures) {
+      const said =
+        group.output === null
+          ? '(other messages)'
+          : group.output === ''
+            ? '(no output)'
+            : group.output;
+      out.push(
+        `  ${wrap(`${String(group.states).padStart(width)}  ${said}`, 90, ' '.repeat(width + 4))}\n` +
+          `${' '.repeat(width + 4)}(${group.crash.words})\n`,
+      );
+    }
+  }
   if (report.temps.names.length > 0) {
     out.push(
       `temp files a crash can leave behind (in ${report.temps.states} of the states): ${report.temps.names.join(', ')}\n`,
     );
   }
+  for (const change of report.unseen) {
+    out.push(
+      `${wrap(`unseen change: ${change.path}: the recorded operations leave ${change.recorded}, the directory has ${change.actual}`)}\n`,
+    );
+  }
   for (const note of report.notes) out.push(`note: ${note}\n`);
-  if (report.examples.length > 0 || report.temps.names.length > 0 || report.notes.length > 0) {
+  if (
+    report.examples.length > 0 ||
+    report.temps.names.length > 0 ||
+    report.notes.length > 0 ||
+    report.unseen.length > 0
+  ) {
     out.push('\n');
   }
   out.push('operations:\n');

@@ -3,22 +3,20 @@
  * can always fall back to), and write a model state back out as a real directory for a
  * user's `--check` command. Names are bytes throughout, so any name survives.
  */
-import {
-  AUDIT_EXCLUDED_NAMES,
-  AUDIT_SNAPSHOT_MAX_BYTES,
-  AUDIT_SNAPSHOT_MAX_ENTRIES,
-} from '../constants.js';
+import { AUDIT_SNAPSHOT_MAX_BYTES, AUDIT_SNAPSHOT_MAX_ENTRIES } from '../constants.js';
 import { direct } from '../fs.js';
 import { AuditSetupError } from './errors.js';
 import { type Bytes, type FsNode, type FsState, type NodeId, bufferOf, display } from './model.js';
-
-/** Names skipped at any depth: the model treats them as outside the audited directory. */
-export const EXCLUDED: ReadonlySet<Bytes> = new Set(AUDIT_EXCLUDED_NAMES);
+import { DEFAULT_SCOPE, type Scope } from './scope.js';
 
 export interface Snapshot {
   readonly state: FsState;
   /** Each node's path relative to the root ('' for the root). */
   readonly paths: ReadonlyMap<NodeId, Bytes>;
+  /** What was left out: the model treats it as outside the audited directory. */
+  readonly scope: Scope;
+  /** Skipped paths that were there, relative to the root, sorted. */
+  readonly skipped: readonly Bytes[];
 }
 
 export interface SnapshotLimits {
@@ -32,12 +30,17 @@ const S_IFDIR = 0o040000n;
 const S_IFLNK = 0o120000n;
 
 /** Read the tree under `root` (an absolute byte path). Hard links share one node. */
-export function snapshot(root: Bytes, limits: SnapshotLimits = {}): Snapshot {
+export function snapshot(
+  root: Bytes,
+  limits: SnapshotLimits = {},
+  scope: Scope = DEFAULT_SCOPE,
+): Snapshot {
   const maxEntries = limits.maxEntries ?? AUDIT_SNAPSHOT_MAX_ENTRIES;
   const maxBytes = limits.maxBytes ?? AUDIT_SNAPSHOT_MAX_BYTES;
   const nodes = new Map<NodeId, FsNode>();
   const paths = new Map<NodeId, Bytes>();
   const byInode = new Map<string, NodeId>();
+  const skipped: Bytes[] = [];
   let entries = 0;
   let bytes = 0;
   let next = 0;
@@ -67,7 +70,12 @@ export function snapshot(root: Bytes, limits: SnapshotLimits = {}): Snapshot {
         .readdir(bufferOf(abs))
         .sort((a, b) => Buffer.compare(a, b))
         .map((name) => name.toString('latin1'))
-        .filter((name) => !EXCLUDED.has(name));
+        .filter((name) => {
+          const path = rel === '' ? name : `${rel}/${name}`;
+          if (scope.skippedAt(path) === undefined) return true;
+          skipped.push(path);
+          return false;
+        });
       const children = new Map<Bytes, NodeId>();
       nodes.set(id, { type: 'dir', entries: children, mode });
       for (const name of names) {
@@ -99,7 +107,7 @@ export function snapshot(root: Bytes, limits: SnapshotLimits = {}): Snapshot {
   if (nodes.get(root0)?.type !== 'dir') {
     throw new AuditSetupError(`the audited path ${display(root)} is not a directory`);
   }
-  return { state: { root: root0, nodes }, paths };
+  return { state: { root: root0, nodes }, paths, scope, skipped: skipped.sort() };
 }
 
 /** The real path of a directory, as bytes. */

@@ -175,6 +175,7 @@ class TraceInterpreter {
       options.root,
       options.snapshot.state,
       options.snapshot.paths,
+      options.snapshot.scope,
     );
     this.#umask = options.umask ?? 0o022;
   }

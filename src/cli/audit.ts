@@ -1,7 +1,7 @@
 /** `atomic-fs audit`: the crash-state explorer on any command (strace front end). */
 import { auditCommand } from '../audit/audit.js';
 import { type PersistenceModel, PERSISTENCE_MODELS } from '../audit/model.js';
-import { formatReport } from '../audit/report.js';
+import { AUDIT_EXIT_STATUS, formatReport } from '../audit/report.js';
 import { AUDIT_MAX_STATES } from '../constants.js';
 import { type Command, UsageError, flag, stringOption, stringsOption } from './command.js';
 
@@ -13,11 +13,19 @@ complete versions (never empty, torn or missing), and once the command reported 
 final version.
 
 Options:
-  --watch PATH         a file to check (repeatable); default: every file that existed
-                       before the run and that the command wrote, replaced or removed
+  --watch PATH         a file to check (repeatable); default: every regular file the
+                       command wrote, replaced, removed or created
   --dir DIR            the audited directory (default: the current directory)
+  --exclude PATTERN    leave PATTERN out of the audit (repeatable): a name is skipped at
+                       any depth, a path with a slash is relative to the audited directory
+  --include PATTERN    audit PATTERN after all (repeatable): drops it from the exclusions,
+                       default ones included (.git, node_modules)
   --check CMD          replace the built-in check: run the shell command CMD inside each
                        rebuilt crash state; exit status 0 means the state is consistent
+                       (ATOMIC_FS_AUDIT_AFTER_DONE=1 in its environment when the crash
+                       came after the command reported done, else 0)
+  --jobs N             run N checks at once (default: the number of CPUs); the report
+                       is the same whatever N
   --done-marker TEXT   the command reports done when it prints a line containing TEXT
                        (default: when it exits with status 0)
   --model MODEL        posix (default): only fsync makes data durable, only a directory
@@ -27,8 +35,16 @@ Options:
   --json               print the report as JSON (the command's stdout goes to stderr)
   -h, --help           show this help
 
-Exit status: 0 no violation, 1 violations found, 2 usage or setup error (strace missing,
-io_uring in use, a directory too large to snapshot).
+The report lists what was skipped and how many recorded operations fell there.
+
+Exit status:
+  0  safe: the watched files (or the --check) held in every crash state explored
+  1  unsafe: a crash state violates the check
+  2  usage or setup error (strace missing, io_uring in use, a directory too large)
+  3  nothing checked: no file watched and no --check, or no file operation recorded
+  4  the command failed (non-zero exit status) and no crash state was inconsistent
+  5  the directory changed in ways the recording did not see (e.g. memory-mapped
+     writes, another process): the states explored are not all a crash could leave
 `;
 
 function positiveInteger(text: string | undefined, name: string): number | undefined {
@@ -53,10 +69,13 @@ export const command: Command = {
   options: {
     watch: { type: 'string', multiple: true },
     dir: { type: 'string' },
+    exclude: { type: 'string', multiple: true },
+    include: { type: 'string', multiple: true },
     check: { type: 'string' },
     'done-marker': { type: 'string' },
     model: { type: 'string' },
     'max-states': { type: 'string' },
+    jobs: { type: 'string' },
     json: { type: 'boolean' },
   },
   async run(args, io) {
@@ -67,13 +86,16 @@ export const command: Command = {
       env: io.env,
       dir: stringOption(args, 'dir'),
       watch: args.values.watch === undefined ? undefined : stringsOption(args, 'watch'),
+      exclude: args.values.exclude === undefined ? undefined : stringsOption(args, 'exclude'),
+      include: args.values.include === undefined ? undefined : stringsOption(args, 'include'),
       check: stringOption(args, 'check'),
       doneMarker: stringOption(args, 'done-marker'),
       model: modelOf(stringOption(args, 'model')),
       maxStates: positiveInteger(stringOption(args, 'max-states'), '--max-states'),
+      jobs: positiveInteger(stringOption(args, 'jobs'), '--jobs'),
       output: json ? 'stderr' : 'inherit',
     });
     io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-    return report.ok ? 0 : 1;
+    return AUDIT_EXIT_STATUS[report.status];
   },
 };

@@ -195,7 +195,13 @@ test('no done point (non-zero exit): crash states are checked, stale versions ar
   b.rename(TMP, DEST);
   const report = await run(b.finish(1));
   assert.equal(report.done, undefined);
-  assert.ok(report.ok);
+  assert.deepEqual(
+    Object.values(report.violations).filter((count) => count > 0),
+    [],
+  );
+  // Every state held a complete version, but the run failed: that is not "safe".
+  assert.equal(report.status, 'command-failed');
+  assert.equal(report.ok, false);
 });
 
 test('the enumeration is deterministic and bounded', () => {

@@ -94,6 +94,26 @@ test('torn: writes and truncations of an in-place rewrite reaching disk out of o
   );
 });
 
+test('torn: a file created under its final name before its data is written (vim -N)', () => {
+  // vim with backupcopy=auto: the old file is renamed away, a new one is created under the
+  // name, then written and fsynced. A crash between the creation and the write leaves it empty.
+  const b = builder();
+  b.rename(`${ROOT}/f`, `${ROOT}/f~`);
+  const node = b.open(`${ROOT}/f`, OPEN, 0o644) ?? -1;
+  b.write(node, 0, Buffer.from('new content'));
+  b.fsync(node, false);
+  const rec = b.finish(0);
+  assert.equal(
+    explain(rec, { prefix: 2, dropped: [] }),
+    'f is empty: the creation at #2 gives the file its name before the data written at #3: it is written under its final name, not renamed into place once complete',
+  );
+  // The same when the write was issued but had not reached disk.
+  assert.equal(
+    explain(rec, { prefix: 3, dropped: [2] }),
+    'f is empty: the creation at #2 gives the file its name before the data written at #3: it is written under its final name, not renamed into place once complete',
+  );
+});
+
 test('missing, stale and leftover: the words when the usual culprit is not there', () => {
   const b = builder();
   b.mkdir(`${ROOT}/d`, 0o755);
@@ -141,6 +161,10 @@ test('missing, stale and leftover: the words when the usual culprit is not there
 function report(overrides: Partial<AuditReport>): AuditReport {
   return {
     ok: true,
+    status: 'safe',
+    checked: { files: 1, states: 3, operations: 1 },
+    scope: { excluded: ['.git', 'node_modules'], skipped: [] },
+    unseen: [],
     frontEnd: 'strace',
     model: 'posix',
     modelWords: 'posix: …',
@@ -160,6 +184,7 @@ function report(overrides: Partial<AuditReport>): AuditReport {
       'check-failed': 0,
     },
     examples: [],
+    checkFailures: [],
     temps: { states: 0, names: [] },
     notes: [],
     ...overrides,
@@ -174,25 +199,66 @@ test('verdicts name the worst kind found', () => {
     'leftover-temp': 0,
     'check-failed': 0,
   };
+  const unsafe = { ok: false, status: 'unsafe' } as const;
   assert.equal(
     verdict(report({})),
-    'safe: old or new in every crash state, and the new version once it reported done',
+    'safe: 1 file in 3 crash states, old or new in every one, and the new version once it reported done',
   );
   assert.equal(
-    verdict(report({ done: undefined })),
-    'safe: every crash state holds a complete version',
+    verdict(report({ done: undefined, checked: { files: 2, states: 1, operations: 1 } })),
+    'safe: 2 files in 1 crash state, every one holds a complete version',
   );
   assert.equal(
-    verdict(report({ ok: false, violations: { ...none, missing: 1, torn: 2 } })),
+    verdict(report({ check: 'command' })),
+    'safe: the --check command in 3 crash states, it passed in every one',
+  );
+  assert.equal(
+    verdict(report({ ...unsafe, violations: { ...none, missing: 1, torn: 2 } })),
     'unsafe: a crash can leave the file torn or empty or missing',
   );
   assert.equal(
-    verdict(report({ ok: false, violations: { ...none, 'leftover-temp': 1 } })),
+    verdict(report({ ...unsafe, violations: { ...none, 'leftover-temp': 1 } })),
     'leaves temp files: a crash after it reported done can leave a temp file behind',
   );
   assert.equal(
-    verdict(report({ ok: false, check: 'command', violations: { ...none, 'check-failed': 3 } })),
+    verdict(report({ ...unsafe, check: 'command', violations: { ...none, 'check-failed': 3 } })),
     'unsafe: the check failed in 3 crash states',
+  );
+  assert.equal(
+    verdict(report({ ...unsafe, check: 'command', violations: { ...none, 'check-failed': 1 } })),
+    'unsafe: the check failed in 1 crash state',
+  );
+  assert.equal(
+    verdict(report({ ok: false, status: 'nothing-checked', watched: [] })),
+    'nothing checked: no file was watched (the run created or changed no regular file; pass --watch or --check)',
+  );
+  assert.equal(
+    verdict(
+      report({
+        ok: false,
+        status: 'nothing-checked',
+        checked: { files: 0, states: 1, operations: 0 },
+      }),
+    ),
+    'nothing checked: the run made no file operation in the audited directory',
+  );
+  assert.equal(
+    verdict(report({ ok: false, status: 'command-failed', exitCode: 3, done: undefined })),
+    'the command failed (exit status 3); no crash state was inconsistent (1 file in 3 crash states), but a failed run is not a safe one',
+  );
+  assert.equal(
+    verdict(report({ ok: false, status: 'command-failed', command: undefined })),
+    'the function failed (it threw); no crash state was inconsistent (1 file in 3 crash states), but a failed run is not a safe one',
+  );
+  assert.equal(
+    verdict(
+      report({
+        ok: false,
+        status: 'unseen-changes',
+        unseen: [{ path: 'f', recorded: 'a file of 1 bytes', actual: 'nothing' }],
+      }),
+    ),
+    'not verified: the directory changed in ways the recording did not see (1 path); the states explored are not all a crash could leave',
   );
 });
 
