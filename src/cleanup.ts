@@ -24,6 +24,7 @@ import { pathOf } from './options.js';
 import {
   type Dir,
   type DirStats,
+  enteringRefusal,
   entry,
   listing,
   openChild,
@@ -221,7 +222,12 @@ function* sweepDir(sweep: Sweep, dir: Dir, order: readonly number[], found: Foun
     // Anything else named like a temp (a FIFO, a directory with a temp file's name) is not
     // ours; a symlink is only ever unlinked, never followed.
     if (!ours || !abandoned(parts, stats.mtimeMs, sweep)) continue;
-    if (stats.isDirectory() && !reclaimable(dir.stats, stats)) continue;
+    if (stats.isDirectory()) {
+      if (!reclaimable(dir.stats, stats)) continue;
+      // Removing it will enter it: refused before the claim, where that would be.
+      const refusal = enteringRefusal(dir, path, stats);
+      if (refusal !== undefined) throw wrapError(refusal, 'remove', path);
+    }
     if (!sweep.dryRun) {
       // A staged tree is first renamed to a name of its own, so that a writer still
       // running cannot swap a half-removed tree in; then removed, never following links,

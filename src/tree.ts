@@ -17,11 +17,13 @@ import { errorCode } from './errors.js';
 import {
   type Dir,
   type Identity,
+  changed,
   entry,
   listing,
   openChild,
   openRoot,
   releaseDir,
+  sameFile,
 } from './pinned-dir.js';
 import { seam } from './fs.js';
 import { type Plan, call } from './plan.js';
@@ -220,8 +222,22 @@ export function* reclaimStagedAt(
   return yield* removeDirectory(dir, claimed, expect);
 }
 
-/** `reclaimStagedAt` for a path; a tree this process staged must be one of its own. */
+/**
+ * `reclaimStagedAt` for a path. A tree this process staged must be one of its own, and is
+ * looked at before the claim too: something else at the name is left as it is, not renamed.
+ */
 export function* reclaimStaged(path: string): Plan<unknown> {
   const expect = ownTrees.get(path);
-  return yield* inParent(path, false, (parent, name) => reclaimStagedAt(parent, name, expect));
+  return yield* inParent(path, false, function* (parent, name) {
+    if (expect !== undefined) {
+      let stats;
+      try {
+        stats = yield* call('lstat', entry(parent, name));
+      } catch (error) {
+        return errorCode(error) === 'ENOENT' ? undefined : error;
+      }
+      if (!expect.some((id) => sameFile(id, stats))) return changed(path, 'not a tree of ours');
+    }
+    return yield* reclaimStagedAt(parent, name, expect);
+  });
 }

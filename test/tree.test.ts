@@ -3,6 +3,7 @@
  * exchange rules (src/platform.ts) that writeDirectory builds on.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -11,7 +12,7 @@ import { hasAtomicExchange, isUnsupportedExchange } from '../src/platform.js';
 import { runAsync, runSync } from '../src/plan.js';
 import { HOST_TAG, parseStagingName, parseTempName, stagingName, tempName } from '../src/temp.js';
 import { reclaimStaged, removeTree } from '../src/tree.js';
-import { instrument, list, tempDir } from './helpers.js';
+import { instrument, isLinux, isRoot, list, needs, tempDir } from './helpers.js';
 
 function makeTree(root: string): void {
   fs.mkdirSync(join(root, 'a', 'b'), { recursive: true });
@@ -56,6 +57,25 @@ describe('removeTree', () => {
       'a/b',
       'a/b/f',
     ]);
+  });
+  test('a mount point is not entered where the tree must stay on one file system', (t) => {
+    if (!needs(t, isLinux && isRoot, 'mounting a tmpfs needs root on Linux')) return;
+    const path = tempDir(t);
+    const tree = join(path, 'tree');
+    const mnt = join(tree, 'mnt');
+    fs.mkdirSync(mnt, { recursive: true });
+    fs.writeFileSync(join(tree, 'file'), 'x');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', mnt]);
+    if (!needs(t, mounted.status === 0, `mount failed: ${String(mounted.stderr)}`)) return;
+    try {
+      fs.writeFileSync(join(mnt, 'on-another-fs'), 'keep me');
+      const error = runSync(removeTree(tree)) as { code?: string } | undefined;
+      assert.equal(error?.code, 'EXDEV');
+      assert.equal(fs.readFileSync(join(mnt, 'on-another-fs'), 'utf8'), 'keep me');
+      assert.equal(fs.existsSync(join(tree, 'file')), false, 'the rest is removed');
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
   });
 });
 

@@ -36,6 +36,8 @@ interface Arena {
   readonly shared: string;
   /** Root's, 0700: nothing root does in `shared` may change it. */
   readonly victim: string;
+  /** The user's too: where the attacker moves what it swaps out. */
+  readonly aside: string;
 }
 
 function arena(t: TestContext): Arena {
@@ -43,16 +45,19 @@ function arena(t: TestContext): Arena {
   // The user may enter the test directory, not write it.
   fs.chmodSync(top, 0o755);
   const shared = join(top, 'shared');
-  fs.mkdirSync(shared);
-  fs.chownSync(shared, NOBODY, NOBODY);
-  fs.chmodSync(shared, 0o755);
+  const aside = join(top, 'aside');
+  for (const dir of [shared, aside]) {
+    fs.mkdirSync(dir);
+    fs.chownSync(dir, NOBODY, NOBODY);
+    fs.chmodSync(dir, 0o755);
+  }
   const victim = join(top, 'victim');
   fs.mkdirSync(victim, { mode: 0o700 });
   fs.chmodSync(victim, 0o700);
   for (const name of VICTIM_FILES) {
     fs.writeFileSync(join(victim, name), `precious ${name}\n`, { mode: 0o600 });
   }
-  return { shared, victim };
+  return { shared, victim, aside };
 }
 
 /** The victim as root sees it: its own owner and mode, and every entry's. */
@@ -182,10 +187,10 @@ const runnable = (t: TestContext): boolean =>
 describe('root in a directory another user can write: a racing swap never redirects it', () => {
   test('writeDirectory: the staging directory swapped for a symlink while it is built', async (t) => {
     if (!runnable(t)) return;
-    const { shared, victim } = arena(t);
+    const { shared, victim, aside } = arena(t);
     const site = join(shared, 'site');
     realDirectory(site);
-    const attacker = new Attacker(t, ['stage', shared, victim, 'site']);
+    const attacker = new Attacker(t, ['stage', shared, victim, aside, 'site']);
     await attacker.ready();
     const files: Record<string, string> = {};
     for (let i = 0; i < 24; i += 1) files[`d${i % 6}/f${i}`] = `file ${i}\n`;
@@ -200,11 +205,11 @@ describe('root in a directory another user can write: a racing swap never redire
 
   test("writeDirectory: a subdirectory of the user's previous tree swapped during its removal", async (t) => {
     if (!runnable(t)) return;
-    const { shared, victim } = arena(t);
+    const { shared, victim, aside } = arena(t);
     const site = join(shared, 'site');
     const files: Record<string, string> = { 'a.txt': 'a\n' };
     for (const name of VICTIM_FILES) files[`sub/${name}`] = `the user's ${name}\n`;
-    const attacker = new Attacker(t, ['remove-old', shared, victim, 'site']);
+    const attacker = new Attacker(t, ['remove-old', shared, victim, aside, 'site']);
     await attacker.ready();
     const outcome = await race(victim, attacker, async () => {
       realDirectory(site);
@@ -217,20 +222,35 @@ describe('root in a directory another user can write: a racing swap never redire
     assert.ok(attacker.swaps > 0, 'the attacker swapped a subdirectory during the removal');
   });
 
-  test('cleanupTemps: a planted dead staged tree whose subdirectory is swapped', async (t) => {
-    if (!runnable(t)) return;
-    const { shared, victim } = arena(t);
-    const attacker = new Attacker(t, ['cleanup', shared, victim, 'planted', String(deadPid())]);
-    await attacker.ready();
-    const outcome = await race(victim, attacker, async () => {
-      // Wait (briefly) for the attacker's next planted tree.
-      for (let i = 0; i < 200; i += 1) {
-        if (fs.readdirSync(shared).some((name) => name.endsWith('.stage'))) break;
-        await new Promise((resolve) => setTimeout(resolve, 1));
+  for (const recursive of [false, true]) {
+    const where = recursive ? 'in a subdirectory, recursive' : 'in the directory itself';
+    test(`cleanupTemps: a planted dead staged tree whose subdirectory is swapped (${where})`, async (t) => {
+      if (!runnable(t)) return;
+      const { shared, victim, aside } = arena(t);
+      const home = recursive ? join(shared, 'deep') : shared;
+      if (recursive) {
+        fs.mkdirSync(home);
+        fs.chownSync(home, NOBODY, NOBODY);
       }
-      await cleanupTemps(shared);
+      const attacker = new Attacker(t, [
+        'cleanup',
+        shared,
+        victim,
+        aside,
+        recursive ? 'deep' : '.',
+        String(deadPid()),
+      ]);
+      await attacker.ready();
+      const outcome = await race(victim, attacker, async () => {
+        // Wait (briefly) for the attacker's next planted tree.
+        for (let i = 0; i < 200; i += 1) {
+          if (fs.readdirSync(home).some((name) => name.endsWith('.stage'))) break;
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        await cleanupTemps(shared, { recursive });
+      });
+      summary(`planted tree swapped (${where})`, outcome, attacker);
+      assert.ok(attacker.swaps > 0, 'the attacker swapped a subdirectory during the removal');
     });
-    summary('planted tree swapped', outcome, attacker);
-    assert.ok(attacker.swaps > 0, 'the attacker swapped a subdirectory during the removal');
-  });
+  }
 });
