@@ -62,6 +62,8 @@ export interface Dir {
   readonly pinned: boolean;
   /** The caller accepted named paths through directories other users can write. */
   readonly unsafeShared: boolean;
+  /** The effective user id when the operation began (`undefined` on Windows). */
+  readonly user: number | undefined;
 }
 
 /** An error shaped like the ones node:fs throws, for a condition found here. */
@@ -109,7 +111,10 @@ function euid(): number | undefined {
  * permission for the group or others (which POSIX ACLs granting write to anyone show in the
  * group bits, as the ACL mask).
  */
-export function writableByOthers(stats: { uid: number; mode: number }, user = euid()): boolean {
+export function writableByOthers(
+  stats: { uid: number; mode: number },
+  user: number | undefined,
+): boolean {
   return stats.uid !== user || (stats.mode & 0o022) !== 0;
 }
 
@@ -125,8 +130,8 @@ export function stableName(stats: DirStats, childUid: number): boolean {
 }
 
 /** Named paths through `dir` are checked (and refused where unstable): root, path mode. */
-function checksPaths(dir: { pinned: boolean; unsafeShared: boolean }): boolean {
-  return !dir.pinned && !dir.unsafeShared && euid() === 0;
+function checksPaths(dir: Dir): boolean {
+  return !dir.pinned && !dir.unsafeShared && dir.user === 0;
 }
 
 /**
@@ -238,10 +243,11 @@ function* checkedBase(path: string): Plan<string> {
  */
 export function* openRoot(path: string, options: RootOptions): Plan<Dir> {
   const { unsafeShared } = options;
+  const user = euid();
   if (seam.platform === 'win32') {
     // Windows cannot open directories; nothing there is refused (no user id to ask).
     const stats = statsOf(yield* call('stat', path));
-    return { path, base: path, fd: undefined, stats, pinned: false, unsafeShared };
+    return { path, base: path, fd: undefined, stats, pinned: false, unsafeShared, user };
   }
   const fd = yield* call('open', path, flags.directory, 0);
   try {
@@ -254,7 +260,7 @@ export function* openRoot(path: string, options: RootOptions): Plan<Dir> {
         if (!NO_PROCFS.has(errorCode(error) ?? '')) throw error;
       }
     }
-    const dir: Dir = { path, base: path, fd, stats, pinned, unsafeShared };
+    const dir: Dir = { path, base: path, fd, stats, pinned, unsafeShared, user };
     if (!checksPaths(dir)) return dir;
     // Below it, directories of root's own will be made or entered first.
     if (options.descend && !stableName(stats, 0)) throw sharedRefusal(path);
@@ -285,16 +291,17 @@ export interface ChildOptions {
 export function* openChild(parent: Dir, name: string, options: ChildOptions = {}): Plan<Dir> {
   const path = join(parent.path, name);
   const base = join(parent.base, name);
-  const { unsafeShared } = parent;
+  const { unsafeShared, user } = parent;
   if (seam.platform === 'win32') {
     const found = yield* call('lstat', base);
     if (!found.isDirectory()) throw failure('ENOTDIR', 'lstat', base, 'not a directory');
-    return { path, base, fd: undefined, stats: statsOf(found), pinned: false, unsafeShared };
+    const stats = statsOf(found);
+    return { path, base, fd: undefined, stats, pinned: false, unsafeShared, user };
   }
   const fd = yield* call('open', entry(parent, name), pinFlags.directory, 0);
   try {
     const stats = statsOf(yield* call('fstat', fd));
-    const dir: Dir = { path, base, fd, stats, pinned: parent.pinned, unsafeShared };
+    const dir: Dir = { path, base, fd, stats, pinned: parent.pinned, unsafeShared, user };
     // By named paths its entries would be reached through its name in the parent.
     if (checksPaths(parent) && !stableName(parent.stats, stats.uid)) throw sharedRefusal(path);
     if (options.expect !== undefined && !options.expect.some((id) => sameFile(id, stats))) {
@@ -306,10 +313,10 @@ export function* openChild(parent: Dir, name: string, options: ChildOptions = {}
     ) {
       throw failure('EXDEV', 'open', path, 'a mount point is not entered');
     }
-    if (options.created === true && writableByOthers(parent.stats)) {
+    if (options.created === true && writableByOthers(parent.stats, user)) {
       // Another user could have renamed our new directory away and put one of theirs, or a
       // directory they could rename (a sibling), at its name before the open.
-      if (stats.uid !== euid()) throw changed(path, 'the directory just created is not ours');
+      if (stats.uid !== user) throw changed(path, 'the directory just created is not ours');
       const names = yield* call('readdir', listing(dir));
       if (names.length > 0) throw changed(path, 'the directory just created is not empty');
     }

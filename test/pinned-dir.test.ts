@@ -148,11 +148,23 @@ describe('pinned directories', () => {
     // Where someone else can write the parent, a directory "just made" must be empty and ours.
     seam.geteuid = () => 4321;
     t.after(restoreSeam);
+    const asAnother = opened(t, path);
+    assert.equal(
+      codeOf(() => runSync(openChild(asAnother, 'b', { created: true }))),
+      'ERR_ATOMIC_PATH_CHANGED',
+      'not ours',
+    );
+    restoreSeam();
+    fs.chmodSync(path, 0o777);
+    const shared = opened(t, path);
     fs.writeFileSync(join(path, 'b', 'planted'), 'x');
     assert.equal(
-      codeOf(() => runSync(openChild(dir, 'b', { created: true }))),
+      codeOf(() => runSync(openChild(shared, 'b', { created: true }))),
       'ERR_ATOMIC_PATH_CHANGED',
+      'not empty',
     );
+    fs.rmSync(join(path, 'b', 'planted'));
+    runSync(releaseDir(runSync(openChild(shared, 'b', { created: true }))));
   });
 });
 
