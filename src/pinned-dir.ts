@@ -31,7 +31,7 @@
  * caller accepts that risk with `unsafeSharedDirectories: true`. Windows has no effective
  * user id to ask: there nothing is refused (README, "Honest limits").
  */
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { errorCode } from './errors.js';
 import { type Stats, flags, pinFlags, seam } from './fs.js';
 import { type Plan, call } from './plan.js';
@@ -325,9 +325,4 @@ export function* openChild(parent: Dir, name: string, options: ChildOptions = {}
     yield* closeQuietly(fd);
     throw error;
   }
-}
-
-/** `path` split into the directory to pin and the name in it. */
-export function splitPath(path: string): { readonly dir: string; readonly name: string } {
-  return { dir: dirname(path), name: basename(path) };
 }

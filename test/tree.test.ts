@@ -44,6 +44,19 @@ describe('removeTree', () => {
     assert.deepEqual(list(outside), ['a', 'g'], 'the target is untouched');
   });
 
+  test('a file that cannot be unlinked (EPERM) is reported as such, not entered', (t) => {
+    const dir = tempDir(t);
+    makeTree(join(dir, 'x'));
+    instrument(t, [
+      { code: 'EPERM', when: (call) => call.name === 'unlink' && call.subject.endsWith('/g') },
+    ]);
+    const error = runSync(removeTree(join(dir, 'x'))) as { code?: string; syscall?: string };
+    restoreSeam();
+    assert.equal(error.code, 'EPERM');
+    assert.equal(error.syscall, 'unlink');
+    assert.deepEqual(list(join(dir, 'x')), ['g'], 'the rest is removed');
+  });
+
   test('keeps going after a failure and returns the first one', (t) => {
     const dir = tempDir(t);
     makeTree(join(dir, 'x'));
