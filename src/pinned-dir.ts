@@ -29,7 +29,7 @@
  * user could change — an entry of a directory another user can write, unless that directory
  * is sticky and it and the entry are root's (`/tmp/x`, made by root, is fine) — unless the
  * caller accepts that risk with `unsafeSharedDirectories: true`. Windows has no effective
- * user id to ask: there nothing is refused (README, "Honest limits").
+ * user id to ask: there nothing is refused.
  */
 import { dirname, join } from 'node:path';
 import { errorCode } from './errors.js';
