@@ -21,9 +21,19 @@ import { join } from 'node:path';
 import { CLEANUP_OLDER_THAN_MS } from './constants.js';
 import { errorCode, invalidArgument, throwIfAborted, wrapError } from './errors.js';
 import { pathOf } from './options.js';
+import {
+  type Dir,
+  type DirStats,
+  enteringRefusal,
+  entry,
+  listing,
+  openChild,
+  openRoot,
+  releaseDir,
+} from './pinned-dir.js';
 import { type Plan, call, runAsync } from './plan.js';
 import { HOST_TAG, type TempNameParts, parseStagingName, parseTempName } from './temp.js';
-import { reclaimStaged } from './tree.js';
+import { reclaimStagedAt } from './tree.js';
 
 /** Options of `cleanupTemps`. */
 export interface CleanupOptions {
@@ -67,6 +77,19 @@ export interface CleanupOptions {
   readonly dryRun?: boolean | undefined;
 
   /**
+   * Where directories cannot be pinned by descriptor (macOS, Windows, Linux without /proc),
+   * work as root below directories other users can write (a recursive sweep, a staged tree)
+   * instead of refusing with `ERR_ATOMIC_SHARED_DIRECTORY`. Such a user could then rename an
+   * entry during the sweep and redirect a removal to a directory of their choosing. Has no
+   * effect on Linux with /proc.
+   * @default false
+   * @example
+   * import { cleanupTemps } from 'atomic-fs';
+   * await cleanupTemps('/Users', { recursive: true, unsafeSharedDirectories: true });
+   */
+  readonly unsafeSharedDirectories?: boolean | undefined;
+
+  /**
    * Stop between two files with an `AbortError` (code `ABORT_ERR`); files already removed
    * stay removed.
    * @default undefined
@@ -83,6 +106,7 @@ interface Sweep {
   readonly olderThanMs: number;
   readonly byOwner: boolean;
   readonly dryRun: boolean;
+  readonly unsafeShared: boolean;
   readonly signal: AbortSignal | undefined;
   readonly now: number;
 }
@@ -123,62 +147,140 @@ function* removeOne(path: string): Plan<unknown> {
   }
 }
 
-function* sweepPlan(sweep: Sweep): Plan<string[]> {
-  const found: string[] = [];
-  const pending = [sweep.root];
-  for (let dir = pending.shift(); dir !== undefined; dir = pending.shift()) {
-    let names: string[];
+/**
+ * Whether a staged tree found in `holder` may be reclaimed. Its name says nothing about who put
+ * it there: anyone who can rename entries of the directory can give any directory a dead
+ * writer's staging name, and reclaiming would then remove a tree they could never remove
+ * themselves. So only where nobody but the tree's owner (and root) can rename entries of the
+ * directory: owned by root or by the tree's owner, and either writable by no one else or
+ * sticky (where only an entry's owner, the directory's owner and root can rename it).
+ */
+export function reclaimable(holder: DirStats, tree: { uid: number }): boolean {
+  if (holder.uid !== 0 && holder.uid !== tree.uid) return false;
+  return (holder.mode & 0o1000) !== 0 || (holder.mode & 0o022) === 0;
+}
+
+/** One path found, with where its directory comes in breadth-first order. */
+interface Found {
+  /** Sibling indices from the root down to the entry's directory. */
+  readonly order: readonly number[];
+  readonly path: string;
+}
+
+function breadthFirst(a: Found, b: Found): number {
+  if (a.order.length !== b.order.length) return a.order.length - b.order.length;
+  for (let i = 0; i < a.order.length; i += 1) {
+    const delta = (a.order[i] ?? 0) - (b.order[i] ?? 0);
+    if (delta !== 0) return delta;
+  }
+  return 0;
+}
+
+/** Errors of entering a subdirectory that mean it is not there (or not one) any more. */
+const GONE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
+
+/**
+ * Sweep one pinned directory: its temps first, then each subdirectory (recursive), entered
+ * through this directory's descriptor and never through a symlink. Depth first, so that at
+ * most one descriptor per level is held; `found` is put in breadth-first order at the end.
+ */
+function* sweepDir(sweep: Sweep, dir: Dir, order: readonly number[], found: Found[]): Plan<void> {
+  let names: string[];
+  try {
+    names = yield* call('readdir', listing(dir));
+  } catch (error) {
+    // A subdirectory removed meanwhile, or not readable by us: not ours to clean.
+    const code = errorCode(error) ?? '';
+    if (order.length > 0 && (GONE.has(code) || NOT_OURS.has(code))) return;
+    throw wrapError(error, 'scan', dir.path);
+  }
+  const subdirs: string[] = [];
+  for (const name of names.sort()) {
+    throwIfAborted(sweep.signal, sweep.root);
+    // A temp file (or a replaceSymlink temp link), or a tree staged by writeDirectory.
+    const temp = parseTempName(name);
+    const staged = temp === undefined ? parseStagingName(name) : undefined;
+    const parts = temp ?? staged;
+    if (parts === undefined && !sweep.recursive) continue;
+    const path = join(dir.path, name);
+    let stats;
     try {
-      names = yield* call('readdir', dir);
+      stats = yield* call('lstat', entry(dir, name));
     } catch (error) {
-      // A subdirectory removed meanwhile, or not readable by us: not ours to clean.
-      const code = errorCode(error) ?? '';
-      if (dir !== sweep.root && (code === 'ENOENT' || code === 'ENOTDIR' || NOT_OURS.has(code))) {
-        continue;
-      }
-      throw wrapError(error, 'scan', dir);
+      if (errorCode(error) === 'ENOENT') continue; // renamed into place, or removed meanwhile
+      throw wrapError(error, 'scan', path);
     }
-    for (const name of names.sort()) {
-      throwIfAborted(sweep.signal, sweep.root);
-      // A temp file (or a replaceSymlink temp link), or a tree staged by writeDirectory.
-      const temp = parseTempName(name);
-      const staged = temp === undefined ? parseStagingName(name) : undefined;
-      const parts = temp ?? staged;
-      if (parts === undefined && !sweep.recursive) continue;
-      const path = join(dir, name);
-      let stats;
-      try {
-        stats = yield* call('lstat', path);
-      } catch (error) {
-        if (errorCode(error) === 'ENOENT') continue; // renamed into place, or removed meanwhile
-        throw wrapError(error, 'scan', path);
-      }
-      const ours =
-        parts !== undefined &&
-        (temp !== undefined
-          ? stats.isFile() || stats.isSymbolicLink()
-          : stats.isDirectory() || stats.isFile());
-      if (stats.isDirectory() && !ours) {
-        if (sweep.recursive) pending.push(path);
-        continue;
-      }
-      // Anything else named like a temp (a FIFO, a directory with a temp file's name) is not
-      // ours; a symlink is only ever unlinked, never followed.
-      if (!ours || !abandoned(parts, stats.mtimeMs, sweep)) continue;
-      if (!sweep.dryRun) {
-        // A staged tree is first renamed to a name of its own, so that a writer still
-        // running cannot swap a half-removed tree in; then removed, never following links.
-        const error = stats.isDirectory() ? yield* reclaimStaged(path) : yield* removeOne(path);
-        if (error !== undefined) {
-          const code = errorCode(error) ?? '';
-          if (code === 'ENOENT' || NOT_OURS.has(code)) continue;
-          throw wrapError(error, 'remove', path);
+    const ours =
+      parts !== undefined &&
+      (temp !== undefined
+        ? stats.isFile() || stats.isSymbolicLink()
+        : stats.isDirectory() || stats.isFile());
+    if (stats.isDirectory() && !ours) {
+      if (sweep.recursive) subdirs.push(name);
+      continue;
+    }
+    // Anything else named like a temp (a FIFO, a directory with a temp file's name) is not
+    // ours; a symlink is only ever unlinked, never followed.
+    if (!ours || !abandoned(parts, stats.mtimeMs, sweep)) continue;
+    if (stats.isDirectory()) {
+      if (!reclaimable(dir.stats, stats)) continue;
+      // Removing it will enter it: refused before the claim, where that would be.
+      const refusal = enteringRefusal(dir, path, stats);
+      if (refusal !== undefined) throw wrapError(refusal, 'remove', path);
+    }
+    if (!sweep.dryRun) {
+      // A staged tree is first renamed to a name of its own, so that a writer still
+      // running cannot swap a half-removed tree in; then removed, never following links,
+      // and only if it is still the directory looked at.
+      const error = stats.isDirectory()
+        ? yield* reclaimStagedAt(dir, name, [{ dev: stats.dev, ino: stats.ino }])
+        : yield* removeOne(entry(dir, name));
+      if (error !== undefined) {
+        const code = errorCode(error) ?? '';
+        if (code === 'ENOENT' || code === 'ERR_ATOMIC_PATH_CHANGED' || NOT_OURS.has(code)) {
+          continue;
         }
+        throw wrapError(error, 'remove', path);
       }
-      found.push(path);
+    }
+    found.push({ order, path });
+  }
+  for (const [index, name] of subdirs.entries()) {
+    let child: Dir;
+    try {
+      child = yield* openChild(dir, name);
+    } catch (error) {
+      const code = errorCode(error) ?? '';
+      if (GONE.has(code) || NOT_OURS.has(code)) continue;
+      throw wrapError(error, 'scan', join(dir.path, name));
+    }
+    try {
+      yield* sweepDir(sweep, child, [...order, index], found);
+    } finally {
+      // A directory opened for reading: nothing is lost if closing it fails.
+      yield* releaseDir(child);
     }
   }
-  return found;
+}
+
+function* sweepPlan(sweep: Sweep): Plan<string[]> {
+  let root: Dir;
+  try {
+    root = yield* openRoot(sweep.root, {
+      unsafeShared: sweep.unsafeShared,
+      descend: sweep.recursive,
+    });
+  } catch (error) {
+    throw wrapError(error, 'scan', sweep.root);
+  }
+  const found: Found[] = [];
+  try {
+    yield* sweepDir(sweep, root, [], found);
+  } finally {
+    yield* releaseDir(root);
+  }
+  // Array.prototype.sort is stable: within a directory, names stay sorted.
+  return found.sort(breadthFirst).map((item) => item.path);
 }
 
 function flag(name: string, value: unknown): boolean {
@@ -214,6 +316,7 @@ function sweepOf(root: string, options: CleanupOptions | undefined): Sweep {
     olderThanMs,
     byOwner: flag('byOwner', options?.byOwner),
     dryRun: flag('dryRun', options?.dryRun),
+    unsafeShared: flag('unsafeSharedDirectories', options?.unsafeSharedDirectories),
     signal,
     now: Date.now(),
   };

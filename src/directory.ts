@@ -39,7 +39,6 @@ import { pathQueue } from './job.js';
 import { type Durability, type WriteOptions, modeOf, normalizeOptions, pathOf } from './options.js';
 import { type Plan, call, runAsync } from './plan.js';
 import {
-  fsyncsDirectories,
   hasAtomicExchange,
   hasPosixMetadata,
   isIgnorableChownError,
@@ -48,16 +47,21 @@ import {
 } from './platform.js';
 import { StagedWriter } from './staged-writer.js';
 import {
-  type Existing,
-  type Job,
-  fsyncDirectory,
-  renameRetrying,
-  withLeftover,
-  writeChunks,
-} from './steps.js';
+  type Dir,
+  type Identity,
+  changed,
+  closeDir,
+  enteringRefusal,
+  entry,
+  openChild,
+  openRoot,
+  releaseDir,
+  sameFile,
+} from './pinned-dir.js';
+import { type Existing, type Job, renameRetrying, withLeftover, writeChunks } from './steps.js';
 import { resolveTarget } from './target.js';
 import { parseStagingName, stagingName, truncateUtf8 } from './temp.js';
-import { removeTree } from './tree.js';
+import { expectTree, forgetTree, removeDirectory } from './tree.js';
 
 /** Options of `writeDirectory`. */
 export interface WriteDirectoryOptions {
@@ -129,6 +133,20 @@ export interface WriteDirectoryOptions {
   readonly allowNonAtomic?: boolean | undefined;
 
   /**
+   * Where directories cannot be pinned by descriptor (macOS, Windows, Linux without /proc),
+   * work as root below a directory another user can write instead of refusing with
+   * `ERR_ATOMIC_SHARED_DIRECTORY`. That user could then rename an entry between two calls
+   * and redirect the chown, chmod, writes or removal of the tree to a directory of their
+   * choosing. Has no effect on Linux with /proc, where every entry is reached through a
+   * pinned directory and nothing is refused.
+   * @default false
+   * @example
+   * import { writeDirectory } from 'atomic-fs';
+   * await writeDirectory('/Users/kim/site', files, { unsafeSharedDirectories: true });
+   */
+  readonly unsafeSharedDirectories?: boolean | undefined;
+
+  /**
    * Abort the write. Aborted before the swap, nothing is published and the staged tree is
    * removed; the call rejects with an `AbortError` (code `ABORT_ERR`).
    * @default undefined
@@ -161,6 +179,7 @@ export interface DirectorySettings {
   readonly durability: Durability;
   readonly keepOld: boolean;
   readonly allowNonAtomic: boolean;
+  readonly unsafeShared: boolean;
 }
 
 /** One replace of one directory. */
@@ -191,8 +210,11 @@ export interface DirectoryEntry {
 
 /** The staged tree while it is built. */
 export interface Stage {
-  /** Directories created, by relative path (`''` is the top), in creation order. */
-  readonly dirs: Map<string, string>;
+  /**
+   * Directories created, by relative path (`''` is the top), in creation order, each pinned
+   * by its descriptor until it is finished.
+   */
+  readonly dirs: Map<string, Dir>;
   /** The owner every entry must get (the replaced directory's), when it differs from ours. */
   readonly owner: { readonly uid: number; readonly gid: number } | undefined;
   /** The mode the top directory must end with, when it is set or preserved. */
@@ -253,6 +275,7 @@ export function directoryOptions(options: unknown): DirectoryCall {
       durability: common.settings.durability,
       keepOld: flag('keepOld', o.keepOld),
       allowNonAtomic: flag('allowNonAtomic', o.allowNonAtomic),
+      unsafeShared: flag('unsafeSharedDirectories', o.unsafeSharedDirectories),
     },
     encoding: common.encoding,
     signal: common.signal,
@@ -436,63 +459,143 @@ function notADirectory(job: DirectoryJob): AtomicFsError {
   return wrapError(error, 'resolve', job.dest);
 }
 
-/** The live directory's mode and owner, or `undefined` when there is none yet. */
-export function* inspectDirectory(job: DirectoryJob): Plan<Existing | undefined> {
+/** The directory being replaced, as it was looked at. */
+export interface Live {
+  /** Its mode and owner, which the new tree keeps. */
+  readonly existing: Existing;
+  /** Which directory it is: only that one is ever removed as the previous tree. */
+  readonly identity: Identity;
+}
+
+/**
+ * Open and pin the parent: every later step names its entries through it, so that nothing
+ * another process renames meanwhile (an ancestor, the staging directory) can redirect them.
+ */
+export function* pinParent(job: DirectoryJob): Plan<Dir> {
+  const options = { unsafeShared: job.settings.unsafeShared, descend: true };
+  return yield* inPhase('resolve', job.dest, openRoot(job.parent, options));
+}
+
+/** The live directory's mode, owner and identity, or `undefined` when there is none yet. */
+export function* inspectDirectory(job: DirectoryJob, parent: Dir): Plan<Live | undefined> {
   let stats;
   try {
-    stats = yield* call('lstat', job.dir);
+    stats = yield* call('lstat', entry(parent, basename(job.dir)));
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
     throw wrapError(error, 'resolve', job.dest);
   }
   if (!stats.isDirectory()) throw notADirectory(job);
-  return { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
+  const live: Live = {
+    existing: { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid },
+    identity: { dev: stats.dev, ino: stats.ino },
+  };
+  if (!job.settings.keepOld) {
+    // Its removal will enter it: refused here, before anything is written, where that would be.
+    const refusal = enteringRefusal(parent, job.dir, { uid: stats.uid, mode: stats.mode });
+    if (refusal !== undefined) throw wrapError(refusal, 'resolve', job.dest);
+  }
+  return live;
 }
 
-/** Create the top of the staged tree (owner-only while filled, when its mode will be set). */
-export function* createStaging(job: DirectoryJob, existing: Existing | undefined): Plan<void> {
+/**
+ * Create the top of the staged tree (owner-only while filled, when its mode will be set) and
+ * pin it. If it cannot be pinned, it is removed again; a directory found at its name that is
+ * not the one just made (another process swapped it) is left alone.
+ */
+export function* createStaging(
+  job: DirectoryJob,
+  parent: Dir,
+  existing: Existing | undefined,
+): Plan<Dir> {
   const topMode = job.settings.dirMode ?? existing?.mode;
   const createMode = topMode === undefined ? NEW_DIR_MODE : STAGING_DIR_MODE;
-  yield* inPhase('stage', job.dest, call('mkdir', job.staging, createMode));
+  const name = basename(job.staging);
+  yield* inPhase('stage', job.dest, call('mkdir', entry(parent, name), createMode));
+  try {
+    return yield* openChild(parent, name, { created: true });
+  } catch (error) {
+    let leftover: string | undefined;
+    // Something else at the name (our directory was swapped away): not ours to remove.
+    if (!NOT_THE_ONE_MADE.has(errorCode(error) ?? '')) {
+      try {
+        yield* call('rmdir', entry(parent, name));
+      } catch (cleanup) {
+        if (!NOT_THE_ONE_MADE.has(errorCode(cleanup) ?? '')) leftover = job.staging;
+      }
+    }
+    throw withLeftover(wrapError(error, 'stage', job.dest), leftover);
+  }
 }
 
+/** Codes meaning that what is at a name just made by mkdir() is no longer what was made. */
+const NOT_THE_ONE_MADE = new Set([
+  'ENOENT',
+  'ENOTDIR',
+  'ELOOP',
+  'ENOTEMPTY',
+  'EEXIST',
+  'EXDEV',
+  'ERR_ATOMIC_PATH_CHANGED',
+]);
+
 /** What the staged tree needs to become: the owner and top mode of the directory it replaces. */
-export function* beginStage(job: DirectoryJob, existing: Existing | undefined): Plan<Stage> {
+export function beginStage(job: DirectoryJob, existing: Existing | undefined, top: Dir): Stage {
   let owner: Stage['owner'];
   if (existing !== undefined && hasPosixMetadata(seam.platform)) {
-    const stats = yield* inPhase('stage', job.dest, call('lstat', job.staging));
-    if (stats.uid !== existing.uid || stats.gid !== existing.gid) {
+    if (top.stats.uid !== existing.uid || top.stats.gid !== existing.gid) {
       owner = { uid: existing.uid, gid: existing.gid };
     }
   }
   return {
-    dirs: new Map([['', job.staging]]),
+    dirs: new Map([['', top]]),
     owner,
     topMode: job.settings.dirMode ?? existing?.mode,
   };
 }
 
-/** Create the directories above one file that do not exist yet in the staged tree. */
+/** The staged directory at `key` (created before anything below it). */
+function stagedDir(stage: Stage, key: string): Dir {
+  const dir = stage.dirs.get(key);
+  if (dir === undefined) throw new Error(`internal error: '${key}' was not staged`);
+  return dir;
+}
+
+/**
+ * Create the directories above one file that do not exist yet in the staged tree, each in its
+ * pinned parent, and pin each in turn.
+ */
 function* makeEntryParents(
   job: DirectoryJob,
   stage: Stage,
   segments: readonly string[],
-): Plan<void> {
+): Plan<Dir> {
   const createMode = job.settings.dirMode === undefined ? NEW_DIR_MODE : STAGING_DIR_MODE;
+  let parent = stagedDir(stage, '');
   for (let i = 1; i < segments.length; i += 1) {
     const key = segments.slice(0, i).join('/');
-    if (stage.dirs.has(key)) continue;
-    const path = join(job.staging, ...segments.slice(0, i));
-    yield* inPhase('stage', job.dest, call('mkdir', path, createMode));
-    stage.dirs.set(key, path);
+    const known = stage.dirs.get(key);
+    if (known !== undefined) {
+      parent = known;
+      continue;
+    }
+    const name = segments[i - 1] ?? '';
+    yield* inPhase('stage', job.dest, call('mkdir', entry(parent, name), createMode));
+    parent = yield* inPhase('stage', job.dest, openChild(parent, name, { created: true }));
+    stage.dirs.set(key, parent);
   }
+  return parent;
 }
 
-/** Exclusive creation (O_CREAT|O_EXCL|O_NOFOLLOW), never wider than the final mode. */
-function* createEntry(job: DirectoryJob, path: string): Plan<number> {
+/** Exclusive creation (O_CREAT|O_EXCL|O_NOFOLLOW) in its pinned directory, never wider than the final mode. */
+function* createEntry(job: DirectoryJob, dir: Dir, name: string): Plan<number> {
   const mode = job.settings.mode;
   const createMode = mode === undefined ? NEW_FILE_MODE : mode & 0o777;
-  return yield* inPhase('stage', job.dest, call('open', path, flags.createTemp, createMode));
+  return yield* inPhase(
+    'stage',
+    job.dest,
+    call('open', entry(dir, name), flags.createTemp, createMode),
+  );
 }
 
 function* closeQuietly(fd: number): Plan<void> {
@@ -553,6 +656,11 @@ function fileJob(job: DirectoryJob, path: string): Job {
   };
 }
 
+/** The file's name in its directory (validated segments are never empty). */
+function leafOf(entry: DirectoryEntry): string {
+  return entry.segments[entry.segments.length - 1] ?? '';
+}
+
 /** Stage one file whose bytes are in hand. */
 function* stageBytes(
   job: DirectoryJob,
@@ -561,11 +669,10 @@ function* stageBytes(
   bytes: Uint8Array,
   signal: AbortSignal | undefined,
 ): Plan<void> {
-  yield* makeEntryParents(job, stage, entry.segments);
-  const path = join(job.staging, ...entry.segments);
-  const fd = yield* createEntry(job, path);
+  const dir = yield* makeEntryParents(job, stage, entry.segments);
+  const fd = yield* createEntry(job, dir, leafOf(entry));
   try {
-    yield* writeChunks(fileJob(job, path), fd, [bytes], signal);
+    yield* writeChunks(fileJob(job, join(job.staging, ...entry.segments)), fd, [bytes], signal);
   } catch (error) {
     yield* closeQuietly(fd);
     throw error;
@@ -581,11 +688,11 @@ async function stageSource(
   source: AsyncIterable<unknown> | Iterable<unknown>,
   options: DirectoryCall,
 ): Promise<void> {
-  await runAsync(makeEntryParents(job, stage, entry.segments));
-  const path = join(job.staging, ...entry.segments);
-  const fd = await runAsync(createEntry(job, path));
+  const dir = await runAsync(makeEntryParents(job, stage, entry.segments));
+  const fd = await runAsync(createEntry(job, dir, leafOf(entry)));
   let held: number | undefined = fd;
   try {
+    const path = join(job.staging, ...entry.segments);
     const writer = new StagedWriter(fileJob(job, path), fd, options.signal);
     let reading = true;
     try {
@@ -613,45 +720,42 @@ async function stageSource(
   }
 }
 
-/** Give one staged directory its owner and mode, and fsync it. */
+/**
+ * Give one staged directory its owner and mode, fsync it, and release its descriptor — all on
+ * the descriptor it was pinned by, which is the directory created (chown and chmod by path
+ * would follow whatever is at the name by then). On a failure the descriptor stays held:
+ * `discardStaging` releases it.
+ */
 function* finishDirectory(
   job: DirectoryJob,
   stage: Stage,
-  path: string,
+  dir: Dir,
   mode: number | undefined,
 ): Plan<void> {
+  const fd = dir.fd;
+  // Windows: directories have no descriptors (neither fsync nor `dirMode` applies to them).
+  if (fd === undefined) return;
   const sync = job.settings.durability !== 'none';
-  if (!sync && mode === undefined && stage.owner === undefined) return;
-  const fd = yield* inPhase('stage', job.dest, call('open', path, flags.directory, 0));
-  let held: number | undefined = fd;
-  try {
-    yield* chownPreserving(job, fd, stage);
-    if (mode !== undefined) yield* inPhase('chmod', job.dest, call('fchmod', fd, mode));
-    if (sync) {
-      try {
-        yield* call('fsync', fd);
-      } catch (error) {
-        if (!isUnsupportedDirectoryFsync(errorCode(error)))
-          throw wrapError(error, 'fsync', job.dest);
-      }
+  yield* chownPreserving(job, fd, stage);
+  if (mode !== undefined) yield* inPhase('chmod', job.dest, call('fchmod', fd, mode));
+  if (sync) {
+    try {
+      yield* call('fsync', fd);
+    } catch (error) {
+      if (!isUnsupportedDirectoryFsync(errorCode(error))) throw wrapError(error, 'fsync', job.dest);
     }
-    held = undefined;
-    yield* inPhase('close', job.dest, call('close', fd));
-  } finally {
-    if (held !== undefined) yield* closeQuietly(held);
   }
+  yield* inPhase('close', job.dest, closeDir(dir));
 }
 
 /**
  * Finish every staged directory, deepest first, the top last. Under `'full'` and `'file'`
  * each is fsynced, so that every entry of the new tree is on disk before the swap: a swap
- * that reaches the disk always brings a complete tree. (Windows cannot open directories:
- * there, neither fsync nor `dirMode` applies to them.)
+ * that reaches the disk always brings a complete tree.
  */
 export function* finishDirectories(job: DirectoryJob, stage: Stage): Plan<void> {
-  if (!fsyncsDirectories(seam.platform)) return;
-  for (const [key, path] of [...stage.dirs].reverse()) {
-    yield* finishDirectory(job, stage, path, key === '' ? stage.topMode : job.settings.dirMode);
+  for (const [key, dir] of [...stage.dirs].reverse()) {
+    yield* finishDirectory(job, stage, dir, key === '' ? stage.topMode : job.settings.dirMode);
   }
 }
 
@@ -670,21 +774,24 @@ function noExchange(job: DirectoryJob, cause?: unknown): AtomicFsError {
 /**
  * The weaker replace where no exchange exists: move the live directory aside (to a kept
  * name, never a reclaimable one: for a moment it is the only copy), then move the new tree
- * in. If the second rename fails, the first is undone. Returns where the old tree is.
+ * in. If the second rename fails, the first is undone. Returns the name of the old tree.
  */
-export function* replaceByTwoRenames(job: DirectoryJob): Plan<string> {
-  const displaced = join(job.parent, keptName(basename(job.dir)));
-  yield* inPhase('swap', job.dest, renameRetrying(job.dir, displaced));
+export function* replaceByTwoRenames(job: DirectoryJob, parent: Dir): Plan<string> {
+  const base = basename(job.dir);
+  const displaced = keptName(base);
+  const stage = entry(parent, basename(job.staging));
+  yield* inPhase('swap', job.dest, renameRetrying(entry(parent, base), entry(parent, displaced)));
   try {
-    yield* renameRetrying(job.staging, job.dir);
+    yield* renameRetrying(stage, entry(parent, base));
   } catch (error) {
     try {
-      yield* renameRetrying(displaced, job.dir);
+      yield* renameRetrying(entry(parent, displaced), entry(parent, base));
     } catch {
       const wrapped = wrapError(error, 'swap', job.dest);
+      const leftover = join(job.parent, displaced);
       throw new AtomicFsError(
-        `${wrapped.message}; moving the previous tree back failed too: '${job.dest}' is missing, its previous tree is at '${displaced}'`,
-        { ...fieldsOf(wrapped), leftover: displaced },
+        `${wrapped.message}; moving the previous tree back failed too: '${job.dest}' is missing, its previous tree is at '${leftover}'`,
+        { ...fieldsOf(wrapped), leftover },
       );
     }
     throw wrapError(error, 'swap', job.dest);
@@ -693,31 +800,35 @@ export function* replaceByTwoRenames(job: DirectoryJob): Plan<string> {
 }
 
 /**
- * Put the staged tree in place. Returns where the previous tree is now (the staging name
- * after an exchange), or `undefined` for a new directory. On failure nothing changed.
+ * Put the staged tree in place. Returns the name (in the parent) of the previous tree now
+ * (the staging name after an exchange), or `undefined` for a new directory. On failure
+ * nothing changed.
  */
 export function* swapIn(
   job: DirectoryJob,
-  existing: Existing | undefined,
+  parent: Dir,
+  live: Live | undefined,
   signal: AbortSignal | undefined,
 ): Plan<string | undefined> {
   throwIfAborted(signal, job.dest);
-  if (existing === undefined) {
+  const stage = basename(job.staging);
+  const base = basename(job.dir);
+  if (live === undefined) {
     // A new directory: a plain rename. (If an empty directory appeared meanwhile, rename()
     // replaces it; a non-empty one fails with ENOTEMPTY or EEXIST.)
-    yield* inPhase('swap', job.dest, renameRetrying(job.staging, job.dir));
+    yield* inPhase('swap', job.dest, renameRetrying(entry(parent, stage), entry(parent, base)));
     return undefined;
   }
   if (hasAtomicExchange(seam.platform)) {
     try {
-      yield* call('swap', job.staging, job.dir);
-      return job.staging;
+      yield* call('swap', entry(parent, stage), entry(parent, base));
+      return stage;
     } catch (error) {
       if (!isUnsupportedExchange(errorCode(error))) throw wrapError(error, 'swap', job.dest);
       if (!job.settings.allowNonAtomic) throw noExchange(job, error);
     }
   }
-  return yield* replaceByTwoRenames(job);
+  return yield* replaceByTwoRenames(job, parent);
 }
 
 export interface AfterSwap {
@@ -727,36 +838,75 @@ export interface AfterSwap {
 }
 
 /**
- * After the swap: keep or remove the previous tree, fsync the parent. Every step is tried
- * even if an earlier one failed; the first failure is returned, marked `committed`.
+ * The swap was by name: check that `dir` now names the tree staged (another process that can
+ * write the parent may have swapped entries under those names meanwhile).
  */
-export function* afterSwap(job: DirectoryJob, old: string | undefined): Plan<AfterSwap> {
+function* checkInPlace(job: DirectoryJob, parent: Dir, top: Identity): Plan<void> {
+  const stats = yield* call('lstat', entry(parent, basename(job.dir)));
+  if (!sameFile(stats, top))
+    throw changed(job.dir, 'the new tree is not at its name after the swap');
+}
+
+/**
+ * After the swap: check it, keep or remove the previous tree, fsync the parent. Every step is
+ * tried even if an earlier one failed; the first failure is returned, marked `committed`. The
+ * previous tree is removed only if it is the directory that was looked at (`live`), and only
+ * when the new tree is at `dir`.
+ */
+export function* afterSwap(
+  job: DirectoryJob,
+  parent: Dir,
+  top: Identity,
+  live: Live | undefined,
+  old: string | undefined,
+): Plan<AfterSwap> {
   const committed = { committed: true };
   const base = basename(job.dir);
+  const stage = basename(job.staging);
   let failure: AtomicFsError | undefined;
   let previous: string | undefined;
   let retire: string | undefined;
-  if (old !== undefined && job.settings.keepOld) {
-    if (old === job.staging) {
-      const kept = join(job.parent, keptName(base));
+  let misplaced: unknown;
+  try {
+    yield* checkInPlace(job, parent, top);
+  } catch (error) {
+    misplaced = error;
+  }
+  if (old !== undefined && (job.settings.keepOld || misplaced !== undefined)) {
+    // Kept as asked — or because `dir` does not name the new tree: then nothing is removed,
+    // and the previous tree goes under a name no cleanup takes.
+    let kept = old;
+    if (old === stage) {
       try {
-        yield* renameRetrying(old, kept);
-        previous = kept;
+        kept = keptName(base);
+        yield* renameRetrying(entry(parent, old), entry(parent, kept));
       } catch (error) {
-        failure = withLeftover(wrapError(error, 'keep-old', job.dest, committed), old);
+        kept = old;
+        failure = withLeftover(
+          wrapError(error, 'keep-old', job.dest, committed),
+          join(job.parent, old),
+        );
       }
-    } else {
-      previous = old;
     }
-  } else if (old !== undefined && old !== job.staging) {
+    if (job.settings.keepOld) previous = join(job.parent, kept);
+    if (misplaced !== undefined) {
+      const leftover = job.settings.keepOld ? undefined : join(job.parent, kept);
+      failure = withLeftover(wrapError(misplaced, 'swap', job.dest, committed), leftover);
+    }
+  } else if (misplaced !== undefined) {
+    failure = wrapError(misplaced, 'swap', job.dest, committed);
+  } else if (old !== undefined && old !== stage) {
     // Moved aside by two renames under a kept name: give it a reclaimable name first, so
     // that a crash during the removal leaves something `cleanupTemps` will take.
-    const fresh = join(job.parent, stagingName(base));
+    const fresh = stagingName(base);
     try {
-      yield* renameRetrying(old, fresh);
+      yield* renameRetrying(entry(parent, old), entry(parent, fresh));
       retire = fresh;
     } catch (error) {
-      failure = withLeftover(wrapError(error, 'remove-old', job.dest, committed), old);
+      failure = withLeftover(
+        wrapError(error, 'remove-old', job.dest, committed),
+        join(job.parent, old),
+      );
     }
   } else {
     retire = old;
@@ -765,54 +915,91 @@ export function* afterSwap(job: DirectoryJob, old: string | undefined): Plan<Aft
   // reach disk before the exchange does, or a power cut could bring back the previous tree
   // with files missing (the crash explorer finds exactly that state).
   const removing = retire !== undefined && job.settings.durability !== 'none';
-  if ((job.settings.durability === 'full' || removing) && fsyncsDirectories(seam.platform)) {
+  if ((job.settings.durability === 'full' || removing) && parent.fd !== undefined) {
     try {
-      yield* fsyncDirectory(job.parent);
+      yield* fsyncDescriptor(parent.fd);
     } catch (error) {
       failure ??= wrapError(error, 'fsync-dir', job.dest, committed);
     }
   }
   if (retire !== undefined) {
-    const error = yield* removeTree(retire);
+    if (retire !== stage && live !== undefined)
+      expectTree(join(job.parent, retire), [live.identity]);
+    const expect = live === undefined ? undefined : [live.identity];
+    const error = yield* removeDirectory(parent, retire, expect);
+    if (error === undefined && retire !== stage) forgetTree(join(job.parent, retire));
     if (error !== undefined) {
-      failure ??= withLeftover(wrapError(error, 'remove-old', job.dest, committed), retire);
+      failure ??= withLeftover(
+        wrapError(error, 'remove-old', job.dest, committed),
+        join(job.parent, retire),
+      );
     }
   }
   return { previous, failure };
 }
 
-/** Remove the staged tree after a failure; the error gains `leftover` if that fails too. */
-async function discardStaging(job: DirectoryJob, error: unknown): Promise<unknown> {
-  const failed = await runAsync(removeTree(job.staging));
-  if (failed === undefined) {
-    untrackTree(job.staging);
+/** fsync a directory through the descriptor that pins it. */
+function* fsyncDescriptor(fd: number): Plan<void> {
+  try {
+    yield* call('fsync', fd);
+  } catch (error) {
+    if (!isUnsupportedDirectoryFsync(errorCode(error))) throw error;
+  }
+}
+
+function untrack(path: string): void {
+  untrackTree(path);
+  forgetTree(path);
+}
+
+/**
+ * Remove the staged tree after a failure: release what it pins, then remove it by its name
+ * in the parent — only if that is still the directory staged. The error gains `leftover`
+ * if that fails.
+ */
+async function discardStaging(
+  job: DirectoryJob,
+  parent: Dir,
+  stage: Stage,
+  error: unknown,
+): Promise<unknown> {
+  for (const dir of [...stage.dirs.values()].reverse()) await runAsync(releaseDir(dir));
+  const top = stagedDir(stage, '').stats;
+  const failed = await runAsync(removeDirectory(parent, basename(job.staging), [top]));
+  // Another directory at the name is not ours to remove (ours was moved away from it).
+  if (failed === undefined || errorCode(failed) === 'ERR_ATOMIC_PATH_CHANGED') {
+    untrack(job.staging);
     return error;
   }
   return withLeftover(error, job.staging);
 }
 
-async function run(
+async function runPinned(
   job: DirectoryJob,
+  parent: Dir,
   entries: readonly DirectoryEntry[],
   options: DirectoryCall,
 ): Promise<WriteDirectoryResult> {
   const { signal } = options;
-  const existing = await runAsync(inspectDirectory(job));
-  if (existing !== undefined && !hasAtomicExchange(seam.platform) && !job.settings.allowNonAtomic) {
+  const live = await runAsync(inspectDirectory(job, parent));
+  if (live !== undefined && !hasAtomicExchange(seam.platform) && !job.settings.allowNonAtomic) {
     // Refused before anything is written.
     throw noExchange(job);
   }
   throwIfAborted(signal, job.dest);
   trackTree(job.staging);
+  let top: Dir;
   try {
-    await runAsync(createStaging(job, existing));
+    top = await runAsync(createStaging(job, parent, live?.existing));
   } catch (error) {
-    untrackTree(job.staging);
+    if (!(error instanceof AtomicFsError && error.leftover !== undefined)) untrackTree(job.staging);
     throw error;
   }
+  const stage = beginStage(job, live?.existing, top);
+  const topIdentity: Identity = { dev: top.stats.dev, ino: top.stats.ino };
+  expectTree(job.staging, live === undefined ? [topIdentity] : [topIdentity, live.identity]);
   let old: string | undefined;
   try {
-    const stage = await runAsync(beginStage(job, existing));
     for (const entry of entries) {
       throwIfAborted(signal, job.dest);
       if (entry.bytes !== undefined) {
@@ -822,21 +1009,36 @@ async function run(
       }
     }
     await runAsync(finishDirectories(job, stage));
-    old = await runAsync(swapIn(job, existing, signal));
+    old = await runAsync(swapIn(job, parent, live, signal));
   } catch (error) {
-    throw await discardStaging(job, error);
+    throw await discardStaging(job, parent, stage, error);
   }
   // The new tree is in place. The staging name now holds the previous tree, if anything.
-  if (old !== job.staging) untrackTree(job.staging);
-  const { previous, failure } = await runAsync(afterSwap(job, old));
+  if (old !== basename(job.staging)) untrack(job.staging);
+  const { previous, failure } = await runAsync(afterSwap(job, parent, topIdentity, live, old));
   untrackTree(job.staging);
   const leftover = failure?.leftover;
   // A tree that could not be removed is removed again at exit if it has a staging name.
   if (leftover !== undefined && parseStagingName(basename(leftover)) !== undefined) {
     trackTree(leftover);
   }
+  if (leftover !== job.staging) forgetTree(job.staging);
   if (failure !== undefined) throw failure;
   return { path: job.dir, previous };
+}
+
+async function run(
+  job: DirectoryJob,
+  entries: readonly DirectoryEntry[],
+  options: DirectoryCall,
+): Promise<WriteDirectoryResult> {
+  const parent = await runAsync(pinParent(job));
+  try {
+    return await runPinned(job, parent, entries, options);
+  } finally {
+    // A directory opened for reading: nothing is lost if closing it fails.
+    await runAsync(releaseDir(parent));
+  }
 }
 
 /**

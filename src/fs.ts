@@ -488,6 +488,8 @@ export interface Seam {
   async: AsyncOps;
   /** The platform whose rules apply (tests simulate Windows by setting `'win32'`). */
   platform: NodeJS.Platform;
+  /** The effective user id, asked each time (`undefined` on Windows); see below. */
+  geteuid: () => number | undefined;
 }
 
 /** The live seam. Tests and the in-process crash recorder replace its members. */
@@ -495,13 +497,14 @@ export const seam: Seam = {
   sync: { ...realSync },
   async: { ...realAsync },
   platform: process.platform,
+  geteuid: realGeteuid,
 };
 
 const opNames = Object.keys(realSync) as OpName[];
 
 /** True when nothing in the seam is patched, so work may move to the I/O thread. */
 export function isPristine(): boolean {
-  if (seam.platform !== process.platform) return false;
+  if (seam.platform !== process.platform || seam.geteuid !== realGeteuid) return false;
   for (const name of opNames) {
     if (seam.sync[name] !== realSync[name] || seam.async[name] !== realAsync[name]) return false;
   }
@@ -513,6 +516,7 @@ export function restoreSeam(): void {
   seam.sync = { ...realSync };
   seam.async = { ...realAsync };
   seam.platform = process.platform;
+  seam.geteuid = realGeteuid;
 }
 
 /** A constant of `fs.constants` that some platforms lack (O_NOFOLLOW on Windows), or 0. */
@@ -563,6 +567,28 @@ export const flags = {
    */
   readAttributes: fs.constants.O_RDONLY | optionalFlag('O_NOFOLLOW') | optionalFlag('O_NONBLOCK'),
 } as const;
+
+// ---- directories pinned by descriptor (writeDirectory, replaceSymlink, cleanupTemps) ----
+// See src/pinned-dir.ts. Kept in one block: nothing else in the seam depends on it.
+
+/**
+ * The effective user id. Read each time (a process may change it), and on the seam so that a
+ * test can play an unprivileged user; the rules for directories other users can write apply
+ * to it (see pinned-dir.ts).
+ */
+function realGeteuid(): number | undefined {
+  return process.geteuid?.();
+}
+
+/**
+ * Opening a directory to pin it by its descriptor: only a directory, and never through a
+ * symlink at its name (the kernel then fails with ENOTDIR or ELOOP).
+ */
+export const pinFlags = {
+  directory: fs.constants.O_RDONLY | optionalFlag('O_DIRECTORY') | optionalFlag('O_NOFOLLOW'),
+} as const;
+
+// ---- end of the pinned-directory block ----
 
 // writeDirectory and replaceSymlink (issue 5): the atomic exchange of two paths. Node has no
 // renameat2; `fs-native-extensions` (prebuilt for Linux, macOS and Windows, no install

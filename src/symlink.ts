@@ -18,16 +18,14 @@ import { seam } from './fs.js';
 import { newJob, pathQueue } from './job.js';
 import { type Durability, normalizeOptions, pathOf } from './options.js';
 import { type Plan, call, runAsync } from './plan.js';
-import { fsyncsDirectories, hasAtomicExchange, isUnsupportedExchange } from './platform.js';
+import { basename } from 'node:path';
+import { type Dir, entry, openRoot, releaseDir } from './pinned-dir.js';
 import {
-  type Job,
-  discard,
-  fsyncDirectory,
-  makeParents,
-  removeDirectories,
-  renameRetrying,
-  withLeftover,
-} from './steps.js';
+  hasAtomicExchange,
+  isUnsupportedDirectoryFsync,
+  isUnsupportedExchange,
+} from './platform.js';
+import { type Job, makeParents, removeDirectories, renameRetrying, withLeftover } from './steps.js';
 import { resolveTarget } from './target.js';
 import { flag } from './directory.js';
 
@@ -67,6 +65,19 @@ export interface ReplaceSymlinkOptions {
   readonly mkdirs?: boolean | undefined;
 
   /**
+   * Where directories cannot be pinned by descriptor (macOS, Windows, Linux without /proc),
+   * switch the link as root even when a directory above the link's own can be written by
+   * another user, instead of refusing with `ERR_ATOMIC_SHARED_DIRECTORY` (such a user could
+   * rename that directory between two calls and redirect the switch). The link's own
+   * directory may always be shared: only names in it are used. No effect on Linux with /proc.
+   * @default false
+   * @example
+   * import { replaceSymlink } from 'atomic-fs';
+   * await replaceSymlink('releases/42', '/Users/kim/app/current', { unsafeSharedDirectories: true });
+   */
+  readonly unsafeSharedDirectories?: boolean | undefined;
+
+  /**
    * Abort the switch. Aborted before the rename, nothing changes and the temp link is
    * removed; the call rejects with an `AbortError` (code `ABORT_ERR`).
    * @default undefined
@@ -89,11 +100,11 @@ function refusal(job: Job, code: string, message: string): AtomicFsError {
   return wrapError(error, 'resolve', job.dest);
 }
 
-/** Look at `linkPath` (never following it). */
-function* inspectPlace(job: Job): Plan<LinkPlace> {
+/** Look at `linkPath` (never following it), by its name in the pinned directory. */
+function* inspectPlace(job: Job, dir: Dir): Plan<LinkPlace> {
   let stats;
   try {
-    stats = yield* call('lstat', job.target);
+    stats = yield* call('lstat', entry(dir, basename(job.target)));
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return 'none';
     throw wrapError(error, 'resolve', job.dest);
@@ -104,7 +115,7 @@ function* inspectPlace(job: Job): Plan<LinkPlace> {
 }
 
 /** Refuse what `force` does not allow, before anything is created. */
-function* checkPlace(job: Job, place: LinkPlace, force: boolean): Plan<void> {
+function* checkPlace(job: Job, dir: Dir, place: LinkPlace, force: boolean): Plan<void> {
   if (place === 'other' && !force) {
     throw refusal(job, 'EEXIST', 'not a symlink (pass force: true to replace it)');
   }
@@ -122,7 +133,8 @@ function* checkPlace(job: Job, place: LinkPlace, force: boolean): Plan<void> {
   }
   let names;
   try {
-    names = yield* call('readdir', job.target);
+    // Only a first look: the rmdir() after the exchange is what proves it empty.
+    names = yield* call('readdir', entry(dir, basename(job.target)));
   } catch (error) {
     throw wrapError(error, 'resolve', job.dest);
   }
@@ -131,33 +143,52 @@ function* checkPlace(job: Job, place: LinkPlace, force: boolean): Plan<void> {
   }
 }
 
-/** symlink() at the temp name (exclusive by nature); with `mkdirs`, parents on ENOENT. */
-function* createLink(job: Job, target: string): Plan<readonly string[]> {
+/** The link's directory, pinned; and with `mkdirs`, the directories made for it (top first). */
+interface LinkDir {
+  readonly dir: Dir;
+  readonly created: readonly string[];
+}
+
+/**
+ * Open and pin the link's directory: from here on, every call names the link, its temp link
+ * and nothing else, by one name in it. With `mkdirs`, missing parents are made first.
+ */
+function* pinLinkDir(job: Job, unsafeShared: boolean): Plan<LinkDir> {
+  const options = { unsafeShared, descend: false };
   try {
-    yield* call('symlink', target, job.tmp);
-    return [];
+    return { dir: yield* openRoot(job.dir, options), created: [] };
   } catch (error) {
     if (!(job.settings.mkdirs && errorCode(error) === 'ENOENT')) {
-      throw wrapError(error, 'create-temp', job.dest);
+      throw wrapError(error, 'resolve', job.dest);
     }
   }
   const created = yield* makeParents(job);
   try {
-    yield* call('symlink', target, job.tmp);
+    return { dir: yield* openRoot(job.dir, options), created };
   } catch (error) {
     yield* removeDirectories(created);
+    throw wrapError(error, 'mkdirs', job.dest);
+  }
+}
+
+/** symlink() at the temp name (exclusive by nature), in the pinned directory. */
+function* createLink(job: Job, dir: Dir, target: string): Plan<void> {
+  try {
+    yield* call('symlink', target, entry(dir, basename(job.tmp)));
+  } catch (error) {
     throw wrapError(error, 'create-temp', job.dest);
   }
-  return created;
 }
 
 /**
  * Replace an empty directory by the new link: exchange them atomically, then remove the
  * directory (now under the temp name). If it was filled meanwhile, exchange back and refuse.
  */
-function* exchangeDirectory(job: Job): Plan<void> {
+function* exchangeDirectory(job: Job, dir: Dir): Plan<void> {
+  const tmp = entry(dir, basename(job.tmp));
+  const link = entry(dir, basename(job.target));
   try {
-    yield* call('swap', job.tmp, job.target);
+    yield* call('swap', tmp, link);
   } catch (error) {
     if (isUnsupportedExchange(errorCode(error))) {
       throw ownError(
@@ -171,15 +202,30 @@ function* exchangeDirectory(job: Job): Plan<void> {
     throw wrapError(error, 'rename', job.dest);
   }
   try {
-    yield* call('rmdir', job.tmp);
+    yield* call('rmdir', tmp);
   } catch (error) {
     try {
-      yield* call('swap', job.tmp, job.target);
+      yield* call('swap', tmp, link);
     } catch {
       throw withLeftover(wrapError(error, 'remove-old', job.dest, { committed: true }), job.tmp);
     }
     throw wrapError(error, 'remove-old', job.dest);
   }
+}
+
+/**
+ * Undo the temp link (by its name in the pinned directory) and the directories made for it.
+ * Never throws; returns the temp path if it could not be removed.
+ */
+function* discardLink(job: Job, dir: Dir, created: readonly string[]): Plan<string | undefined> {
+  let leftover: string | undefined;
+  try {
+    yield* call('unlink', entry(dir, basename(job.tmp)));
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') leftover = job.tmp;
+  }
+  yield* removeDirectories(created);
+  return leftover;
 }
 
 /** The whole switch, as one plan. */
@@ -188,31 +234,58 @@ export function* switchLink(
   target: string,
   force: boolean,
   signal: AbortSignal | undefined,
+  unsafeShared = false,
 ): Plan<void> {
-  const place = yield* inspectPlace(job);
-  yield* checkPlace(job, place, force);
-  throwIfAborted(signal, job.dest);
-  const created = yield* createLink(job, target);
+  const { dir, created } = yield* pinLinkDir(job, unsafeShared);
+  try {
+    yield* switchPinned(job, dir, created, target, force, signal);
+  } finally {
+    // A directory opened for reading: nothing is lost if closing it fails.
+    yield* releaseDir(dir);
+  }
+}
+
+function* switchPinned(
+  job: Job,
+  dir: Dir,
+  created: readonly string[],
+  target: string,
+  force: boolean,
+  signal: AbortSignal | undefined,
+): Plan<void> {
+  let place: LinkPlace;
+  try {
+    place = yield* inspectPlace(job, dir);
+    yield* checkPlace(job, dir, place, force);
+    throwIfAborted(signal, job.dest);
+    yield* createLink(job, dir, target);
+  } catch (error) {
+    yield* removeDirectories(created);
+    throw error;
+  }
   try {
     throwIfAborted(signal, job.dest);
     if (place === 'directory') {
-      yield* exchangeDirectory(job);
+      yield* exchangeDirectory(job, dir);
     } else {
       try {
-        yield* renameRetrying(job.tmp, job.target);
+        yield* renameRetrying(entry(dir, basename(job.tmp)), entry(dir, basename(job.target)));
       } catch (error) {
         throw wrapError(error, 'rename', job.dest);
       }
     }
   } catch (error) {
     if (error instanceof AtomicFsError && error.committed) throw error;
-    throw withLeftover(error, yield* discard(job, undefined, created));
+    throw withLeftover(error, yield* discardLink(job, dir, created));
   }
-  if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
+  // Windows: no directory descriptor, and no directory fsync to make.
+  if (job.settings.durability === 'full' && dir.fd !== undefined) {
     try {
-      yield* fsyncDirectory(job.dir);
+      yield* call('fsync', dir.fd);
     } catch (error) {
-      throw wrapError(error, 'fsync-dir', job.dest, { committed: true });
+      if (!isUnsupportedDirectoryFsync(errorCode(error))) {
+        throw wrapError(error, 'fsync-dir', job.dest, { committed: true });
+      }
     }
   }
 }
@@ -221,6 +294,7 @@ interface SymlinkCall {
   readonly durability: Durability;
   readonly force: boolean;
   readonly mkdirs: boolean;
+  readonly unsafeShared: boolean;
   readonly signal: AbortSignal | undefined;
 }
 
@@ -238,6 +312,7 @@ function symlinkOptions(options: unknown): SymlinkCall {
     durability: common.settings.durability,
     force: flag('force', o.force),
     mkdirs: common.settings.mkdirs,
+    unsafeShared: flag('unsafeSharedDirectories', o.unsafeSharedDirectories),
     signal: common.signal,
   };
 }
@@ -273,7 +348,7 @@ export async function replaceSymlink(
   await pathQueue.add(job.key, undefined, async () => {
     trackTemp(job.tmp);
     try {
-      await runAsync(switchLink(job, text, valid.force, valid.signal));
+      await runAsync(switchLink(job, text, valid.force, valid.signal, valid.unsafeShared));
     } catch (error) {
       if (!(error instanceof AtomicFsError && error.leftover !== undefined)) untrackTemp(job.tmp);
       throw error;

@@ -203,6 +203,22 @@ describe('cleanupTemps', () => {
     assert.ok(fs.existsSync(elsewhere), 'the symlinked directory is not entered');
   });
 
+  test('recursive: the result is breadth first, names sorted within each directory', async (t) => {
+    const dir = tempDir(t);
+    const dead = await deadPid();
+    for (const sub of ['b', 'a/c', 'a/c/d', 'e']) fs.mkdirSync(join(dir, sub), { recursive: true });
+    const temps = ['a/c/d', 'e', '', 'a/c', 'b', 'a', 'e'].map((sub, i) =>
+      touch(join(dir, sub, tempName(`f${i}`, dead))),
+    );
+    const byDepthThenPath = (path: string): [number, string] => [path.split('/').length, path];
+    const expected = [...temps].sort((x, y) => {
+      const [dx, px] = byDepthThenPath(x);
+      const [dy, py] = byDepthThenPath(y);
+      return dx === dy ? (px < py ? -1 : px > py ? 1 : 0) : dx - dy;
+    });
+    assert.deepEqual(await cleanupTemps(dir, { recursive: true }), expected);
+  });
+
   test('the age rule: other hosts after olderThanMs; byOwner: false for every temp', async (t) => {
     const dir = tempDir(t);
     const dead = await deadPid();

@@ -139,6 +139,18 @@ export function errnoError(code: string, syscall: string, path?: string): NodeJS
   return error;
 }
 
+/**
+ * A path named through a pinned directory's descriptor (`/proc/self/fd/<fd>/<name>`, see
+ * src/pinned-dir.ts), spelled with the path that descriptor was opened with; other paths as
+ * they are.
+ */
+export function throughDescriptors(path: string, open: ReadonlyMap<number, string>): string {
+  const match = /^\/proc\/self\/fd\/(\d+)(\/.*)?$/.exec(path);
+  if (match === null) return path;
+  const dir = open.get(Number(match[1]));
+  return dir === undefined ? path : `${dir}${match[2] ?? ''}`;
+}
+
 /** One seam call, as seen by the recorder. */
 export interface SeamCall {
   readonly name: OpName;
@@ -178,7 +190,7 @@ export function instrument(t: TestContext, rules: readonly FaultRule[] = []): Re
   const subjectOf = (args: readonly unknown[]): string => {
     const first = args[0];
     if (typeof first === 'number') return recorder.open.get(first) ?? `fd:${first}`;
-    return typeof first === 'string' ? first : '';
+    return typeof first === 'string' ? throughDescriptors(first, recorder.open) : '';
   };
   /** Record the call; return the injected fault for it, if any. */
   const before = (name: OpName, args: readonly unknown[]): Error | undefined => {
@@ -200,7 +212,7 @@ export function instrument(t: TestContext, rules: readonly FaultRule[] = []): Re
     return undefined;
   };
   const after = (name: OpName, args: readonly unknown[], result: unknown): void => {
-    if (name === 'open') recorder.open.set(result as number, args[0] as string);
+    if (name === 'open') recorder.open.set(result as number, subjectOf(args));
   };
   for (const name of Object.keys(realSync) as OpName[]) {
     const sync = realSync[name] as AnyFn;

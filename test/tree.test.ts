@@ -3,15 +3,16 @@
  * exchange rules (src/platform.ts) that writeDirectory builds on.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { restoreSeam } from '../src/fs.js';
 import { hasAtomicExchange, isUnsupportedExchange } from '../src/platform.js';
 import { runAsync, runSync } from '../src/plan.js';
 import { HOST_TAG, parseStagingName, parseTempName, stagingName, tempName } from '../src/temp.js';
 import { reclaimStaged, removeTree } from '../src/tree.js';
-import { instrument, list, tempDir } from './helpers.js';
+import { instrument, isLinux, isRoot, list, needs, tempDir } from './helpers.js';
 
 function makeTree(root: string): void {
   fs.mkdirSync(join(root, 'a', 'b'), { recursive: true });
@@ -43,6 +44,19 @@ describe('removeTree', () => {
     assert.deepEqual(list(outside), ['a', 'g'], 'the target is untouched');
   });
 
+  test('a file that cannot be unlinked (EPERM) is reported as such, not entered', (t) => {
+    const dir = tempDir(t);
+    makeTree(join(dir, 'x'));
+    instrument(t, [
+      { code: 'EPERM', when: (call) => call.name === 'unlink' && call.subject.endsWith('/g') },
+    ]);
+    const error = runSync(removeTree(join(dir, 'x'))) as { code?: string; syscall?: string };
+    restoreSeam();
+    assert.equal(error.code, 'EPERM');
+    assert.equal(error.syscall, 'unlink');
+    assert.deepEqual(list(join(dir, 'x')), ['g'], 'the rest is removed');
+  });
+
   test('keeps going after a failure and returns the first one', (t) => {
     const dir = tempDir(t);
     makeTree(join(dir, 'x'));
@@ -57,6 +71,25 @@ describe('removeTree', () => {
       'a/b/f',
     ]);
   });
+  test('a mount point is not entered where the tree must stay on one file system', (t) => {
+    if (!needs(t, isLinux && isRoot, 'mounting a tmpfs needs root on Linux')) return;
+    const path = tempDir(t);
+    const tree = join(path, 'tree');
+    const mnt = join(tree, 'mnt');
+    fs.mkdirSync(mnt, { recursive: true });
+    fs.writeFileSync(join(tree, 'file'), 'x');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', mnt]);
+    if (!needs(t, mounted.status === 0, `mount failed: ${String(mounted.stderr)}`)) return;
+    try {
+      fs.writeFileSync(join(mnt, 'on-another-fs'), 'keep me');
+      const error = runSync(removeTree(tree)) as { code?: string } | undefined;
+      assert.equal(error?.code, 'EXDEV');
+      assert.equal(fs.readFileSync(join(mnt, 'on-another-fs'), 'utf8'), 'keep me');
+      assert.equal(fs.existsSync(join(tree, 'file')), false, 'the rest is removed');
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
 });
 
 describe('reclaimStaged', () => {
@@ -68,11 +101,16 @@ describe('reclaimStaged', () => {
     assert.equal(runSync(reclaimStaged(staged)), undefined);
     restoreSeam();
     assert.deepEqual(list(dir), []);
-    const first = recorder.calls[0];
-    assert.equal(first?.name, 'rename');
-    const claimed = String(first.args[1]).slice(dir.length + 1);
+    const names = recorder.calls.map((call) => call.name);
+    assert.equal(names.filter((name) => name === 'rename').length, 1);
+    const rename = names.indexOf('rename');
+    assert.ok(
+      names.every((name, i) => !['unlink', 'rmdir'].includes(name) || i > rename),
+      'claimed before anything is removed',
+    );
+    const claimed = basename(String(recorder.calls[rename]?.args[1]));
     assert.equal(parseStagingName(claimed)?.base, 'd');
-    assert.notEqual(claimed, staged.slice(dir.length + 1));
+    assert.notEqual(claimed, basename(staged));
   });
 
   test('a name already gone is fine; a failed claim is returned', (t) => {

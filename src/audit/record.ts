@@ -48,6 +48,8 @@ class SeamRecorder {
   readonly builder: RecordingBuilder;
   readonly #options: RecordOptions;
   readonly #fds = new Map<number, OpenFile>();
+  /** The path each open descriptor was opened on (as the model names it). */
+  readonly #opened = new Map<number, Bytes>();
   readonly #umask = currentUmask();
   #calls = 0;
 
@@ -63,13 +65,26 @@ class SeamRecorder {
   }
 
   #path(path: string): Bytes {
-    const abs = absolute(bytesOf(process.cwd()), bytesOf(path));
+    const abs = this.#throughDescriptor(path) ?? absolute(bytesOf(process.cwd()), bytesOf(path));
     const { alias, root } = this.#options;
     if (alias !== root) {
       if (abs === alias) return root;
       if (abs.startsWith(`${alias}/`)) return root + abs.slice(alias.length);
     }
     return abs;
+  }
+
+  /**
+   * A path through a directory descriptor, `/proc/self/fd/<fd>/<name>` (how the library names
+   * an entry of a pinned directory, see src/pinned-dir.ts): that entry of the directory the
+   * descriptor was opened on. `undefined` for any other path.
+   */
+  #throughDescriptor(path: string): Bytes | undefined {
+    const match = /^\/proc\/self\/fd\/(\d+)(\/.*)?$/.exec(path);
+    if (match === null) return undefined;
+    const base = this.#opened.get(Number(match[1]));
+    if (base === undefined) return undefined;
+    return absolute(base, bytesOf(`.${match[2] ?? ''}`));
   }
 
   #where(name: string): void {
@@ -82,6 +97,7 @@ class SeamRecorder {
     const bits = openFlagBits;
     const writable = (flags & (bits.O_WRONLY | bits.O_RDWR)) !== 0;
     const exclusive = (flags & bits.O_EXCL) !== 0;
+    this.#opened.set(fd, this.#path(path));
     const node = this.builder.open(
       this.#path(path),
       {
@@ -121,6 +137,7 @@ class SeamRecorder {
     this.#where('close');
     const file = this.#fds.get(fd);
     this.#fds.delete(fd);
+    this.#opened.delete(fd);
     if (file?.writable === true && file.node !== undefined) this.builder.close(file.node);
   }
 

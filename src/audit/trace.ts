@@ -229,6 +229,8 @@ class TraceInterpreter {
   /** An absolute path from a (dirfd, path) pair. */
   #path(proc: Process, dirfd: Value | undefined, path: Value | undefined): Bytes | undefined {
     if (path?.t !== 'str') return undefined;
+    const pinned = this.#throughDescriptor(proc, path.bytes);
+    if (pinned !== undefined) return pinned;
     if (path.bytes.startsWith('/')) return this.#real(absolute('/', path.bytes));
     let base: Bytes | undefined;
     if (dirfd === undefined || word(dirfd) === 'AT_FDCWD') {
@@ -239,6 +241,19 @@ class TraceInterpreter {
     }
     if (base === undefined) return undefined;
     return this.#real(absolute(base, path.bytes));
+  }
+
+  /**
+   * A path through a directory descriptor, `/proc/self/fd/<fd>/<name>` (the library's own way
+   * to name an entry of a pinned directory, see src/pinned-dir.ts): the entry of the
+   * directory that descriptor was opened on. `undefined` for any other path.
+   */
+  #throughDescriptor(proc: Process, path: Bytes): Bytes | undefined {
+    const match = /^\/proc\/(?:self|thread-self)\/fd\/(\d+)(\/.*)?$/.exec(path);
+    if (match === null) return undefined;
+    const base = proc.fds.get(Number(match[1]))?.file.path;
+    if (base === undefined) return undefined;
+    return absolute(base, `.${match[2] ?? ''}`);
   }
 
   #install(proc: Process, fd: number, descriptor: Descriptor): void {

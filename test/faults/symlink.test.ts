@@ -111,24 +111,33 @@ function entries(dir: string): string[] {
 interface Step {
   readonly index: number;
   readonly label: string;
-  readonly phase: Phase;
+  /** The phase of the error; `undefined`: the failure is ignored and the switch succeeds. */
+  readonly phase: Phase | undefined;
   readonly committed: boolean;
 }
 
+/**
+ * The phase of each step of a clean switch. The link's directory is pinned first (open,
+ * fstat, and the stat() of /proc/self/fd/N that shows the descriptor can name its entries);
+ * with `mkdirs` that first open fails and the parents are made before it is opened again.
+ * Closing the pinned directory at the very end may fail without harm: that is ignored.
+ */
 function phases(calls: readonly SeamCall[], dir: string, directory: boolean): Step[] {
-  const total = calls.filter((call) => call.name === 'symlink').length;
+  const mkdirs = calls.some((call) => call.name === 'mkdir');
+  const firstOpen = calls.findIndex((call) => call.name === 'open');
+  const pinned = calls.findLastIndex((call) => call.name === 'stat');
   const steps: Step[] = [];
-  let symlinks = 0;
   let published = false;
+  let linked = false;
   calls.forEach((call, index) => {
-    let phase: Phase;
-    if (published) phase = 'fsync-dir';
+    let phase: Phase | undefined;
+    const last = index === calls.length - 1;
+    if (published) phase = last && call.name === 'close' ? undefined : 'fsync-dir';
     else if (call.name === 'symlink') phase = 'create-temp';
-    else if (symlinks === 0) phase = 'resolve';
-    else if (symlinks === 1 && total === 2) phase = 'mkdirs';
-    else if (call.name === 'rmdir') phase = 'remove-old';
-    else phase = 'rename';
-    if (call.name === 'symlink') symlinks += 1;
+    else if (linked) phase = call.name === 'rmdir' ? 'remove-old' : 'rename';
+    else if (mkdirs && index > firstOpen && index <= pinned) phase = 'mkdirs';
+    else phase = 'resolve';
+    if (call.name === 'symlink') linked = true;
     const label = `${call.name}:${relative(dir, call.subject).split(sep).join('/')}`;
     steps.push({ index, label, phase, committed: published });
     if (directory ? call.name === 'rmdir' : call.name === 'rename') published = true;
@@ -149,7 +158,7 @@ async function failure(run: () => Promise<void>): Promise<unknown> {
   } catch (error) {
     return error;
   }
-  return assert.fail('the call succeeded although a step failed');
+  return undefined;
 }
 
 let cases = 0;
@@ -170,7 +179,8 @@ describe('fault table: replaceSymlink', () => {
 
       let cleanupHits = 0;
       for (const step of steps) {
-        for (const mode of failureModes(!step.committed)) {
+        const ignored = step.phase === undefined;
+        for (const mode of failureModes(!step.committed && !ignored)) {
           const { code, cleanupFails } = mode;
           const dir = tempDir(t);
           const link = scenario.setup(dir);
@@ -183,6 +193,13 @@ describe('fault table: replaceSymlink', () => {
           restoreSeam();
           if (cleanupFails && cleanupFailed(faults, step.index)) cleanupHits += 1;
           const where = caseLabel(`${name}, step ${step.index} ${step.label}`, mode);
+          if (step.phase === undefined) {
+            assert.equal(error, undefined, `${where}: this failure must be ignored`);
+            assertClean(where, faults, fdsBefore);
+            assert.equal(place(link), after, where);
+            cases += 1;
+            continue;
+          }
           assertStepError(
             error,
             { code, phase: step.phase, committed: step.committed, path: link },

@@ -11,11 +11,25 @@ import * as fs from 'node:fs';
 import type { TestContext } from 'node:test';
 import { type OpName, restoreSeam, seam } from '../../src/fs.js';
 
+/**
+ * A path named through a pinned directory's descriptor (`/proc/self/fd/<fd>/<name>`, see
+ * src/pinned-dir.ts) as the directory's path now, so that rules can match its names.
+ */
+export function pathNow(path: string): string {
+  const match = /^\/proc\/self\/fd\/(\d+)\/(.+)$/.exec(path);
+  if (match === null) return path;
+  try {
+    return `${fs.readlinkSync(`/proc/self/fd/${match[1] ?? ''}`)}/${match[2] ?? ''}`;
+  } catch {
+    return path;
+  }
+}
+
 /** The path a seam call is about to create (or open), by operation. */
 export function createdPath(name: OpName, args: readonly unknown[]): string | undefined {
   const at = (index: number): string | undefined => {
     const value = args[index];
-    return typeof value === 'string' ? value : undefined;
+    return typeof value === 'string' ? pathNow(value) : undefined;
   };
   switch (name) {
     case 'open':

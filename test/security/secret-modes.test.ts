@@ -39,6 +39,7 @@ import {
 } from '../../src/index.js';
 import { parseStagingName, parseTempName } from '../../src/temp.js';
 import { isLinux, needs, tempDir } from '../helpers.js';
+import { pathNow } from './plant.js';
 
 const WATCHER = fileURLToPath(new URL('../fixtures/mode-watcher.js', import.meta.url));
 const SECRET = 'password=hunter2\n';
@@ -157,7 +158,8 @@ function inspect(
   const fdPaths = new Map<number, string>();
   const realSync = { ...seam.sync };
   const realAsync = { ...seam.async };
-  const rel = (path: string): string => relative(root, path);
+  // Paths named through a pinned directory's descriptor are spelled as the directory's path.
+  const rel = (path: string): string => relative(root, pathNow(path));
   const record = (path: string): void => {
     // Only the directory under watch (a copy's source lies elsewhere).
     if (rel(path).startsWith('..')) return;
@@ -189,7 +191,7 @@ function inspect(
     const [first, second] = args;
     let created: string | undefined;
     if (name === 'open' && typeof result === 'number') {
-      fdPaths.set(result, first as string);
+      fdPaths.set(result, pathNow(first as string));
       if (((second as number) & fs.constants.O_CREAT) !== 0) created = first as string;
       else record(first as string);
     } else if (name === 'mkdir') {
