@@ -1,8 +1,8 @@
 /** `atomic-fs cp`: an atomic, durable copy (copyFile), with a progress bar on a terminal. */
-import { resolve } from 'node:path';
 import { CLI_COPY_PROGRESS_MIN_BYTES } from '../constants.js';
 import { copyFile } from '../copy.js';
 import { seam } from '../fs.js';
+import { absolutePath } from '../target.js';
 import { type Command, flag, positionalsOf } from './command.js';
 import { WRITE_FLAGS, writeFlagsOf } from './flags.js';
 import { progressBar } from './progress.js';
@@ -46,12 +46,13 @@ export const command: Command = {
   options: { ...WRITE_FLAGS, quiet: { type: 'boolean', short: 'q' } },
   async run(args, io) {
     const [src = '', dest = ''] = positionalsOf(args, ['SRC', 'DEST']);
-    const source = resolve(io.cwd, src);
+    // Not path.resolve: `..` after a symlink is for the kernel to resolve, as for any command.
+    const source = absolutePath(src, io.cwd);
     const options = writeFlagsOf(args);
     let bar = progressBar(io.stderr, flag(args, 'quiet'));
     if (bar !== undefined && !(await large(source))) bar = undefined;
     try {
-      await copyFile(source, resolve(io.cwd, dest), { ...options, onProgress: bar?.update });
+      await copyFile(source, absolutePath(dest, io.cwd), { ...options, onProgress: bar?.update });
     } catch (error) {
       bar?.clear();
       throw error;
