@@ -18,6 +18,7 @@ import {
   commit,
   discard,
   openTemp,
+  refuseSpecialFile,
   writeWhole,
 } from './steps.js';
 import { type Target, resolveTarget } from './target.js';
@@ -50,7 +51,10 @@ export function validateCall(
 export function resolveCall({ dest, options }: ValidCall): PreparedCall {
   throwIfAborted(options.signal, dest);
   const where = resolveTarget(dest, options.symlinks, options.settings.mkdirs);
-  return { job: newJob(dest, where, options.settings), options, stats: where.stats };
+  const job = newJob(dest, where, options.settings);
+  // Refused at once, before the call queues or takes a lock (and again when it runs).
+  if (where.stats !== undefined) refuseSpecialFile(job, where.stats);
+  return { job, options, stats: where.stats };
 }
 
 /** Validate a write call and resolve where it lands. */

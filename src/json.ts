@@ -393,7 +393,8 @@ function fallbackOf<T>(options: ReadJsonOptions<T> | undefined): { value: T } | 
 /**
  * Read and parse a JSON file. A missing file returns a copy of `default` when one is given,
  * else rejects with `ENOENT`. Invalid JSON rejects with `ERR_ATOMIC_JSON_PARSE`, naming the
- * file, line and column; the file is never changed. No lock is taken: a file written by this
+ * file, line and column; the file is never changed. A FIFO, socket or device is refused with
+ * `ERR_ATOMIC_NOT_REGULAR_FILE`, without blocking. No lock is taken: a file written by this
  * library is always complete.
  *
  * @example

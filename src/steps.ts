@@ -14,6 +14,7 @@ import {
   WINDOWS_RENAME_RETRY_MS,
 } from './constants.js';
 import { type Phase, AtomicFsError, errorCode, fieldsOf, ownError, wrapError } from './errors.js';
+import { notRegularFile, specialKind } from './file-type.js';
 import { type Stats, flags, seam } from './fs.js';
 import { type Plan, call } from './plan.js';
 import {
@@ -84,8 +85,26 @@ export function errnoLike(code: string, syscall: string, path: string, message: 
 }
 
 /**
+ * Refuse a FIFO, socket or device at the destination (after following symlinks): only regular
+ * files are replaced. The check is made before anything is written; the rename replaces
+ * whatever is at the name at that moment (a special file planted in between is replaced).
+ */
+export function refuseSpecialFile(job: Job, stats: Stats): void {
+  const kind = specialKind(stats);
+  if (kind === undefined) return;
+  throw notRegularFile(
+    kind,
+    'resolve',
+    job.dest,
+    job.target,
+    'the destination',
+    'only regular files are replaced; nothing was changed',
+  );
+}
+
+/**
  * What the destination's lstat() (`undefined`: nothing there) means for a replace: refuse a
- * directory, honour create-only, read what to preserve.
+ * directory or a special file, honour create-only, read what to preserve.
  */
 export function inspectionOf(job: Job, stats: Stats | undefined): Inspection {
   if (stats === undefined) return { existing: undefined };
@@ -96,6 +115,7 @@ export function inspectionOf(job: Job, stats: Stats | undefined): Inspection {
       job.dest,
     );
   }
+  refuseSpecialFile(job, stats);
   if (!job.settings.overwrite) {
     throw wrapError(
       errnoLike('EEXIST', 'link', job.target, 'file already exists'),
