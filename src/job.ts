@@ -67,8 +67,17 @@ export function prepareCall(
 
 /** A job for `target` with a fresh temp name beside it. */
 export function newJob(dest: string, where: Target, settings: WriteSettings): Job {
-  const { target, dir, key } = where;
-  return { dest, target, dir, key, tmp: join(dir, tempName(basename(target))), settings };
+  const { target, dir, key, missing, unsynced } = where;
+  return {
+    dest,
+    target,
+    dir,
+    key,
+    tmp: join(dir, tempName(basename(target))),
+    settings,
+    ...(missing === undefined ? {} : { missing }),
+    ...(unsynced === undefined ? {} : { unsynced }),
+  };
 }
 
 /** Key under which queued whole-data writes of equal settings may coalesce. */
@@ -116,7 +125,9 @@ export async function runWhole(
   trackTemp(job.tmp);
   try {
     // With a signal, every step checks it on this thread.
-    if (signal === undefined && total(chunks) <= OFFLOAD_MAX_BYTES && canOffload()) {
+    // A write that creates directories stays here, where other writes see them (new-dirs.ts).
+    const here = signal !== undefined || job.missing !== undefined;
+    if (!here && total(chunks) <= OFFLOAD_MAX_BYTES && canOffload()) {
       await offload('writeWhole', job.dest, job, compact(chunks), inspected);
     } else {
       await runAsync(writeWhole(job, chunks, signal, inspected));

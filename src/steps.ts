@@ -16,6 +16,7 @@ import {
 import { type Phase, AtomicFsError, errorCode, fieldsOf, ownError, wrapError } from './errors.js';
 import { notRegularFile, specialKind } from './file-type.js';
 import { type Stats, flags, seam } from './fs.js';
+import { createdDirectory, creatingDirectory, directorySynced, unsyncedAt } from './new-dirs.js';
 import { type Plan, call } from './plan.js';
 import {
   fsyncsDirectories,
@@ -49,6 +50,16 @@ export interface Job {
   /** The key of the per-file queue (see target.ts). */
   readonly key: string;
   readonly settings: WriteSettings;
+  /**
+   * With `mkdirs`, the directories that did not exist when the call was made, top first.
+   * Such a write runs on the calling thread, where other writes can see what it creates.
+   */
+  readonly missing?: readonly string[] | undefined;
+  /**
+   * Directories above the file that another write was creating when the call was made (see
+   * new-dirs.ts): their entries are fsynced into their parents too before the write resolves.
+   */
+  readonly unsynced?: readonly string[] | undefined;
 }
 
 /** Metadata of the file being replaced. */
@@ -149,7 +160,8 @@ function wantedMode(job: Job, inspection: Inspection): number | undefined {
 
 /**
  * Create every missing directory above the temp file, top down. Under `'full'` each new
- * directory's entry is fsynced into its parent. Returns the directories created, top first.
+ * directory's entry is fsynced into its parent; until then other writes of this process know
+ * it may not be durable (new-dirs.ts). Returns the directories created, top first.
  */
 export function* makeParents(job: Job): Plan<string[]> {
   const missing: string[] = [];
@@ -165,21 +177,42 @@ export function* makeParents(job: Job): Plan<string[]> {
     if (parent === dir) break;
     dir = parent;
   }
+  const full = job.settings.durability === 'full' && fsyncsDirectories(seam.platform);
   const created: string[] = [];
+  // created[0 .. synced) have durable entries.
+  let synced = 0;
   try {
     for (const dir of missing) {
+      // Announced before the mkdir: from the moment it can exist, its entry is not durable.
+      if (full) creatingDirectory(dir);
       try {
         yield* call('mkdir', dir, NEW_DIR_MODE);
         created.push(dir);
       } catch (error) {
+        // Made by another writer meanwhile (which announced it itself), or a failure.
+        if (full) createdDirectory(dir, true);
         if (errorCode(error) !== 'EEXIST') throw error;
       }
     }
-    if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
-      for (const dir of created) yield* fsyncDirectory(dirname(dir));
+    if (full) {
+      for (const dir of created) {
+        yield* fsyncDirectory(dirname(dir));
+        createdDirectory(dir, true);
+        synced += 1;
+      }
     }
   } catch (error) {
-    yield* removeDirectories(created);
+    for (let i = created.length - 1; i >= 0; i -= 1) {
+      const dir = created[i] ?? '';
+      let removed = false;
+      try {
+        yield* call('rmdir', dir);
+        removed = true;
+      } catch {
+        // Another writer may have put something there; leave it.
+      }
+      if (full && i >= synced) createdDirectory(dir, removed);
+    }
     throw wrapError(error, 'mkdirs', job.dest);
   }
   return created;
@@ -193,6 +226,23 @@ export function* removeDirectories(created: readonly string[]): Plan<void> {
     } catch {
       // Another writer may have put something there; leave it.
     }
+  }
+}
+
+/**
+ * The directories above `job`'s file whose entry in their parent may not be durable yet,
+ * because another write of this process is creating them (or left them so): seen when the
+ * call was made, and seen now (on the calling thread).
+ */
+export function unsyncedOf(job: Job): string[] {
+  return [...new Set([...(job.unsynced ?? []), ...unsyncedAt(job.dir)])];
+}
+
+/** fsync the parent of each directory of `unsyncedOf(job)` (after the file's own directory). */
+export function* syncNewParents(job: Job): Plan<void> {
+  for (const dir of unsyncedOf(job)) {
+    yield* fsyncDirectory(dirname(dir));
+    directorySynced(dir);
   }
 }
 
@@ -400,6 +450,7 @@ export function* commit(
   if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
     try {
       yield* fsyncDirectory(job.dir);
+      yield* syncNewParents(job);
     } catch (error) {
       throw wrapError(error, 'fsync-dir', job.dest, { committed: true });
     }

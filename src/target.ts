@@ -31,6 +31,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { MAX_SYMLINK_HOPS } from './constants.js';
 import { errorCode, wrapError } from './errors.js';
 import { type Stats, seam } from './fs.js';
+import { unsyncedAt } from './new-dirs.js';
 import { type Plan, call, runSync } from './plan.js';
 import { pathQueue } from './queue.js';
 
@@ -53,6 +54,11 @@ export interface Target {
    * (`dir` and perhaps some above it). Absent when `dir` exists.
    */
   readonly missing?: readonly string[] | undefined;
+  /**
+   * `dir` and directories above it that another write of this process was creating, or left
+   * without a durable entry, when the call was made: the write fsyncs their parents too.
+   */
+  readonly unsynced?: readonly string[] | undefined;
 }
 
 /** The longest path the kernel takes, in bytes with the terminating NUL (PATH_MAX). */
@@ -278,7 +284,11 @@ export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boo
   }
   const { dir, name, stats, missing } = walked;
   const target = child(dir, name);
-  const extra = missing.length > 0 ? { missing } : {};
+  const unsynced = unsyncedAt(missing[0] === undefined ? dir : dirname(missing[0]));
+  const extra = {
+    ...(missing.length > 0 ? { missing } : {}),
+    ...(unsynced.length > 0 ? { unsynced } : {}),
+  };
   // Directories still to be made (no identity yet): the path is the best identity there is.
   // A call made while a write that makes them is queued or running joins its queue: keyed by
   // a directory that write has made meanwhile, it would run beside it, and could finish first.

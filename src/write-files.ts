@@ -23,6 +23,7 @@
  * already prepared are discarded); in phase 2, files already renamed stay, the rest are
  * discarded.
  */
+import { dirname } from 'node:path';
 import {
   WRITE_FILES_BATCH,
   WRITE_FILES_CONCURRENCY,
@@ -37,7 +38,7 @@ import { canOffload, ioThreadReady, offload } from './offload.js';
 import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
 import { runAsync } from './plan.js';
 import { fsyncsDirectories } from './platform.js';
-import { type Job, fsyncDirectory, withLeftover } from './steps.js';
+import { type Job, fsyncDirectory, unsyncedOf, withLeftover } from './steps.js';
 import { mayHaveLeft } from './tracked.js';
 import {
   type FinishItem,
@@ -384,9 +385,12 @@ async function syncDirectories(group: Group): Promise<void> {
   const byDir = new Map<string, Entry[]>();
   for (const entry of group.entries) {
     if (entry.state !== 'published') continue;
-    const list = byDir.get(entry.job.dir);
-    if (list === undefined) byDir.set(entry.job.dir, [entry]);
-    else list.push(entry);
+    // Its directory, and the parents of directories above it that other writes just made.
+    for (const dir of [entry.job.dir, ...unsyncedOf(entry.job).map((made) => dirname(made))]) {
+      const list = byDir.get(dir);
+      if (list === undefined) byDir.set(dir, [entry]);
+      else list.push(entry);
+    }
   }
   await bounded(
     group.concurrency,
@@ -481,7 +485,10 @@ export async function writeFiles(
     });
     return turn.promise;
   });
-  const offloaded = await offloadable(list.length, normalized.signal);
+  // A group that creates directories stays on this thread, where other writes see them.
+  const offloaded =
+    list.every((entry) => entry.job.missing === undefined) &&
+    (await offloadable(list.length, normalized.signal));
   const group: Group = {
     entries: list,
     options: normalized,
