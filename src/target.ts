@@ -194,6 +194,7 @@ export function* walk(
       hops += 1;
       if (hops > MAX_SYMLINK_HOPS) throw failure('ELOOP', next, 'too many symbolic links');
       const body = yield* call('readlink', next);
+      // Linux refuses to create an empty symlink; a file system from elsewhere may hold one.
       if (body === '') throw failure('ENOENT', next, 'empty symbolic link');
       if (body.startsWith('/')) dir = '/';
       const parts = partsOf(body, true);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { restoreSeam, seam } from '../src/fs.js';
 import { resolveTarget } from '../src/target.js';
 import { tempDir } from './helpers.js';
 
@@ -195,4 +196,34 @@ test('mkdirs: the directories the file lands in, as mkdir -p makes them', (t) =>
   assert.equal(fs.existsSync(join(dir, 'gone')), false);
   // Resolving makes nothing.
   assert.deepEqual(fs.readdirSync(join(dir, 'real')), []);
+});
+
+test('a relative path to a link in the working directory: walked from there', (t) => {
+  const dir = fs.realpathSync(tempDir(t));
+  fs.writeFileSync(join(dir, 'real'), '');
+  fs.symlinkSync('real', join(dir, 'link'));
+  const cwd = process.cwd();
+  t.after(() => {
+    process.chdir(cwd);
+  });
+  process.chdir(dir);
+  const where = resolveTarget('link', 'follow', false);
+  assert.equal(where.target, join(dir, 'real'));
+  assert.equal(where.key, resolveTarget(join(dir, 'real'), 'follow', false).key);
+});
+
+test('Windows folds `.` and `..` lexically, before symlinks, as Win32 does', (t) => {
+  const dir = fs.realpathSync(tempDir(t));
+  fs.mkdirSync(join(dir, 'app', 'v2'), { recursive: true });
+  fs.symlinkSync('app/v2', join(dir, 'current'));
+  fs.symlinkSync('current', join(dir, 'alias'));
+  t.after(restoreSeam);
+  seam.platform = 'win32';
+  assert.equal(
+    resolveTarget(`${dir}/current/../config.json`, 'follow', false).target,
+    join(dir, 'config.json'),
+  );
+  // A link at the end is still followed, relative to its own directory.
+  assert.equal(resolveTarget(join(dir, 'alias'), 'follow', false).target, join(dir, 'app', 'v2'));
+  assert.throws(() => resolveTarget(`${dir}/x/`, 'follow', false), { code: 'EISDIR' });
 });
