@@ -18,9 +18,14 @@
  *   with O_NOFOLLOW, check it is a regular file of the source's size, and give it its owner,
  *   attributes and mode through that descriptor before committing it.
  * - A read/write loop into a temp created by our own exclusive open, in 1 MiB steps: when the
- *   caller wants progress (`onProgress`), when the source is not a regular file of known
- *   size (a FIFO, a /proc file reporting size 0), and when the kernel copy's mode or temp
- *   would be briefly more permissive than the final mode.
+ *   caller wants progress (`onProgress`), when the size of the source is not known (a /proc
+ *   file reporting size 0), and when the kernel copy's mode or temp would be briefly more
+ *   permissive than the final mode.
+ *
+ * Only a regular file is copied: the source is opened without blocking (O_NONBLOCK: a FIFO
+ * with no writer would block the open forever, holding the destination's queue) and a FIFO,
+ * socket or device is refused with ERR_ATOMIC_NOT_REGULAR_FILE — a pipe's data is streamed
+ * with `writeFile(dest, stream)` instead, and a device like /dev/zero never ends.
  *
  * The copy's permissions are the source's — its mode and, where ACLs are extended attributes
  * (Linux), its POSIX ACL — unless `mode` is given (then exactly that mode, no ACL). Its owner,
@@ -28,6 +33,7 @@
  */
 import { COPY_CHUNK_BYTES } from './constants.js';
 import { errorCode, invalidArgument, ownError, throwIfAborted, wrapError } from './errors.js';
+import { notRegularFile, specialKind } from './file-type.js';
 import { flags, seam } from './fs.js';
 import { pathQueue, resolveCall } from './job.js';
 import { type WriteOptions, normalizeOptions, pathOf } from './options.js';
@@ -212,10 +218,39 @@ function* copyLoop(
   }
 }
 
+function sourceRefusal(kind: string, src: string): Error {
+  return notRegularFile(
+    kind,
+    'open-source',
+    src,
+    src,
+    'the source',
+    'only regular files are copied',
+  );
+}
+
+/** Refuse `src` if it is a special file (its open failed); else return, to report that. */
+function* refuseSpecialSource(src: string): Plan<void> {
+  let kind: string | undefined;
+  try {
+    kind = specialKind(yield* call('stat', src));
+  } catch {
+    // The open's error is the one to report.
+  }
+  if (kind !== undefined) throw sourceRefusal(kind, src);
+}
+
 /** The whole copy, run with the asynchronous seam. */
 function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
   const { src, signal } = settings;
-  const source = yield* inPhase('open-source', src, call('open', src, flags.readSource, 0));
+  let source: number;
+  try {
+    source = yield* call('open', src, flags.readSource, 0);
+  } catch (error) {
+    // A socket cannot be opened at all (ENXIO): say what it is.
+    if (errorCode(error) === 'ENXIO') yield* refuseSpecialSource(src);
+    throw wrapError(error, 'open-source', src);
+  }
   let held: number | undefined = source;
   try {
     const stats = yield* inPhase('open-source', src, call('fstat', source));
@@ -226,6 +261,8 @@ function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
         src,
       );
     }
+    const kind = specialKind(stats);
+    if (kind !== undefined) throw sourceRefusal(kind, src);
     // A regular file of size 0 may be a /proc file that has content: read it to the end.
     const total = stats.isFile() && stats.size > 0 ? stats.size : undefined;
     const mode = settings.mode ?? stats.mode & 0o777;
@@ -299,7 +336,8 @@ function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
  * another file system than `src`; the temp file is always beside `dest`.
  *
  * Fails with `ENOENT` (path: `src`) for a missing source, `EISDIR` for a directory source,
- * and `ERR_ATOMIC_SAME_FILE` when `src` and `dest` are the same file (nothing is touched).
+ * `ERR_ATOMIC_NOT_REGULAR_FILE` for a FIFO, socket or device (as source or destination), and
+ * `ERR_ATOMIC_SAME_FILE` when `src` and `dest` are the same file (nothing is touched).
  *
  * @example
  * import { copyFile } from 'atomic-fs';

@@ -520,7 +520,7 @@ export function restoreSeam(): void {
 }
 
 /** A constant of `fs.constants` that some platforms lack (O_NOFOLLOW on Windows), or 0. */
-function optionalFlag(name: 'O_NOFOLLOW' | 'O_DIRECTORY' | 'O_NONBLOCK'): number {
+function optionalFlag(name: 'O_NOFOLLOW' | 'O_DIRECTORY' | 'O_NONBLOCK' | 'O_NOCTTY'): number {
   const value = (fs.constants as Partial<Record<string, number>>)[name];
   return value ?? 0;
 }
@@ -538,8 +538,12 @@ export const flags = {
   directory: fs.constants.O_RDONLY | optionalFlag('O_DIRECTORY'),
 
   // toolkit (copyFile)
-  /** Opening the source of a copy. */
-  readSource: fs.constants.O_RDONLY,
+  /**
+   * Opening the source of a copy: never blocks (a FIFO without a writer would block the
+   * open forever) and never makes a terminal the controlling one; fstat() then refuses
+   * anything but a regular file.
+   */
+  readSource: fs.constants.O_RDONLY | optionalFlag('O_NONBLOCK') | optionalFlag('O_NOCTTY'),
   /** Re-opening a temp file the kernel copy created, to fsync it; never through a symlink. */
   reopenTemp: fs.constants.O_WRONLY | optionalFlag('O_NOFOLLOW'),
   /**
@@ -550,8 +554,12 @@ export const flags = {
   /** The kernel copy into an open temp file by its /proc/self/fd name: a reflink if it can. */
   copyIntoDescriptor: fs.constants.COPYFILE_FICLONE,
   // --- JSON and read-modify-write ---
-  /** Reading the current content of a file. */
-  read: fs.constants.O_RDONLY,
+  /**
+   * Reading the current content of a file: as `readSource`, the open never blocks on a FIFO;
+   * fstat() then refuses anything but a regular file (O_NONBLOCK does not change how a
+   * regular file is read).
+   */
+  read: fs.constants.O_RDONLY | optionalFlag('O_NONBLOCK') | optionalFlag('O_NOCTTY'),
   /**
    * Opening an existing lock file (read-write: Linux grants a write lock only on a descriptor
    * open for writing); never through a symlink planted at its name.

@@ -18,6 +18,7 @@ import {
   commit,
   discard,
   openTemp,
+  refuseSpecialFile,
   writeWhole,
 } from './steps.js';
 import { type Target, resolveTarget } from './target.js';
@@ -50,7 +51,10 @@ export function validateCall(
 export function resolveCall({ dest, options }: ValidCall): PreparedCall {
   throwIfAborted(options.signal, dest);
   const where = resolveTarget(dest, options.symlinks, options.settings.mkdirs);
-  return { job: newJob(dest, where, options.settings), options, stats: where.stats };
+  const job = newJob(dest, where, options.settings);
+  // Refused at once, before the call queues or takes a lock (and again when it runs).
+  if (where.stats !== undefined) refuseSpecialFile(job, where.stats);
+  return { job, options, stats: where.stats };
 }
 
 /** Validate a write call and resolve where it lands. */
@@ -63,8 +67,17 @@ export function prepareCall(
 
 /** A job for `target` with a fresh temp name beside it. */
 export function newJob(dest: string, where: Target, settings: WriteSettings): Job {
-  const { target, dir, key } = where;
-  return { dest, target, dir, key, tmp: join(dir, tempName(basename(target))), settings };
+  const { target, dir, key, missing, unsynced } = where;
+  return {
+    dest,
+    target,
+    dir,
+    key,
+    tmp: join(dir, tempName(basename(target))),
+    settings,
+    ...(missing === undefined ? {} : { missing }),
+    ...(unsynced === undefined ? {} : { unsynced }),
+  };
 }
 
 /** Key under which queued whole-data writes of equal settings may coalesce. */
@@ -120,7 +133,9 @@ export async function runWhole(
   trackTemp(job.tmp);
   try {
     // With a signal, every step checks it on this thread.
-    if (signal === undefined && total(chunks) <= OFFLOAD_MAX_BYTES && canOffload()) {
+    // A write that creates directories stays here, where other writes see them (new-dirs.ts).
+    const here = signal !== undefined || job.missing !== undefined;
+    if (!here && total(chunks) <= OFFLOAD_MAX_BYTES && canOffload()) {
       // A view into a larger buffer (e.g. Buffer's 8 KiB pool) is copied out first: the copy
       // is ours to move, and the larger buffer never crosses.
       const sent = chunks.map((chunk) => (whole(chunk) ? chunk : chunk.slice()));

@@ -5,12 +5,12 @@
  * JSON is an error naming the file and the position, and the file is left as it is (a config
  * store that "recovers" by writing `''` over it destroys the user's only copy).
  */
-import { resolve } from 'node:path';
 import { DEFAULT_JSON_SPACES } from './constants.js';
 import { ownError, invalidArgument } from './errors.js';
 import type { LockOptions } from './lock.js';
 import { type WriteOptions, pathOf } from './options.js';
 import { runAsync, runSync } from './plan.js';
+import { absolutePath } from './target.js';
 import {
   type Outcome,
   type UpdateOptions,
@@ -393,7 +393,8 @@ function fallbackOf<T>(options: ReadJsonOptions<T> | undefined): { value: T } | 
 /**
  * Read and parse a JSON file. A missing file returns a copy of `default` when one is given,
  * else rejects with `ENOENT`. Invalid JSON rejects with `ERR_ATOMIC_JSON_PARSE`, naming the
- * file, line and column; the file is never changed. No lock is taken: a file written by this
+ * file, line and column; the file is never changed. A FIFO, socket or device is refused with
+ * `ERR_ATOMIC_NOT_REGULAR_FILE`, without blocking. No lock is taken: a file written by this
  * library is always complete.
  *
  * @example
@@ -406,7 +407,7 @@ export async function readJson<T = unknown>(
 ): Promise<T> {
   const dest = pathOf(path);
   const fallback = fallbackOf(optionsObject(options) as ReadJsonOptions<T> | undefined);
-  const bytes = await runAsync(readCurrent(resolve(dest), dest, fallback !== undefined));
+  const bytes = await runAsync(readCurrent(absolutePath(dest), dest, fallback !== undefined));
   if (bytes === undefined) return (fallback as { value: T }).value;
   return parseJson(bytes, dest) as T;
 }
@@ -421,7 +422,7 @@ export async function readJson<T = unknown>(
 export function readJsonSync<T = unknown>(path: string | URL, options?: ReadJsonOptions<T>): T {
   const dest = pathOf(path);
   const fallback = fallbackOf(optionsObject(options) as ReadJsonOptions<T> | undefined);
-  const bytes = runSync(readCurrent(resolve(dest), dest, fallback !== undefined));
+  const bytes = runSync(readCurrent(absolutePath(dest), dest, fallback !== undefined));
   if (bytes === undefined) return (fallback as { value: T }).value;
   return parseJson(bytes, dest) as T;
 }

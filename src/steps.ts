@@ -14,7 +14,9 @@ import {
   WINDOWS_RENAME_RETRY_MS,
 } from './constants.js';
 import { type Phase, AtomicFsError, errorCode, fieldsOf, ownError, wrapError } from './errors.js';
+import { notRegularFile, specialKind } from './file-type.js';
 import { type Stats, flags, seam } from './fs.js';
+import { createdDirectory, creatingDirectory, directorySynced, unsyncedAt } from './new-dirs.js';
 import { type Plan, call } from './plan.js';
 import {
   POSIX_ACL_ACCESS,
@@ -59,6 +61,16 @@ export interface Job {
   /** The key of the per-file queue (see target.ts). */
   readonly key: string;
   readonly settings: WriteSettings;
+  /**
+   * With `mkdirs`, the directories that did not exist when the call was made, top first.
+   * Such a write runs on the calling thread, where other writes can see what it creates.
+   */
+  readonly missing?: readonly string[] | undefined;
+  /**
+   * Directories above the file that another write was creating when the call was made (see
+   * new-dirs.ts): their entries are fsynced into their parents too before the write resolves.
+   */
+  readonly unsynced?: readonly string[] | undefined;
 }
 
 /** Metadata of the file being replaced. */
@@ -100,8 +112,26 @@ export function errnoLike(code: string, syscall: string, path: string, message: 
 }
 
 /**
+ * Refuse a FIFO, socket or device at the destination (after following symlinks): only regular
+ * files are replaced. The check is made before anything is written; the rename replaces
+ * whatever is at the name at that moment (a special file planted in between is replaced).
+ */
+export function refuseSpecialFile(job: Job, stats: Stats): void {
+  const kind = specialKind(stats);
+  if (kind === undefined) return;
+  throw notRegularFile(
+    kind,
+    'resolve',
+    job.dest,
+    job.target,
+    'the destination',
+    'only regular files are replaced; nothing was changed',
+  );
+}
+
+/**
  * What the destination's lstat() (`undefined`: nothing there) means for a replace: refuse a
- * directory, honour create-only, read what to preserve.
+ * directory or a special file, honour create-only, read what to preserve.
  */
 export function inspectionOf(job: Job, stats: Stats | undefined): Inspection {
   if (stats === undefined) return { existing: undefined };
@@ -112,6 +142,7 @@ export function inspectionOf(job: Job, stats: Stats | undefined): Inspection {
       job.dest,
     );
   }
+  refuseSpecialFile(job, stats);
   if (!job.settings.overwrite) {
     throw wrapError(
       errnoLike('EEXIST', 'link', job.target, 'file already exists'),
@@ -145,7 +176,8 @@ function wantedMode(job: Job, inspection: Inspection): number | undefined {
 
 /**
  * Create every missing directory above the temp file, top down. Under `'full'` each new
- * directory's entry is fsynced into its parent. Returns the directories created, top first.
+ * directory's entry is fsynced into its parent; until then other writes of this process know
+ * it may not be durable (new-dirs.ts). Returns the directories created, top first.
  */
 export function* makeParents(job: Job): Plan<string[]> {
   const missing: string[] = [];
@@ -161,21 +193,42 @@ export function* makeParents(job: Job): Plan<string[]> {
     if (parent === dir) break;
     dir = parent;
   }
+  const full = job.settings.durability === 'full' && fsyncsDirectories(seam.platform);
   const created: string[] = [];
+  // created[0 .. synced) have durable entries.
+  let synced = 0;
   try {
     for (const dir of missing) {
+      // Announced before the mkdir: from the moment it can exist, its entry is not durable.
+      if (full) creatingDirectory(dir);
       try {
         yield* call('mkdir', dir, NEW_DIR_MODE);
         created.push(dir);
       } catch (error) {
+        // Made by another writer meanwhile (which announced it itself), or a failure.
+        if (full) createdDirectory(dir, true);
         if (errorCode(error) !== 'EEXIST') throw error;
       }
     }
-    if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
-      for (const dir of created) yield* fsyncDirectory(dirname(dir));
+    if (full) {
+      for (const dir of created) {
+        yield* fsyncDirectory(dirname(dir));
+        createdDirectory(dir, true);
+        synced += 1;
+      }
     }
   } catch (error) {
-    yield* removeDirectories(created);
+    for (let i = created.length - 1; i >= 0; i -= 1) {
+      const dir = created[i] ?? '';
+      let removed = false;
+      try {
+        yield* call('rmdir', dir);
+        removed = true;
+      } catch {
+        // Another writer may have put something there; leave it.
+      }
+      if (full && i >= synced) createdDirectory(dir, removed);
+    }
     throw wrapError(error, 'mkdirs', job.dest);
   }
   return created;
@@ -189,6 +242,23 @@ export function* removeDirectories(created: readonly string[]): Plan<void> {
     } catch {
       // Another writer may have put something there; leave it.
     }
+  }
+}
+
+/**
+ * The directories above `job`'s file whose entry in their parent may not be durable yet,
+ * because another write of this process is creating them (or left them so): seen when the
+ * call was made, and seen now (on the calling thread).
+ */
+export function unsyncedOf(job: Job): string[] {
+  return [...new Set([...(job.unsynced ?? []), ...unsyncedAt(job.dir)])];
+}
+
+/** fsync the parent of each directory of `unsyncedOf(job)` (after the file's own directory). */
+export function* syncNewParents(job: Job): Plan<void> {
+  for (const dir of unsyncedOf(job)) {
+    yield* fsyncDirectory(dirname(dir));
+    directorySynced(dir);
   }
 }
 
@@ -623,6 +693,7 @@ export function* commit(
   if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
     try {
       yield* fsyncDirectory(job.dir);
+      yield* syncNewParents(job);
     } catch (error) {
       throw wrapError(error, 'fsync-dir', job.dest, { committed: true });
     }

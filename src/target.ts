@@ -1,25 +1,46 @@
 /**
  * Where a write lands, and the key of its per-file queue. Resolved once, synchronously, when
- * the call is made, so that calls keep their order. The key is the identity (device and
- * inode) of the file's directory, and its name: two names for one file — symlinks, `..`, a
- * directory reached through a link — share one queue, and the key stays the same when a write
- * replaces the file (the file's own inode changes with every replace; keyed by it, a call
- * made just after one write's rename would not queue behind the writes still waiting). It
- * costs an lstat() of the file and a stat() of its directory. A file whose directory does not
- * exist yet (`mkdirs`) is keyed by its path until the writes queued for it are done.
+ * the call is made, so that calls keep their order.
+ *
+ * The path is walked as the kernel walks it (path_lookupat on Linux), so that a call writes
+ * exactly the file `fs.writeFile` would, or fails with the error it would: component by
+ * component from the working directory (or `/`); a symlink met on the way — in any
+ * component — is followed (a relative one from its own directory, an absolute one from
+ * `/`), at most 40 in all (then ELOOP); `..` goes to the parent of the physical directory
+ * reached, never lexically back over a symlink; a component that is not a directory but is
+ * used as one is ENOTDIR; a path that ends in `/`, `.` or `..` names a directory (EISDIR).
+ * With the policy `'replace'`, only a symlink at the last component is not followed.
+ *
+ * The result is physical: `target` and `dir` name no symlink, no `.` and no `..`, so joining
+ * a temp name to `dir` or taking `dirname` of them is exact. (Windows resolves `.` and `..`
+ * lexically itself, before any symlink: there the path is resolved that way.)
+ *
+ * The queue key is the identity (device and inode) of the file's directory, and its name:
+ * two names for one file — symlinks, `..` through symlinks, a relative path after chdir() —
+ * share one queue, and the key stays the same when a write replaces the file (the file's own
+ * inode changes with every replace; keyed by it, a call made just after one write's rename
+ * would not queue behind the writes still waiting). A file whose directory does not exist yet
+ * (`mkdirs`) is keyed by its path until the writes queued for it are done.
+ *
+ * The walk is a plan (plan.ts) of lstat/readlink/stat calls — for the common path, a
+ * realpath() of the directory (exactly the kernel's resolution of an existing directory),
+ * a stat() of it and an lstat() of the name — run here with the synchronous seam; it makes
+ * no change to the file system.
  */
 import { basename, dirname, resolve } from 'node:path';
 import { MAX_SYMLINK_HOPS } from './constants.js';
 import { errorCode, wrapError } from './errors.js';
 import { type Stats, seam } from './fs.js';
+import { unsyncedAt } from './new-dirs.js';
+import { type Plan, call, runSync } from './plan.js';
 import { pathQueue } from './queue.js';
 
 export type SymlinkPolicy = 'follow' | 'replace';
 
 export interface Target {
   /**
-   * The file that will be replaced: absolute; with `'follow'`, at the end of any chain of
-   * symlinks. Its directory may be named through symlinks: it is the same directory.
+   * The file that will be replaced: absolute and physical (no symlink, `.` or `..` in it);
+   * with `'follow'`, at the end of any chain of symlinks.
    */
   readonly target: string;
   /** Its directory: where the temp file is created and what is fsynced after the rename. */
@@ -28,29 +49,264 @@ export interface Target {
   readonly key: string;
   /** lstat() of `target` when something is there (read while resolving; `undefined`: nothing). */
   readonly stats?: Stats | undefined;
+  /**
+   * With `mkdirs`: the directories that did not exist when the call was made, top first
+   * (`dir` and perhaps some above it). Absent when `dir` exists.
+   */
+  readonly missing?: readonly string[] | undefined;
+  /**
+   * `dir` and directories above it that another write of this process was creating, or left
+   * without a durable entry, when the call was made: the write fsyncs their parents too.
+   */
+  readonly unsynced?: readonly string[] | undefined;
 }
 
-function fail(code: string, dest: string, path: string, message: string): never {
-  const error = Object.assign(new Error(`${code}: ${message}, open '${path}'`), {
+/** The longest path the kernel takes, in bytes with the terminating NUL (PATH_MAX). */
+const PATH_MAX: Partial<Record<NodeJS.Platform, number>> = {
+  linux: 4096,
+  android: 4096,
+  darwin: 1024,
+  freebsd: 1024,
+  openbsd: 1024,
+};
+
+function failure(code: string, path: string, message: string): Error {
+  return Object.assign(new Error(`${code}: ${message}, open '${path}'`), {
     code,
     syscall: 'open',
     path,
   });
-  throw wrapError(error, 'resolve', dest);
+}
+
+function fail(code: string, dest: string, path: string, message: string): never {
+  throw wrapError(failure(code, path, message), 'resolve', dest);
 }
 
 function identity(stats: Stats): string {
   return `${stats.dev}:${stats.ino}`;
 }
 
+/** `name` in the physical directory `dir`, without any lexical folding. */
+function child(dir: string, name: string): string {
+  return dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
+}
+
+/**
+ * `path` made absolute against `cwd` without folding `.` or `..`: on POSIX systems the
+ * kernel resolves those after the symlinks before them, and so does the walk here. Windows
+ * folds them lexically itself: there this is `path.resolve`.
+ */
+export function absolutePath(path: string, cwd: string = process.cwd()): string {
+  if (seam.platform === 'win32') return resolve(cwd, path);
+  return path.startsWith('/') ? path : child(cwd, path);
+}
+
+/** One component still to walk; `''` marks a trailing slash (the name before it is a directory). */
+interface Part {
+  readonly name: string;
+  /** Named by a symlink's body rather than by the caller (mkdirs never creates those). */
+  readonly fromLink: boolean;
+}
+
+function partsOf(text: string, fromLink: boolean): Part[] {
+  const parts = text
+    .split('/')
+    .filter((name) => name !== '')
+    .map((name) => ({ name, fromLink }));
+  if (text.endsWith('/') && parts.length > 0) parts.push({ name: '', fromLink });
+  return parts;
+}
+
+/** Where the walk ended: the last component, in the physical directory `dir`. */
+export interface Walked {
+  readonly dir: string;
+  readonly name: string;
+  /** lstat() of `dir`/`name`; `undefined`: nothing is there. */
+  readonly stats: Stats | undefined;
+  /** stat() of `dir` (its identity); `undefined` when it does not exist yet (`missing`). */
+  readonly dirStats: Stats | undefined;
+  /** Directories to create (`mkdirs`), top first; `dir` is the last of them. */
+  readonly missing: readonly string[];
+}
+
+/**
+ * Walk `path` as the kernel does for `open(path, O_CREAT)`, from `cwd` if it is relative. The
+ * errors thrown are the kernel's (a failed lstat as it came) or shaped like them.
+ */
+export function* walk(
+  path: string,
+  cwd: string,
+  symlinks: SymlinkPolicy,
+  mkdirs: boolean,
+): Plan<Walked> {
+  let dir = path.startsWith('/') ? '/' : cwd;
+  // Directories looked at on the way, so that `..` back into one needs no new look.
+  const seen = new Map<string, Stats>();
+  const missing: string[] = [];
+  // The components still to walk, the next one last; a symlink's body takes its place.
+  const pending = partsOf(path, false).reverse();
+  let names = pending.filter((part) => part.name !== '').length;
+  let hops = 0;
+  for (;;) {
+    const part = pending.pop();
+    // Only a path with no name in it at all ('/', or a symlink to it at the end) gets here.
+    if (part === undefined) throw failure('EISDIR', dir, 'illegal operation on a directory');
+    if (part.name === '') continue; // a trailing slash inside a link's body: a directory anyway
+    names -= 1;
+    const last = names === 0;
+    if (part.name === '.' || part.name === '..') {
+      if (part.name === '..') {
+        // mkdirs creates the directories the file lands in, not ones the path passes through.
+        if (missing.length > 0) throw failure('ENOENT', dir, 'no such file or directory');
+        dir = dirname(dir);
+      }
+      if (last) throw failure('EISDIR', dir, 'illegal operation on a directory');
+      continue;
+    }
+    // A trailing slash: the kernel refuses to create a file there before it looks.
+    if (last && pending.length > 0) {
+      throw failure('EISDIR', child(dir, part.name), 'illegal operation on a directory');
+    }
+    const next = child(dir, part.name);
+    if (missing.length > 0) {
+      // Inside a directory still to be created: nothing is there yet.
+      if (last) return { dir, name: part.name, stats: undefined, dirStats: undefined, missing };
+      missing.push(next);
+      dir = next;
+      continue;
+    }
+    let stats: Stats;
+    try {
+      stats = yield* call('lstat', next);
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+      if (last) return { dir, name: part.name, stats: undefined, dirStats: seen.get(dir), missing };
+      if (!mkdirs) {
+        throw failure('ENOENT', next, 'parent directory does not exist (pass mkdirs: true)');
+      }
+      // As `mkdir -p`: never a directory that a symlink names (a dangling link stays dangling).
+      if (part.fromLink) throw failure('ENOENT', next, 'a symlink names a missing directory');
+      missing.push(next);
+      dir = next;
+      continue;
+    }
+    if (stats.isSymbolicLink() && !(last && symlinks === 'replace')) {
+      hops += 1;
+      if (hops > MAX_SYMLINK_HOPS) throw failure('ELOOP', next, 'too many symbolic links');
+      const body = yield* call('readlink', next);
+      // Linux refuses to create an empty symlink; a file system from elsewhere may hold one.
+      if (body === '') throw failure('ENOENT', next, 'empty symbolic link');
+      if (body.startsWith('/')) dir = '/';
+      const parts = partsOf(body, true);
+      for (let i = parts.length - 1; i >= 0; i -= 1) {
+        const linked = parts[i];
+        if (linked === undefined) continue;
+        pending.push(linked);
+        if (linked.name !== '') names += 1;
+      }
+      continue;
+    }
+    if (last) return { dir, name: part.name, stats, dirStats: seen.get(dir), missing };
+    if (!stats.isDirectory()) throw failure('ENOTDIR', next, 'not a directory');
+    seen.set(next, stats);
+    dir = next;
+  }
+}
+
+/** Errors of a path itself, which the walk reports exactly as the kernel does. */
+const PATH_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EACCES']);
+
+function* orWalk<R>(plan: Plan<R>): Plan<R | undefined> {
+  try {
+    return yield* plan;
+  } catch (error) {
+    if (PATH_ERRORS.has(errorCode(error) ?? '')) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * `walk`, in fewer calls for the common path: one whose last component is a plain name. Its
+ * directory is resolved by realpath() — exactly the kernel's resolution of an existing
+ * directory, `..` after symlinks included — then the name is looked at in it. Whatever this
+ * cannot settle (a symlink to follow, a directory missing, a path error) is walked.
+ */
+export function* locate(
+  path: string,
+  cwd: string,
+  symlinks: SymlinkPolicy,
+  mkdirs: boolean,
+): Plan<Walked> {
+  const slash = path.lastIndexOf('/');
+  const name = path.slice(slash + 1);
+  if (name !== '' && name !== '.' && name !== '..') {
+    let head = path.slice(0, slash + 1);
+    if (slash === -1) head = cwd;
+    else if (!head.startsWith('/')) head = child(cwd, head);
+    const dir = slash === -1 ? cwd : yield* orWalk(call('realpath', head));
+    const dirStats = dir === undefined ? undefined : yield* orWalk(call('stat', dir));
+    if (dir !== undefined && dirStats?.isDirectory() === true) {
+      try {
+        const stats = yield* call('lstat', child(dir, name));
+        if (!stats.isSymbolicLink() || symlinks === 'replace') {
+          return { dir, name, stats, dirStats, missing: [] };
+        }
+      } catch (error) {
+        const code = errorCode(error);
+        if (code === 'ENOENT') return { dir, name, stats: undefined, dirStats, missing: [] };
+        if (!PATH_ERRORS.has(code ?? '')) throw error;
+      }
+    }
+  }
+  const walked = yield* walk(path, cwd, symlinks, mkdirs);
+  // The directory's identity, for the queue key (a directory still to be made has none).
+  if (walked.missing.length > 0 || walked.dirStats !== undefined) return walked;
+  return { ...walked, dirStats: yield* call('stat', walked.dir) };
+}
+
+/**
+ * Resolve `dest` (see the top of this file). With `'follow'`, a symlink (or a chain of them)
+ * is followed to the file it names, and a dangling link resolves to the file it would create.
+ * With `'replace'`, a symlink at the last component is itself the file replaced.
+ */
+export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boolean): Target {
+  if (seam.platform === 'win32') return lexicalTarget(dest, symlinks, mkdirs);
+  const limit = PATH_MAX[seam.platform];
+  if (limit !== undefined && Buffer.byteLength(dest) >= limit) {
+    fail('ENAMETOOLONG', dest, dest, 'file name too long');
+  }
+  let walked: Walked;
+  try {
+    // process.cwd() is the kernel's getcwd(): a physical path, as the walk needs.
+    const cwd = dest.startsWith('/') ? '/' : process.cwd();
+    walked = runSync(locate(dest, cwd, symlinks, mkdirs));
+  } catch (error) {
+    throw wrapError(error, 'resolve', dest);
+  }
+  const { dir, name, stats, missing } = walked;
+  const target = child(dir, name);
+  const unsynced = unsyncedAt(missing[0] === undefined ? dir : dirname(missing[0]));
+  const extra = {
+    ...(missing.length > 0 ? { missing } : {}),
+    ...(unsynced.length > 0 ? { unsynced } : {}),
+  };
+  // Directories still to be made (no identity yet): the path is the best identity there is.
+  // A call made while a write that makes them is queued or running joins its queue: keyed by
+  // a directory that write has made meanwhile, it would run beside it, and could finish first.
+  const byPath = `path:${target}`;
+  const { dirStats } = walked;
+  if (dirStats === undefined || pathQueue.has(byPath)) {
+    return { target, dir, key: byPath, stats, ...extra };
+  }
+  return { target, dir, key: `in:${identity(dirStats)}/${name}`, stats, ...extra };
+}
+
+// ---- Windows: `.` and `..` are folded lexically, as the Win32 path functions do ----
+
 /** A file by its name in its directory: keyed by the directory's identity and the name. */
 function named(path: string, dest: string, mkdirs = false): Target {
   const dir = dirname(path);
-  // Directories still to be made: the path as written is the best identity there is.
   const byPath = `path:${path}`;
-  // A write that is making this file's directories is keyed by the path. Calls made while it
-  // is queued or running join its queue: keyed by a directory it has made meanwhile, they
-  // would run beside it, and could finish before it.
   if (pathQueue.has(byPath)) return { target: path, dir, key: byPath };
   let stats: Stats;
   try {
@@ -64,15 +320,8 @@ function named(path: string, dest: string, mkdirs = false): Target {
   return { target: path, dir, key: `in:${identity(stats)}/${basename(path)}` };
 }
 
-/**
- * Resolve `dest`. With `'follow'`, a symlink (or a chain of them) is followed to the file it
- * names, and a dangling link resolves to the file it would create. With `'replace'`, `dest`
- * itself is the file replaced (a symlink there becomes a regular file).
- */
-export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boolean): Target {
-  if (dest.endsWith('/') || (seam.platform === 'win32' && dest.endsWith('\\'))) {
-    fail('EISDIR', dest, dest, 'illegal operation on a directory');
-  }
+function lexicalTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boolean): Target {
+  if (/[\\/]$/.test(dest)) fail('EISDIR', dest, dest, 'illegal operation on a directory');
   let current = resolve(dest);
   for (let hops = 0; hops <= MAX_SYMLINK_HOPS; hops += 1) {
     let stats: Stats;
@@ -86,7 +335,6 @@ export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boo
     if (!stats.isSymbolicLink() || symlinks === 'replace') {
       return { ...named(current, dest), stats };
     }
-    // A relative link is relative to the directory it is in, as the kernel sees it.
     let parent: string;
     try {
       parent = seam.sync.realpath(dirname(current));

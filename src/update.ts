@@ -6,6 +6,7 @@
  */
 import { type Chunk, chunkBytes } from './data.js';
 import { errorCode, invalidArgument, ownError, wrapError } from './errors.js';
+import { notRegularFile, specialKind } from './file-type.js';
 import { flags } from './fs.js';
 import { pathQueue, resolveCall, runWhole, validateCall } from './job.js';
 import {
@@ -57,6 +58,21 @@ function typeName(value: unknown): string {
   return `type ${typeof value}`;
 }
 
+function refusal(kind: string, path: string, dest: string): Error {
+  return notRegularFile(kind, 'read', dest, path, 'the file', 'only regular files are read');
+}
+
+/** Refuse `path` if it is a special file (its open failed); else return, to report that. */
+function* refuseSpecial(path: string, dest: string): Plan<void> {
+  let kind: string | undefined;
+  try {
+    kind = specialKind(yield* call('stat', path));
+  } catch {
+    // The open's error is the one to report.
+  }
+  if (kind !== undefined) throw refusal(kind, path, dest);
+}
+
 /** Validate an update call (`fn`, path, options) and resolve where it lands. */
 export function prepareUpdate(path: unknown, fn: unknown, options: unknown): PreparedUpdate {
   if (typeof fn !== 'function') {
@@ -86,7 +102,10 @@ export function prepareUpdate(path: unknown, fn: unknown, options: unknown): Pre
 
 /**
  * Read a whole file: its bytes, or `undefined` if it does not exist (when `missingOk`).
- * Every descriptor is closed exactly once; failures are in phase `read`.
+ * Only a regular file is read: the open never blocks (O_NONBLOCK: a FIFO with no writer would
+ * block it forever, holding the lock), and anything but a regular file is refused with
+ * `ERR_ATOMIC_NOT_REGULAR_FILE` before a byte is read. Every descriptor is closed exactly
+ * once; failures are in phase `read`.
  */
 export function* readCurrent(
   path: string,
@@ -98,6 +117,8 @@ export function* readCurrent(
     fd = yield* call('open', path, flags.read, 0);
   } catch (error) {
     if (missingOk && errorCode(error) === 'ENOENT') return undefined;
+    // A socket cannot be opened at all (ENXIO): say what it is.
+    if (errorCode(error) === 'ENXIO') yield* refuseSpecial(path, dest);
     throw wrapError(error, 'read', dest);
   }
   let open: number | undefined = fd;
@@ -110,6 +131,8 @@ export function* readCurrent(
         path,
       });
     }
+    const kind = specialKind(stats);
+    if (kind !== undefined) throw refusal(kind, path, dest);
     // The size is a hint: the file may grow or shrink while it is read.
     let buffer = Buffer.allocUnsafe(Math.max(stats.size + 1, 4096));
     let length = 0;

@@ -30,6 +30,7 @@
  * discarded); in phase 2, files already renamed stay, the rest are discarded; files of
  * earlier rounds stay, and later rounds are skipped.
  */
+import { dirname } from 'node:path';
 import {
   WRITE_FILES_BATCH,
   WRITE_FILES_CONCURRENCY,
@@ -44,7 +45,7 @@ import { canOffload, ioThreadReady, offload } from './offload.js';
 import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
 import { runAsync } from './plan.js';
 import { fsyncsDirectories } from './platform.js';
-import { type Job, fsyncDirectory, withLeftover } from './steps.js';
+import { type Job, fsyncDirectory, unsyncedOf, withLeftover } from './steps.js';
 import { mayHaveLeft } from './tracked.js';
 import {
   type FinishItem,
@@ -408,9 +409,12 @@ async function syncDirectories(group: Group, entries: readonly Entry[]): Promise
   const byDir = new Map<string, Entry[]>();
   for (const entry of entries) {
     if (entry.state !== 'published') continue;
-    const list = byDir.get(entry.job.dir);
-    if (list === undefined) byDir.set(entry.job.dir, [entry]);
-    else list.push(entry);
+    // Its directory, and the parents of directories above it that other writes just made.
+    for (const dir of [entry.job.dir, ...unsyncedOf(entry.job).map((made) => dirname(made))]) {
+      const list = byDir.get(dir);
+      if (list === undefined) byDir.set(dir, [entry]);
+      else list.push(entry);
+    }
   }
   await bounded(
     group.concurrency,
@@ -543,7 +547,8 @@ export async function writeFiles(
     flushing: false,
     rounds: offloadable(list.length, normalized.signal).then(
       (offloaded) => {
-        group.offloaded = offloaded;
+        // A group that creates directories stays on this thread, where other writes see them.
+        group.offloaded = offloaded && list.every((entry) => entry.job.missing === undefined);
       },
       () => undefined,
     ),

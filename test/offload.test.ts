@@ -63,13 +63,24 @@ test('a patched seam keeps every call on the calling thread', async (t) => {
   const { instrument } = await import('./helpers.js');
   assert.equal(await ioThreadReady(), true);
   const recorder = instrument(t);
-  await writeFile(join(tempDir(t), 'file'), 'seen');
-  assert.deepEqual(
-    recorder.calls.map((call) => call.name),
-    // Resolving a new name (lstat: ENOENT, stat of its directory), then the plan, which takes
-    // what resolving saw instead of looking again.
-    ['lstat', 'stat', 'open', 'write', 'fsync', 'close', 'rename', 'open', 'fsync', 'close'],
-  );
+  const dest = join(tempDir(t), 'file');
+  await writeFile(dest, 'seen');
+  const names = recorder.calls.map((call) => call.name);
+  const resolving = names.indexOf('open');
+  // Resolving: the directory's realpath and identity, then an lstat of the name (ENOENT) …
+  assert.deepEqual(names.slice(0, resolving), ['realpath', 'stat', 'lstat']);
+  assert.equal(recorder.calls[resolving - 1]?.subject, dest);
+  // … then the plan, which takes what resolving saw instead of looking again.
+  assert.deepEqual(names.slice(resolving), [
+    'open',
+    'write',
+    'fsync',
+    'close',
+    'rename',
+    'open',
+    'fsync',
+    'close',
+  ]);
 });
 
 test('descriptors are opened and closed on the same thread (no unmanaged-fd warnings)', (t) => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { restoreSeam, seam } from '../src/fs.js';
 import { resolveTarget } from '../src/target.js';
 import { tempDir } from './helpers.js';
 
@@ -30,11 +31,8 @@ test('follow: chains of links lead to the file; every path to its name has one k
   fs.renameSync(join(dir, 'hardlink'), join(dir, 'a', 'real'));
   assert.equal(resolveTarget(join(dir, 'a', 'real'), 'follow', false).key, real.key);
   assert.equal(resolveTarget(join(dir, 'l2'), 'follow', false).target, join(dir, 'a', 'real'));
-  // Through a linked directory the path may keep the link: it names the same directory.
-  assert.equal(
-    fs.realpathSync(resolveTarget(join(dir, 'dirlink', 'real'), 'follow', false).dir),
-    join(dir, 'a'),
-  );
+  // Through a linked directory: the physical directory.
+  assert.equal(resolveTarget(join(dir, 'dirlink', 'real'), 'follow', false).dir, join(dir, 'a'));
 });
 
 test('follow: a dangling link resolves to the file it would create, keyed like that name', (t) => {
@@ -80,10 +78,152 @@ test('loops, missing parents, files used as directories', (t) => {
     target: join(dir, 'x', 'y'),
     dir: join(dir, 'x'),
     key: `path:${join(dir, 'x', 'y')}`,
+    stats: undefined,
+    missing: [join(dir, 'x')],
   });
   fs.writeFileSync(join(dir, 'file'), '');
   assert.throws(() => resolveTarget(join(dir, 'file', 'y'), 'follow', false), {
     code: 'ENOTDIR',
   });
   assert.throws(() => resolveTarget(`${dir}/`, 'follow', false), { code: 'EISDIR' });
+});
+
+test('`..` after a symlink is the physical parent; every alias of a file has its key', (t) => {
+  const dir = fs.realpathSync(tempDir(t));
+  fs.mkdirSync(join(dir, 'app', 'releases', 'v2'), { recursive: true });
+  fs.symlinkSync('app/releases/v2', join(dir, 'current'));
+  fs.symlinkSync(join(dir, 'app'), join(dir, 'abs'));
+  const real = resolveTarget(join(dir, 'app', 'releases', 'config.json'), 'follow', false);
+  assert.equal(real.target, join(dir, 'app', 'releases', 'config.json'));
+  for (const alias of [
+    'current/../config.json',
+    'current/../v2/../config.json',
+    'abs/releases/v2/../config.json',
+    'current/./../config.json',
+    'app//releases/config.json',
+  ]) {
+    const where = resolveTarget(`${dir}/${alias}`, 'follow', false);
+    assert.equal(where.target, real.target, alias);
+    assert.equal(where.dir, join(dir, 'app', 'releases'), alias);
+    assert.equal(where.key, real.key, alias);
+  }
+  // Relative, after chdir(): the same file, the same key.
+  const cwd = process.cwd();
+  t.after(() => {
+    process.chdir(cwd);
+  });
+  process.chdir(join(dir, 'current'));
+  assert.equal(resolveTarget('../config.json', 'follow', false).key, real.key);
+  process.chdir(join(dir, 'app'));
+  assert.equal(resolveTarget('releases/config.json', 'follow', false).key, real.key);
+  assert.equal(resolveTarget('../current/../config.json', 'follow', false).key, real.key);
+});
+
+test('a trailing slash, `.` or `..` names a directory; a file used as one is ENOTDIR', (t) => {
+  const dir = fs.realpathSync(tempDir(t));
+  fs.writeFileSync(join(dir, 'regular'), '');
+  fs.mkdirSync(join(dir, 'sub'));
+  for (const [path, code] of [
+    ['regular/.', 'ENOTDIR'],
+    ['regular/..', 'ENOTDIR'],
+    ['regular/x', 'ENOTDIR'],
+    ['regular/', 'EISDIR'],
+    ['sub/.', 'EISDIR'],
+    ['sub/..', 'EISDIR'],
+    ['missing/', 'EISDIR'],
+    ['missing/.', 'ENOENT'],
+    ['missing/../regular', 'ENOENT'],
+  ] as const) {
+    assert.throws(() => resolveTarget(`${dir}/${path}`, 'follow', false), { code }, path);
+  }
+  assert.throws(() => resolveTarget('/', 'follow', false), { code: 'EISDIR' });
+  assert.throws(() => resolveTarget(`${dir}/${'x'.repeat(256)}`, 'follow', false), {
+    code: 'ENAMETOOLONG',
+  });
+  assert.throws(() => resolveTarget(`${dir}/${'./'.repeat(2100)}x`, 'follow', false), {
+    code: 'ENAMETOOLONG',
+    phase: 'resolve',
+  });
+});
+
+test('40 symlinks are followed, the 41st is ELOOP; intermediate links count too', (t) => {
+  const dir = fs.realpathSync(tempDir(t));
+  fs.mkdirSync(join(dir, 'd'));
+  fs.symlinkSync('d', join(dir, 'l1'));
+  for (let i = 2; i <= 41; i += 1) fs.symlinkSync(`l${i - 1}`, join(dir, `l${i}`));
+  assert.equal(resolveTarget(join(dir, 'l39', 'f'), 'follow', false).target, join(dir, 'd', 'f'));
+  assert.equal(resolveTarget(join(dir, 'l40', 'f'), 'follow', false).target, join(dir, 'd', 'f'));
+  assert.throws(() => resolveTarget(join(dir, 'l41', 'f'), 'follow', false), { code: 'ELOOP' });
+  // 39 for the directory and 2 for the file: 41 in all.
+  fs.writeFileSync(join(dir, 'd', 'f'), '');
+  fs.symlinkSync('f', join(dir, 'd', 'm1'));
+  fs.symlinkSync('m1', join(dir, 'd', 'm2'));
+  assert.equal(resolveTarget(join(dir, 'l38', 'm2'), 'follow', false).target, join(dir, 'd', 'f'));
+  assert.throws(() => resolveTarget(join(dir, 'l39', 'm2'), 'follow', false), { code: 'ELOOP' });
+});
+
+test('replace: only a link at the last component stays unfollowed', (t) => {
+  const dir = fs.realpathSync(tempDir(t));
+  fs.mkdirSync(join(dir, 'real'));
+  fs.symlinkSync('real', join(dir, 'dirlink'));
+  fs.symlinkSync('elsewhere', join(dir, 'real', 'link'));
+  const where = resolveTarget(join(dir, 'dirlink', 'link'), 'replace', false);
+  assert.equal(where.target, join(dir, 'real', 'link'));
+  assert.ok(where.stats?.isSymbolicLink());
+  // Its key is that of the link's own name (a file at the link's place).
+  assert.equal(where.key, resolveTarget(join(dir, 'real', 'link'), 'replace', false).key);
+});
+
+test('mkdirs: the directories the file lands in, as mkdir -p makes them', (t) => {
+  const dir = fs.realpathSync(tempDir(t));
+  fs.symlinkSync('nowhere', join(dir, 'dangling'));
+  fs.symlinkSync('gone/x', join(dir, 'deep'));
+  fs.mkdirSync(join(dir, 'real'));
+  fs.symlinkSync('real', join(dir, 'dirlink'));
+  const made = resolveTarget(join(dir, 'dirlink', 'a', '.', 'b', 'f'), 'follow', true);
+  assert.equal(made.target, join(dir, 'real', 'a', 'b', 'f'));
+  assert.deepEqual(made.missing, [join(dir, 'real', 'a'), join(dir, 'real', 'a', 'b')]);
+  // A directory the path only passes through is not made: ENOENT, as the kernel says.
+  assert.throws(() => resolveTarget(join(dir, 'new') + '/../f', 'follow', true), {
+    code: 'ENOENT',
+  });
+  // Never through a symlink: a dangling link stays dangling (mkdir -p fails there too).
+  assert.throws(() => resolveTarget(join(dir, 'dangling', 'f'), 'follow', true), {
+    code: 'ENOENT',
+  });
+  assert.throws(() => resolveTarget(join(dir, 'deep'), 'follow', true), { code: 'ENOENT' });
+  assert.equal(fs.existsSync(join(dir, 'nowhere')), false);
+  assert.equal(fs.existsSync(join(dir, 'gone')), false);
+  // Resolving makes nothing.
+  assert.deepEqual(fs.readdirSync(join(dir, 'real')), []);
+});
+
+test('a relative path to a link in the working directory: walked from there', (t) => {
+  const dir = fs.realpathSync(tempDir(t));
+  fs.writeFileSync(join(dir, 'real'), '');
+  fs.symlinkSync('real', join(dir, 'link'));
+  const cwd = process.cwd();
+  t.after(() => {
+    process.chdir(cwd);
+  });
+  process.chdir(dir);
+  const where = resolveTarget('link', 'follow', false);
+  assert.equal(where.target, join(dir, 'real'));
+  assert.equal(where.key, resolveTarget(join(dir, 'real'), 'follow', false).key);
+});
+
+test('Windows folds `.` and `..` lexically, before symlinks, as Win32 does', (t) => {
+  const dir = fs.realpathSync(tempDir(t));
+  fs.mkdirSync(join(dir, 'app', 'v2'), { recursive: true });
+  fs.symlinkSync('app/v2', join(dir, 'current'));
+  fs.symlinkSync('current', join(dir, 'alias'));
+  t.after(restoreSeam);
+  seam.platform = 'win32';
+  assert.equal(
+    resolveTarget(`${dir}/current/../config.json`, 'follow', false).target,
+    join(dir, 'config.json'),
+  );
+  // A link at the end is still followed, relative to its own directory.
+  assert.equal(resolveTarget(join(dir, 'alias'), 'follow', false).target, join(dir, 'app', 'v2'));
+  assert.throws(() => resolveTarget(`${dir}/x/`, 'follow', false), { code: 'EISDIR' });
 });

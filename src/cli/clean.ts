@@ -1,6 +1,8 @@
 /** `atomic-fs clean`: remove the temp files crashed writers left (cleanupTemps). */
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import { cleanupTemps } from '../cleanup.js';
+import { seam } from '../fs.js';
+import { absolutePath } from '../target.js';
 import { type Command, flag, positionalsOf, stringOption } from './command.js';
 import { durationOf } from './flags.js';
 
@@ -26,6 +28,18 @@ Exit status: 0 done (also when nothing was found), 1 failure (one line naming th
 the error code), 2 usage error.
 `;
 
+/**
+ * The directory as the kernel resolves it (realpath() is exactly that for an existing one): a
+ * `..` after a symlink names the physical parent, where the temps are looked for and removed.
+ */
+async function physical(dir: string): Promise<string> {
+  try {
+    return await seam.async.realpath(dir);
+  } catch {
+    return dir; // cleanupTemps reports the problem in its own words.
+  }
+}
+
 export const command: Command = {
   help,
   positionals: true,
@@ -38,7 +52,7 @@ export const command: Command = {
   async run(args, io) {
     const [dir = ''] = positionalsOf(args, ['DIR']);
     const dryRun = flag(args, 'dry-run');
-    const found = await cleanupTemps(resolve(io.cwd, dir), {
+    const found = await cleanupTemps(await physical(absolutePath(dir, io.cwd)), {
       olderThanMs: durationOf(stringOption(args, 'older-than'), '--older-than'),
       byOwner: !flag(args, 'age-only'),
       recursive: flag(args, 'recursive'),

@@ -1,22 +1,23 @@
 /** `atomic-fs cp`: an atomic, durable copy (copyFile), with a progress bar on a terminal. */
-import { resolve } from 'node:path';
 import { CLI_COPY_PROGRESS_MIN_BYTES } from '../constants.js';
 import { copyFile } from '../copy.js';
 import { seam } from '../fs.js';
+import { absolutePath } from '../target.js';
 import { type Command, flag, positionalsOf } from './command.js';
 import { WRITE_FLAGS, writeFlagsOf } from './flags.js';
 import { progressBar } from './progress.js';
 
 export const help = `Usage: atomic-fs cp [options] SRC DEST
 
-Copy the file SRC to DEST atomically and durably: DEST holds its old content or the complete
-copy, never a part of it, also after a crash or power cut. DEST names the copy itself (not a
-directory to copy into). The kernel's copy is used where it can be (reflink,
-copy_file_range).
+Copy the regular file SRC to DEST atomically and durably: DEST holds its old content or the
+complete copy, never a part of it, also after a crash or power cut. DEST names the copy
+itself (not a directory to copy into). The kernel's copy is used where it can be (reflink,
+copy_file_range). A FIFO, socket or device, as SRC or DEST, is refused (a stream is piped
+into atomic-fs write instead).
 
 On a terminal, a progress bar (bytes, rate, time left) is drawn on standard error when SRC
-has ${CLI_COPY_PROGRESS_MIN_BYTES / 1024 / 1024} MiB or more, or an unknown size (a FIFO). The bar needs a read/write loop instead of
-the kernel's copy; --quiet keeps the kernel's copy.
+has ${CLI_COPY_PROGRESS_MIN_BYTES / 1024 / 1024} MiB or more. The bar needs a read/write loop instead of the kernel's copy; --quiet
+keeps the kernel's copy.
 
 Options:
   --mode MODE          permission bits of DEST in octal (644, 0o444); default: SRC's
@@ -30,11 +31,11 @@ Exit status: 0 copied, 1 failure (one line naming the path and the error code), 
 error.
 `;
 
-/** Whether a copy of `src` is worth a progress bar: large, or of unknown size. */
+/** Whether a copy of `src` is worth a progress bar (only a regular file is copied). */
 async function large(src: string): Promise<boolean> {
   try {
     const stats = await seam.async.lstat(await seam.async.realpath(src));
-    return !stats.isFile() || stats.size >= CLI_COPY_PROGRESS_MIN_BYTES;
+    return stats.isFile() && stats.size >= CLI_COPY_PROGRESS_MIN_BYTES;
   } catch {
     return false; // copyFile reports the problem with the source in its own words.
   }
@@ -46,12 +47,13 @@ export const command: Command = {
   options: { ...WRITE_FLAGS, quiet: { type: 'boolean', short: 'q' } },
   async run(args, io) {
     const [src = '', dest = ''] = positionalsOf(args, ['SRC', 'DEST']);
-    const source = resolve(io.cwd, src);
+    // Not path.resolve: `..` after a symlink is for the kernel to resolve, as for any command.
+    const source = absolutePath(src, io.cwd);
     const options = writeFlagsOf(args);
     let bar = progressBar(io.stderr, flag(args, 'quiet'));
     if (bar !== undefined && !(await large(source))) bar = undefined;
     try {
-      await copyFile(source, resolve(io.cwd, dest), { ...options, onProgress: bar?.update });
+      await copyFile(source, absolutePath(dest, io.cwd), { ...options, onProgress: bar?.update });
     } catch (error) {
       bar?.clear();
       throw error;

@@ -1,7 +1,7 @@
 /** `atomic-fs get`: an atomic, verified download (download), with a progress bar on a terminal. */
-import { resolve } from 'node:path';
 import { DOWNLOAD_MAX_REDIRECTS, DOWNLOAD_TIMEOUT_MS } from '../constants.js';
 import { download } from '../download.js';
+import { absolutePath } from '../target.js';
 import { type Command, flag, positionalsOf, stringOption } from './command.js';
 import { WRITE_FLAGS, headersOf, httpUrlOf, secondsOf, sha256Of, writeFlagsOf } from './flags.js';
 import { progressBar } from './progress.js';
@@ -54,7 +54,7 @@ export const command: Command = {
     const href = httpUrlOf(url);
     const bar = progressBar(io.stderr, flag(args, 'quiet'));
     try {
-      await download(href, resolve(io.cwd, dest), { ...options, onProgress: bar?.update });
+      await download(href, absolutePath(dest, io.cwd), { ...options, onProgress: bar?.update });
     } catch (error) {
       bar?.clear();
       throw error;

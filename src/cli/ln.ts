@@ -1,6 +1,6 @@
 /** `atomic-fs ln`: the atomic symlink switch (replaceSymlink). */
-import { resolve } from 'node:path';
 import { replaceSymlink } from '../symlink.js';
+import { absolutePath } from '../target.js';
 import { type Command, flag, positionalsOf, stringOption } from './command.js';
 import { durabilityOf } from './flags.js';
 
@@ -42,7 +42,7 @@ export const command: Command = {
       mkdirs: flag(args, 'mkdirs'),
       durability: durabilityOf(stringOption(args, 'durability')),
     };
-    await replaceSymlink(target, resolve(io.cwd, link), options);
+    await replaceSymlink(target, absolutePath(link, io.cwd), options);
     return 0;
   },
 };

@@ -1,10 +1,10 @@
 /** `atomic-fs write`: a crash-safe `sponge` — standard input, to its end, replaces FILE. */
-import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openAtomic } from '../atomic-file.js';
 import { AtomicFsError, wrapError } from '../errors.js';
 import { seam } from '../fs.js';
 import { errnoLike } from '../steps.js';
+import { absolutePath } from '../target.js';
 import { type Command, positionalsOf } from './command.js';
 import { WRITE_FLAGS, writeFlagsOf } from './flags.js';
 
@@ -55,7 +55,8 @@ export const command: Command = {
   options: WRITE_FLAGS,
   async run(args, io) {
     const [file = ''] = positionalsOf(args, ['FILE']);
-    const path = resolve(io.cwd, file);
+    // Not path.resolve: `..` after a symlink is for the kernel to resolve, as for any command.
+    const path = absolutePath(file, io.cwd);
     const input = io.stdin;
     await checkInput(input, path);
     const handle = await openAtomic(path, writeFlagsOf(args));

@@ -87,13 +87,14 @@ const PREPARE_PHASES: Partial<Record<string, Phase>> = {
 function classify(calls: readonly SeamCall[], dests: readonly string[]): Expect[] {
   const firstOpen = calls.findIndex((call) => call.name === 'open');
   const inspectFirst = firstOpen - 1; // the lstat of f0 that precedes its temp's creation
-  let resolving = 0;
+  let resolved = 0;
   return calls.map((call, index): Expect => {
     const file = owner(call, dests);
     if (index < inspectFirst) {
-      // At call time, entry by entry: a directory's realpath belongs to the entry before it.
-      if (file !== undefined) resolving = file;
-      return { kind: 'reject', file: resolving };
+      // At call time, entry by entry: each entry's walk looks at the directories on its way
+      // down, and ends with its destination.
+      if (file !== undefined) resolved = file + 1;
+      return { kind: 'reject', file: file ?? resolved };
     }
     if (call.name === 'rename') {
       assert.ok(file !== undefined);

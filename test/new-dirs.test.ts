@@ -1,0 +1,176 @@
+/**
+ * Resolved means durable for every directory a write depends on — also one that another
+ * write of this process created a moment ago. Write A (`mkdirs`) makes `new/` and is held
+ * just before it fsyncs `new`'s entry into the parent; write B of `new/b` must not resolve
+ * until that entry is durable: it fsyncs the parent itself. Seam calls are recorded with
+ * what they touched, and a held call completes only when the test lets it.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { type OpName, seam } from '../src/fs.js';
+import { openAtomic, writeFile, writeFileSync, writeFiles } from '../src/index.js';
+import { type Recorder, instrument, tempDir, temps } from './helpers.js';
+
+interface Held {
+  /** Resolves when the held call is made (it waits). */
+  readonly reached: Promise<void>;
+  /** Let it run; or fail it with `code`. */
+  release(code?: string): void;
+}
+
+interface Watch {
+  /** Directories whose fsync completed, in order. */
+  readonly synced: string[];
+  /** Hold the first asynchronous call `name` whose subject `matches`. */
+  hold(name: OpName, matches: (subject: string) => boolean): Held;
+}
+
+/** Record completed directory fsyncs, and hold chosen calls (over `instrument`'s recording). */
+function watch(t: TestContext): Watch & { recorder: Recorder } {
+  const recorder = instrument(t);
+  const synced: string[] = [];
+  const holds: { name: OpName; matches: (s: string) => boolean; gate: Promise<string> }[] = [];
+  const subject = (args: readonly unknown[]): string => {
+    const first = args[0];
+    return typeof first === 'number' ? (recorder.open.get(first) ?? '') : String(first);
+  };
+  const asyncOps = seam.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  const syncOps = seam.sync as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const name of ['fsync', 'open', 'mkdir'] as OpName[]) {
+    const inner = asyncOps[name];
+    assert.ok(inner !== undefined);
+    asyncOps[name] = async (...args) => {
+      const at = subject(args);
+      const index = holds.findIndex((h) => h.name === name && h.matches(at));
+      const held = holds[index];
+      if (held !== undefined) {
+        holds.splice(index, 1);
+        const code = await held.gate;
+        if (code !== '') {
+          throw Object.assign(new Error(`${code}: injected`), { code, syscall: name });
+        }
+      }
+      const result = await inner(...args);
+      if (name === 'fsync') synced.push(at);
+      return result;
+    };
+    const innerSync = syncOps[name];
+    assert.ok(innerSync !== undefined);
+    syncOps[name] = (...args) => {
+      const at = subject(args);
+      const result = innerSync(...args);
+      if (name === 'fsync') synced.push(at);
+      return result;
+    };
+  }
+  return {
+    recorder,
+    synced,
+    hold(name, matches) {
+      let arrive = (): void => undefined;
+      let open: (code: string) => void = () => undefined;
+      const reached = new Promise<void>((resolve) => {
+        arrive = resolve;
+      });
+      const gate = new Promise<string>((resolve) => {
+        open = resolve;
+      });
+      holds.push({
+        name,
+        matches: (s) => {
+          if (!matches(s)) return false;
+          arrive();
+          return true;
+        },
+        gate,
+      });
+      return {
+        reached,
+        release: (code = '') => {
+          open(code);
+        },
+      };
+    },
+  };
+}
+
+/** Write A: makes `root/new` and stops before fsyncing `root` (the new entry's directory). */
+async function heldCreator(t: TestContext) {
+  const root = fs.realpathSync(tempDir(t));
+  const seen = watch(t);
+  const held = seen.hold('fsync', (subject) => subject === root);
+  const first = writeFile(join(root, 'new', 'a'), 'a', { mkdirs: true });
+  await held.reached;
+  assert.ok(fs.statSync(join(root, 'new')).isDirectory(), 'A made the directory');
+  assert.deepEqual(seen.synced, [], "nothing fsynced yet: new's entry is not durable");
+  return { root, seen, held, first };
+}
+
+const OBSERVERS: Record<string, (path: string) => Promise<void>> = {
+  writeFile: (path) => writeFile(path, 'b'),
+  'writeFile, mkdirs': (path) => writeFile(path, 'b', { mkdirs: true }),
+  writeFileSync: (path) => {
+    writeFileSync(path, 'b');
+    return Promise.resolve();
+  },
+  openAtomic: async (path) => {
+    const file = await openAtomic(path);
+    await file.write('b');
+    await file.commit();
+  },
+  writeFiles: async (path) => {
+    const [result] = await writeFiles({ [path]: 'b' });
+    assert.equal(result?.status, 'written');
+  },
+};
+
+for (const [name, observe] of Object.entries(OBSERVERS)) {
+  test(`${name} into a directory another write just made resolves once its entry is durable`, async (t) => {
+    const { root, seen, held, first } = await heldCreator(t);
+    await observe(join(root, 'new', 'b'));
+    // B resolved: `new` and its entry in `root` are on disk, whatever A is doing.
+    assert.ok(seen.synced.includes(join(root, 'new')), 'B fsynced its own directory');
+    assert.ok(seen.synced.includes(root), "B fsynced root: new's entry is durable");
+    held.release();
+    await first;
+    assert.equal(fs.readFileSync(join(root, 'new', 'a'), 'utf8'), 'a');
+    assert.equal(fs.readFileSync(join(root, 'new', 'b'), 'utf8'), 'b');
+  });
+}
+
+test('a write resolved before the directory existed, run after another made it, waits too', async (t) => {
+  const root = fs.realpathSync(tempDir(t));
+  const seen = watch(t);
+  const creatorHeld = seen.hold('fsync', (subject) => subject === root);
+  // B's first step waits until A has made the directory, so B finds it made (not by B).
+  const observerHeld = seen.hold('open', (subject) => subject.startsWith(`${root}/new/.b.`));
+  const second = writeFile(join(root, 'new', 'b'), 'b', { mkdirs: true });
+  const first = writeFile(join(root, 'new', 'a'), 'a', { mkdirs: true });
+  await creatorHeld.reached;
+  await observerHeld.reached;
+  observerHeld.release();
+  await second;
+  assert.ok(seen.synced.includes(root), "B fsynced root: new's entry is durable");
+  creatorHeld.release();
+  await first;
+});
+
+test('a directory left behind by a failed write is made durable by the next write in it', async (t) => {
+  const { root, seen, held, first } = await heldCreator(t);
+  await writeFile(join(root, 'new', 'b'), 'b');
+  // A's fsync of root fails: A removes what it made, but `new` holds B's file and stays.
+  held.release('EIO');
+  await assert.rejects(first, { code: 'EIO', phase: 'mkdirs' });
+  assert.deepEqual(fs.readdirSync(join(root, 'new')), ['b']);
+  const before = seen.synced.length;
+  await writeFile(join(root, 'new', 'c'), 'c');
+  assert.ok(seen.synced.slice(before).includes(root), 'C fsynced root');
+  // Once durable, no more: D fsyncs only its own directory.
+  const then = seen.synced.length;
+  await writeFile(join(root, 'new', 'd'), 'd');
+  assert.ok(seen.synced.slice(then).includes(join(root, 'new')));
+  assert.ok(!seen.synced.slice(then).includes(root), 'D did not fsync root again');
+  assert.deepEqual(temps(join(root, 'new')), []);
+});
