@@ -50,6 +50,11 @@ export const CLASSES = {
    * removed the temp file and closed its descriptor.
    */
   abortCleanup: 'new: an aborted handle rejects before its temp is removed',
+  /**
+   * Found by the hunter (new): `discard()` of a handle resolves although its temp file could
+   * not be removed (an unlink that fails): no error and no `leftover` tell the caller.
+   */
+  discardLeftover: 'new: discard() is silent about a temp it could not remove',
 } as const;
 
 export type ClassName = keyof typeof CLASSES;

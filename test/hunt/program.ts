@@ -78,6 +78,8 @@ export interface RawStep {
   readonly after: After;
   /** Before this step: abort the signal of the call started by step `abortStep` (if it has one). */
   readonly abortStep?: number;
+  /** Put there to close a cycle (class `nestedCycle`): no wait before it. */
+  readonly cycle?: boolean;
 }
 
 /** A step as run: a call (numbered by its place among the calls), or a wait for one. */
@@ -443,6 +445,21 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
     return { ...outer, fn: { ...outer.fn, nested } };
   };
   steps = steps.map((s) => ('fn' in s.op ? { ...s, op: fixNested(s.op) } : s));
+  if (on.has('nestedCycle')) {
+    // Steer into the cycle: right after an update whose fn writes another file, a writeFiles
+    // of both files (it takes both queue places at once, and waits for the update's).
+    steps = steps.flatMap((s): RawStep[] => {
+      const op = s.op;
+      if (!('fn' in op) || isSync(op)) return [s];
+      const inner = op.fn.nested.flatMap(targetsOf).find((a) => familyOf(a) !== familyOf(op.a));
+      if (inner === undefined) return [s];
+      const group: Op = { k: 'writeFiles', as: [op.a, inner], o: {} };
+      return [
+        { ...s, after: 'none' },
+        { op: group, after: s.after, cycle: true },
+      ];
+    });
+  }
   // A copy from the main file into another one would read it while its own writes run: old or
   // new, the model cannot say which. Only onto one of its own names (the same file).
   steps = steps.map((s) =>
@@ -506,9 +523,15 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
       return;
     }
     if (isSync(s.op) && writes(s.op) && !on.has('syncAfterAsync')) waitFor(families);
-    if (s.op.k === 'writeFiles' && !on.has('writeFilesMode')) waitFor(families);
+    if (s.op.k === 'writeFiles' && !on.has('writeFilesMode') && s.cycle !== true) waitFor(families);
     if (createsTempAtOnce(s.op) && !on.has('earlyMode')) waitFor(families);
-    out.push({ kind: 'call', index, ...s });
+    out.push({
+      kind: 'call',
+      index,
+      op: s.op,
+      after: s.after,
+      ...(s.abortStep === undefined ? {} : { abortStep: s.abortStep }),
+    });
     // A handle's commit comes later: it stays in flight until the program waits for it.
     if ((s.after === 'await' && s.op.k !== 'openAtomic') || isSync(s.op)) return;
     const nestedFamilies =

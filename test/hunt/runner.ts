@@ -15,7 +15,7 @@ import type { HuntConfig } from './config.js';
 import { check } from './model.js';
 import type { CallOptions, FnSpec, Op, Program } from './program.js';
 import { type Patch, type SeamLog, patchSeam } from './seam.js';
-import { aliasNamed, buildWorld, initialState } from './world.js';
+import { LONG_1, LONG_2, aliasNamed, buildWorld, initialState } from './world.js';
 
 export type Outcome =
   { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
@@ -43,6 +43,8 @@ export interface Rec {
   /** The bytes this call writes (whole-data writes, streams, handles, downloads). */
   data?: string;
   entryData?: readonly string[];
+  /** A handle's temp file (on its open record). */
+  tempPath?: string;
 }
 
 export interface Run {
@@ -306,6 +308,10 @@ class Program$ {
         const chunks = Array.from({ length: op.chunks }, (_, i) => `o${id}.${i};`);
         const opened = api.openAtomic(this.path(op.a), optionsOf(op.o, signal));
         this.handles.push(opened);
+        void opened.then(
+          (handle) => (open.tempPath = handle.tempPath),
+          () => undefined,
+        );
         const writes = opened.then((handle) =>
           Promise.allSettled(chunks.map((chunk) => handle.write(chunk))),
         );
@@ -335,6 +341,7 @@ class Program$ {
         let handle: api.AtomicFileSync | undefined;
         this.runSync(open, () => {
           handle = api.openAtomicSync(this.path(op.a), optionsOf(op.o, undefined));
+          open.tempPath = handle.tempPath;
           return handle;
         });
         let ended = false;
@@ -466,6 +473,45 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   return result;
 }
 
+/**
+ * This program's keys still in the per-file queue (another program's hang must not count
+ * here): a key is a directory's identity and a name (see src/target.ts), or a path.
+ */
+function queuesOf(dir: string): string[] {
+  const names = new Set<string>([
+    'f',
+    'g',
+    'h',
+    'new',
+    'src',
+    'link',
+    'abs',
+    'chain',
+    'dangling',
+    'fifo',
+    'fifolink',
+    'null',
+    LONG_1,
+    LONG_2,
+  ]);
+  const keys: string[] = [];
+  for (const sub of ['.', 'sub', 'mk/a']) {
+    let stats: fs.Stats;
+    try {
+      stats = fs.statSync(join(dir, sub));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const key = `in:${stats.dev}:${stats.ino}/${name}`;
+      if (pathQueue.has(key)) keys.push(key);
+    }
+  }
+  const byPath = `path:${join(dir, 'mk/a/f')}`;
+  if (pathQueue.has(byPath)) keys.push(byPath);
+  return keys;
+}
+
 /** Directories a program's temps can appear in. */
 export const WATCHED_DIRS = ['.', 'sub', 'mk/a'];
 
@@ -496,7 +542,10 @@ export async function runProgram(program: Program, config: HuntConfig, env: Env)
         controller.abort(new Error('aborted at a seam call'));
     });
   }
+  /** What each step's call started (by step index), and what else was started (handle ends). */
+  const doneOf = new Map<number, Promise<void>>();
   const dones: Promise<void>[] = [];
+  const endOf = new Map<number, Promise<void>>();
   const ends = new Map<number, { at: number; end: () => Promise<void> }>();
   let hung = false;
   process.chdir(dir);
@@ -504,13 +553,16 @@ export async function runProgram(program: Program, config: HuntConfig, env: Env)
     let position = 0;
     for (const step of program.steps) {
       if (step.kind === 'wait') {
-        const done = dones[step.index];
+        const done = doneOf.get(step.index);
         const end = ends.get(step.index);
         if (end !== undefined) {
           ends.delete(step.index);
-          dones.push(end.end());
+          const ended = end.end();
+          endOf.set(step.index, ended);
+          dones.push(ended);
         }
-        if (done !== undefined && !(await within(Promise.all([done, ...dones]), config.settleMs))) {
+        const waited = [done, endOf.get(step.index)].filter((p) => p !== undefined);
+        if (!(await within(Promise.all(waited), config.settleMs))) {
           hung = true;
           break;
         }
@@ -525,19 +577,22 @@ export async function runProgram(program: Program, config: HuntConfig, env: Env)
         if (end.at <= position) {
           ends.delete(index);
           const ended = end.end();
+          endOf.set(index, ended);
           dones.push(ended);
           if (strict && !(await within(ended, config.settleMs))) hung = true;
         }
       }
       if (hung) break;
       const started = running.call(step.op, String(step.index), step.index);
-      dones[step.index] = started.done;
+      doneOf.set(step.index, started.done);
+      dones.push(started.done);
       if (started.end !== undefined && 'endAfter' in step.op) {
         if (step.op.endAfter === 0 && step.op.k === 'openAtomicSync') {
           dones.push(started.end());
         } else if (step.op.endAfter === 0) {
           const end = started.end;
           const ended = started.done.then(() => end());
+          endOf.set(step.index, ended);
           dones.push(ended);
           if (strict && !(await within(ended, config.settleMs))) {
             hung = true;
@@ -602,8 +657,8 @@ export async function runProgram(program: Program, config: HuntConfig, env: Env)
     hung: hung || running.unsettled.size > 0,
     fdsBefore,
     fdsAfter: openFds(),
-    queuedAfter: pathQueue.size,
-    locksAfter: heldLocks(),
+    queuedAfter: queuesOf(dir).length,
+    locksAfter: heldLocks().filter((path) => path.startsWith(`${dir}/`)),
   };
 }
 
