@@ -10,8 +10,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openAtomic, writeFile } from '../../src/index.js';
-import { PACKAGE_ROOT, list, tempDir, temps } from '../helpers.js';
+import { AtomicFsError, openAtomic, writeFile } from '../../src/index.js';
+import { PACKAGE_ROOT, instrument, list, tempDir, temps } from '../helpers.js';
 
 const on = process.env.ATOMIC_FS_HUNT_FOUND === '1';
 const skip = on ? false : 'found by the hunter, not fixed yet: ATOMIC_FS_HUNT_FOUND=1 runs it';
@@ -120,3 +120,19 @@ test(
     assert.deepEqual(list(dir), []);
   },
 );
+
+// Hunter switch `discardLeftover`. Shrunk program (seed 11):
+//   faults: unlink#0 EIO   #0 openAtomic('file://<dir>/f') → discard   #1 writeFile('chain', 'w1')
+//   temp file left behind (and nothing said so)
+// A discard that cannot remove its temp resolves as if it had: the caller is never told which
+// file is left (every other failed cleanup names it as `leftover`).
+test('found: discard() that cannot remove its temp says so (leftover)', { skip }, async (t) => {
+  const dir = tempDir(t);
+  const handle = await openAtomic(join(dir, 'f'));
+  instrument(t, [{ when: (call) => call.name === 'unlink', code: 'EIO' }]);
+  await assert.rejects(handle.discard(), (error: unknown) => {
+    assert.ok(error instanceof AtomicFsError);
+    assert.equal(error.leftover, handle.tempPath);
+    return true;
+  });
+});
