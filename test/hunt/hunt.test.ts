@@ -34,7 +34,7 @@ function huntIn(env: Record<string, string>): { code: number | null; output: str
     timeout: 240_000,
   });
   const output = `${result.stdout}${result.stderr}`;
-  process.stdout.write(output.replace(/^/gm, '# '));
+  process.stdout.write(output.replace(/^(?=.)/gm, '# '));
   return { code: result.status, output };
 }
 

@@ -632,6 +632,13 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
       case 'writeFiles':
         writeFilesModel(rec, op);
         break;
+      case 'replaceSymlink': {
+        const kind = model.kind('link');
+        const expected = kind === 'file' && !op.force ? fail('a file is at link', 'EEXIST') : OK;
+        if (judge(rec, expected, label))
+          model.state.entries.set('link', { kind: 'link', to: op.to });
+        break;
+      }
       case 'cleanupTemps': {
         const outcome = rec.outcome;
         if (outcome?.ok === true && Array.isArray(outcome.value) && outcome.value.length > 0) {
@@ -731,6 +738,9 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
         `${short} is ${seen.kind === 'file' ? `a file holding ${JSON.stringify(seen.content)}` : seen.kind}, but the model says ${expect}${entry?.kind === 'file' ? ` holding ${JSON.stringify(model.inode(entry.ino)?.content)}` : ''}`,
       );
       continue;
+    }
+    if (entry?.kind === 'link' && seen.kind === 'link' && name === 'link' && seen.to !== entry.to) {
+      v.push(`link points to '${seen.to}', but the model says '${entry.to}'`);
     }
     if (entry?.kind === 'file' && seen.kind === 'file') {
       const inode = model.inode(entry.ino);

@@ -67,7 +67,9 @@ export type Op =
       readonly o: CallOptions;
     }
   | { readonly k: 'writeFiles'; readonly as: readonly string[]; readonly o: CallOptions }
-  | { readonly k: 'cleanupTemps' };
+  | { readonly k: 'cleanupTemps' }
+  /** Switch the symlink `link` to `to` (`force`: also over a file left at its name). */
+  | { readonly k: 'replaceSymlink'; readonly to: 'f' | 'g'; readonly force: boolean };
 
 export type After = 'none' | 'await' | 'tick';
 
@@ -143,6 +145,8 @@ export function targetsOf(op: Op): string[] {
       return [...op.as];
     case 'cleanupTemps':
       return [];
+    case 'replaceSymlink':
+      return ['link'];
     default:
       return [op.a];
   }
@@ -319,6 +323,14 @@ export function opArb(config: HuntConfig, depth = 0): fc.Arbitrary<Op> {
         weight: 3,
       },
       { arbitrary: fc.constant({ k: 'cleanupTemps' as const }), weight: depth > 0 ? 0 : 1 },
+      {
+        arbitrary: fc.record({
+          k: fc.constant('replaceSymlink' as const),
+          to: fc.constantFrom('f' as const, 'g' as const),
+          force: fc.boolean(),
+        }),
+        weight: depth > 0 ? 0 : 1,
+      },
     )
     .map(tidy);
 }
@@ -439,6 +451,13 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
         }
       }
       if (!on.has('longNames') && innerFamilies.some((f) => f === 'L1' || f === 'L2')) continue;
+      // Made in fn, they start whenever fn runs: with a top-level write of the same file maybe
+      // still in flight, writeFiles (class 6) and the calls that make their temp at once
+      // (`earlyMode`) would look at its metadata before their turn.
+      const early =
+        (op.k === 'writeFiles' && !on.has('writeFilesMode')) ||
+        (createsTempAtOnce(op) && !on.has('earlyMode'));
+      if (!same && early && innerFamilies.some((f) => asyncFamilies.has(f))) continue;
       op = { ...op };
       nested.push(op);
     }
@@ -462,11 +481,13 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
   }
   // A copy from the main file into another one would read it while its own writes run: old or
   // new, the model cannot say which. Only onto one of its own names (the same file).
-  steps = steps.map((s) =>
-    s.op.k === 'copyFile' && s.op.src === 'link' && familyOf(s.op.a) !== 'f'
-      ? { ...s, op: { ...s.op, src: 'src' } }
-      : s,
-  );
+  const fixCopy = (op: Op): Op =>
+    op.k === 'copyFile' && op.src === 'link' && familyOf(op.a) !== 'f' ? { ...op, src: 'src' } : op;
+  steps = steps.map((s) => {
+    const op = fixCopy(s.op);
+    if (!('fn' in op)) return { ...s, op };
+    return { ...s, op: { ...op, fn: { ...op.fn, nested: op.fn.nested.map(fixCopy) } } };
+  });
   if (!on.has('nestedCycle')) {
     // writeFiles({A, B}) while update(A)'s fn writes B: keep only entries that cannot close a cycle.
     steps = steps.map((s) => {
@@ -553,6 +574,7 @@ function createsTempAtOnce(op: Op): boolean {
 
 /** Whether `op` replaces a symlink itself (`symlinks: 'replace'` on a name that is a link). */
 function replacesLink(op: Op): boolean {
+  if (op.k === 'replaceSymlink') return true;
   if (!('o' in op) || op.o.symlinks !== 'replace') return false;
   return targetsOf(op).some((a) => LINK_ENTRIES.has(aliasNamed(a).entry));
 }
@@ -619,6 +641,8 @@ export function opText(op: Op, id: string): string {
       return `writeFiles({ ${op.as.map((a, i) => `'${a}': 'w${id}.${i}'`).join(', ')} }${optionsText(op.o)})`;
     case 'cleanupTemps':
       return 'cleanupTemps(<dir>)';
+    case 'replaceSymlink':
+      return `replaceSymlink('${op.to}', 'link'${op.force ? ', { force: true }' : ''})`;
   }
 }
 

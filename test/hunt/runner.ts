@@ -456,6 +456,12 @@ class Program$ {
         const rec = this.record(id, op, 'call', false, nestedIn);
         return { done: this.track(rec, api.cleanupTemps(dir)) };
       }
+      case 'replaceSymlink': {
+        const rec = this.record(id, op, 'call', false, nestedIn);
+        return {
+          done: this.track(rec, api.replaceSymlink(op.to, 'link', op.force ? { force: true } : {})),
+        };
+      }
     }
   }
 }
