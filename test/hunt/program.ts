@@ -389,6 +389,13 @@ export interface RawProgram extends Omit<Program, 'steps'> {
 export function normalize(program: RawProgram, config: HuntConfig): Program {
   const on = config.classes;
   const pristine = program.pristine;
+  // replaceSymlink can point `link` (and so `chain`, `<dir>/dirlink/link`) at g: from the
+  // generator's view, f and g are then one family.
+  const switches = program.steps.some((s) => s.op.k === 'replaceSymlink');
+  const fam = (alias: string): string => {
+    const family = familyOf(alias);
+    return switches && family === 'g' ? 'f' : family;
+  };
   // An abort step names an earlier step.
   let steps: RawStep[] = program.steps.map((s, index) => {
     const { abortStep, ...rest } = s;
@@ -397,13 +404,12 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
   // Families written by top-level asynchronous calls.
   const asyncFamilies = new Set<string>();
   for (const s of steps) {
-    if (!isSync(s.op) && writes(s.op))
-      for (const a of targetsOf(s.op)) asyncFamilies.add(familyOf(a));
+    if (!isSync(s.op) && writes(s.op)) for (const a of targetsOf(s.op)) asyncFamilies.add(fam(a));
   }
   const updateEdges = new Map<string, Set<string>>();
   const nestedBy = new Map<string, Set<string>>();
   const fixNested = (outer: UpdateOp): Op => {
-    const outerFamily = familyOf(outer.a);
+    const outerFamily = fam(outer.a);
     const nested: Op[] = [];
     for (const inner of outer.fn.nested) {
       let op = inner;
@@ -470,7 +476,7 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
     steps = steps.flatMap((s): RawStep[] => {
       const op = s.op;
       if (!('fn' in op) || isSync(op)) return [s];
-      const inner = op.fn.nested.flatMap(targetsOf).find((a) => familyOf(a) !== familyOf(op.a));
+      const inner = op.fn.nested.flatMap(targetsOf).find((a) => fam(a) !== fam(op.a));
       if (inner === undefined) return [s];
       const group: Op = { k: 'writeFiles', as: [op.a, inner], o: {} };
       return [
@@ -482,7 +488,9 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
   // A copy from the main file into another one would read it while its own writes run: old or
   // new, the model cannot say which. Only onto one of its own names (the same file).
   const fixCopy = (op: Op): Op =>
-    op.k === 'copyFile' && op.src === 'link' && familyOf(op.a) !== 'f' ? { ...op, src: 'src' } : op;
+    op.k === 'copyFile' && op.src === 'link' && (switches || fam(op.a) !== 'f')
+      ? { ...op, src: 'src' }
+      : op;
   steps = steps.map((s) => {
     const op = fixCopy(s.op);
     if (!('fn' in op)) return { ...s, op };
@@ -494,9 +502,9 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
       if (s.op.k !== 'writeFiles') return s;
       const kept: string[] = [];
       for (const a of s.op.as) {
-        const family = familyOf(a);
+        const family = fam(a);
         const clash = kept.some((b) => {
-          const other = familyOf(b);
+          const other = fam(b);
           return (
             (nestedBy.get(family)?.has(other) ?? false) ||
             (nestedBy.get(other)?.has(family) ?? false)
