@@ -413,7 +413,7 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
     const nested: Op[] = [];
     for (const inner of outer.fn.nested) {
       let op = inner;
-      const innerFamilies = targetsOf(op).map(familyOf);
+      const innerFamilies = targetsOf(op).map(fam);
       const same = innerFamilies.includes(outerFamily);
       const documented =
         op.k === 'writeFile' && op.stream === undefined
@@ -543,7 +543,7 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
     );
   }
   steps.forEach((s, index) => {
-    const families = targetsOf(s.op).map(familyOf);
+    const families = targetsOf(s.op).map(fam);
     // A call that turns a link into a file changes what later calls resolve to (each call
     // resolves its path when it is made): it runs alone, awaited, with nothing in flight.
     if (replacesLink(s.op)) {
@@ -564,7 +564,7 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
     // A handle's commit comes later: it stays in flight until the program waits for it.
     if ((s.after === 'await' && s.op.k !== 'openAtomic') || isSync(s.op)) return;
     const nestedFamilies =
-      'fn' in s.op ? s.op.fn.nested.flatMap((n) => targetsOf(n).map(familyOf)) : [];
+      'fn' in s.op ? s.op.fn.nested.flatMap((n) => targetsOf(n).map(fam)) : [];
     inFlight.set(index, [...families, ...nestedFamilies]);
   });
   return { ...program, pristine, steps: out, faults: pristine ? [] : program.faults };
