@@ -6,7 +6,7 @@
  * hunt runs in a child process (main.ts), whose watchdog also catches a synchronous call that
  * blocks the whole process. `npm run hunt` runs the long hunt (100,000 programs).
  *
- * ATOMIC_FS_HUNT_CI_RUNS (default 150) and ATOMIC_FS_HUNT_CI_FS_RUNS (default 40 per file
+ * ATOMIC_FS_HUNT_CI_RUNS (default 100) and ATOMIC_FS_HUNT_CI_FS_RUNS (default 40 per file
  * system) bound the counts.
  */
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ import { MATRIX, unavailable } from './matrix.js';
 
 const MAIN = fileURLToPath(new URL('main.js', import.meta.url));
 const FIXED_SEED = 20_261_207;
-const runs = Number(process.env.ATOMIC_FS_HUNT_CI_RUNS ?? 150);
+const runs = Number(process.env.ATOMIC_FS_HUNT_CI_RUNS ?? 100);
 const fsRuns = Number(process.env.ATOMIC_FS_HUNT_CI_FS_RUNS ?? 40);
 
 function huntIn(env: Record<string, string>): { code: number | null; output: string } {
