@@ -582,6 +582,12 @@ export async function runProgram(program: Program, config: HuntConfig, env: Env)
       for (const [index, end] of ends) {
         if (end.at <= position) {
           ends.delete(index);
+          // Strict: nothing else in flight either (a call made in some fn meanwhile would
+          // race the commit's flush just the same).
+          if (strict && !(await within(Promise.all(dones), config.settleMs))) {
+            hung = true;
+            break;
+          }
           const ended = end.end();
           endOf.set(index, ended);
           dones.push(ended);
@@ -597,7 +603,8 @@ export async function runProgram(program: Program, config: HuntConfig, env: Env)
           dones.push(started.end());
         } else if (step.op.endAfter === 0) {
           const end = started.end;
-          const ended = started.done.then(() => end());
+          const before = strict ? Promise.all(dones) : started.done;
+          const ended = before.then(() => end());
           endOf.set(step.index, ended);
           dones.push(ended);
           if (strict && !(await within(ended, config.settleMs))) {
