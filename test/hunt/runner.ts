@@ -563,6 +563,13 @@ export async function runProgram(program: Program, config: HuntConfig, env: Env)
         const end = ends.get(step.index);
         if (end !== undefined) {
           ends.delete(step.index);
+          if (
+            !config.classes.has('commitOrder') &&
+            !(await within(Promise.all(dones), config.settleMs))
+          ) {
+            hung = true;
+            break;
+          }
           const ended = end.end();
           endOf.set(step.index, ended);
           dones.push(ended);
