@@ -405,6 +405,12 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
   const asyncFamilies = new Set<string>();
   for (const s of steps) {
     if (!isSync(s.op) && writes(s.op)) for (const a of targetsOf(s.op)) asyncFamilies.add(fam(a));
+    // Asynchronous calls made in an fn run whenever that fn runs: count them too.
+    if ('fn' in s.op) {
+      for (const n of s.op.fn.nested) {
+        if (!isSync(n) && writes(n)) for (const a of targetsOf(n)) asyncFamilies.add(fam(a));
+      }
+    }
   }
   const updateEdges = new Map<string, Set<string>>();
   const nestedBy = new Map<string, Set<string>>();
@@ -563,8 +569,7 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
     });
     // A handle's commit comes later: it stays in flight until the program waits for it.
     if ((s.after === 'await' && s.op.k !== 'openAtomic') || isSync(s.op)) return;
-    const nestedFamilies =
-      'fn' in s.op ? s.op.fn.nested.flatMap((n) => targetsOf(n).map(fam)) : [];
+    const nestedFamilies = 'fn' in s.op ? s.op.fn.nested.flatMap((n) => targetsOf(n).map(fam)) : [];
     inFlight.set(index, [...families, ...nestedFamilies]);
   });
   return { ...program, pristine, steps: out, faults: pristine ? [] : program.faults };
