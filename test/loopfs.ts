@@ -1,7 +1,9 @@
 /**
- * Small real file systems for tests (Linux, root): ext4 or XFS on a loop device over a sparse
- * image file, or a tmpfs, mounted by the test and always taken down again (unmounted, loop
- * device detached, image removed) in an after hook, also when the test fails.
+ * Small real file systems for tests (Linux, root): ext4, XFS or btrfs on a loop device over a
+ * sparse image file, a tmpfs, or an overlayfs (what containers write to: lower, upper and work
+ * directories on a loop ext4, the merged view mounted as the test's file system), mounted by
+ * the test and always taken down again (unmounted, loop device detached, image removed) in an
+ * after hook, also when the test fails.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -9,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
-export type FsKind = 'ext4' | 'xfs' | 'btrfs' | 'tmpfs';
+export type FsKind = 'ext4' | 'xfs' | 'btrfs' | 'tmpfs' | 'overlay';
 
 export interface LoopFsOptions {
   /** Size in MiB (XFS needs at least 300, btrfs 120). */
@@ -32,6 +34,7 @@ export function missingTools(kind: FsKind): string[] {
     xfs: ['losetup', 'mkfs.xfs'],
     btrfs: ['losetup', 'mkfs.btrfs'],
     tmpfs: [],
+    overlay: ['losetup', 'mkfs.ext4'],
   }[kind];
   return tools.filter((tool) => !hasCommand(tool));
 }
@@ -46,8 +49,11 @@ export class LoopFs {
   readonly mnt: string;
   /** The loop device (`undefined` for tmpfs). */
   readonly dev: string | undefined;
+  /** For overlayfs: where the ext4 that holds its layers is mounted. */
+  readonly layers: string | undefined;
   private readonly image: string | undefined;
   private readonly options: string | undefined;
+  private layersMounted = false;
   private mounted = false;
   private destroyed = false;
 
@@ -57,6 +63,7 @@ export class LoopFs {
     const base = fs.mkdtempSync(join(tmpdir(), `afs-${kind}-`));
     this.mnt = join(base, 'mnt');
     fs.mkdirSync(this.mnt);
+    this.layers = kind === 'overlay' ? join(base, 'layers') : undefined;
     if (kind === 'tmpfs') {
       this.dev = undefined;
       this.image = undefined;
@@ -68,8 +75,15 @@ export class LoopFs {
       fs.truncateSync(this.image, settings.sizeMiB << 20);
       this.dev = run('losetup', ['--find', '--show', this.image]).trim();
       try {
-        const force = kind === 'ext4' ? '-F' : '-f';
-        run(`mkfs.${kind}`, ['-q', force, ...(settings.mkfs ?? []), this.dev]);
+        const mkfs = kind === 'overlay' ? 'ext4' : kind;
+        const force = kind === 'ext4' || kind === 'overlay' ? '-F' : '-f';
+        run(`mkfs.${mkfs}`, ['-q', force, ...(settings.mkfs ?? []), this.dev]);
+        if (this.layers !== undefined) {
+          fs.mkdirSync(this.layers);
+          run('mount', ['-t', 'ext4', this.dev, this.layers]);
+          this.layersMounted = true;
+          for (const name of ['lower', 'upper', 'work']) fs.mkdirSync(join(this.layers, name));
+        }
       } catch (error) {
         this.destroy();
         throw error;
@@ -78,7 +92,20 @@ export class LoopFs {
     this.mount();
   }
 
+  /** For overlayfs: the lower layer (read-only in the merged view; fill it before mounting). */
+  get lower(): string | undefined {
+    return this.layers === undefined ? undefined : join(this.layers, 'lower');
+  }
+
   mount(): void {
+    if (this.kind === 'overlay') {
+      const layers = this.layers ?? '';
+      const dirs = `lowerdir=${join(layers, 'lower')},upperdir=${join(layers, 'upper')},workdir=${join(layers, 'work')}`;
+      const extra = this.options === undefined ? '' : `,${this.options}`;
+      run('mount', ['-t', 'overlay', '-o', `${dirs}${extra}`, 'overlay', this.mnt]);
+      this.mounted = true;
+      return;
+    }
     const options = this.options === undefined ? [] : ['-o', this.options];
     if (this.kind === 'tmpfs') run('mount', ['-t', 'tmpfs', ...options, 'tmpfs', this.mnt]);
     else run('mount', ['-t', this.kind, ...options, this.dev ?? '', this.mnt]);
@@ -126,6 +153,10 @@ export class LoopFs {
         spawnSync('umount', ['-l', this.mnt]);
         this.mounted = false;
       }
+    }
+    if (this.layersMounted && this.layers !== undefined) {
+      if (spawnSync('umount', [this.layers]).status !== 0) spawnSync('umount', ['-l', this.layers]);
+      this.layersMounted = false;
     }
     if (this.dev !== undefined) spawnSync('losetup', ['-d', this.dev]);
     fs.rmSync(join(this.mnt, '..'), { recursive: true, force: true });
