@@ -36,6 +36,13 @@ export const REASONS: Readonly<Record<string, string>> = {
   'open directory': 'a descriptor on the directory, to fsync it',
   'fsync directory': 'make the rename itself durable: resolved means durable',
   'close directory': "release the directory's descriptor",
+  'readlink other':
+    "realpath() of the destination's directory (glibc reads each component as a possible symlink): the directory as the kernel resolves it, `..` after a symlink included, so that the file written is the one `fs.writeFile` would write",
+  'readlink directory':
+    "realpath() of the destination's directory, its last component: the physical directory where the temp file is created and which is fsynced",
+  'open destination':
+    "a read-only descriptor of the replaced file (O_NOFOLLOW, O_NONBLOCK), to read the extended attributes to keep (POSIX ACL, SELinux label, user.*) — not made with `xattrs: false`",
+  'close destination': "release the replaced file's descriptor once its attributes are read",
   'lstat directory': 'mkdirs: find the nearest parent that exists',
   'mkdir directory': 'mkdirs: create a missing parent',
 };

@@ -380,6 +380,10 @@ export function openAtomicSync(
   options?: WriteOptions | BufferEncoding,
 ): AtomicFileSync {
   const call = prepareCall(path, options);
+  // Opened from inside the fn of an update of this file: refused as `openAtomic` is, before a
+  // temp file exists.
+  const refused = pathQueue.refusal(call.job.key, call.job.dest);
+  if (refused !== undefined) throw refused;
   // The handle lives across turns of the event loop: a SIGINT between writes removes it.
   trackTemp(call.job.tmp);
   let temp: TempFile;

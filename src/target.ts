@@ -240,7 +240,9 @@ export function* locate(
   const slash = path.lastIndexOf('/');
   const name = path.slice(slash + 1);
   if (name !== '' && name !== '.' && name !== '..') {
-    let head = path.slice(0, slash + 1);
+    // Without its trailing slash: glibc's realpath() checks a path ending in `/` with one more
+    // call (faccessat), and the directory is checked by the stat() below anyway.
+    let head = slash === 0 ? '/' : path.slice(0, slash);
     if (slash === -1) head = cwd;
     else if (!head.startsWith('/')) head = child(cwd, head);
     const dir = slash === -1 ? cwd : yield* orWalk(call('realpath', head));
