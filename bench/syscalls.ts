@@ -41,7 +41,7 @@ export const REASONS: Readonly<Record<string, string>> = {
   'readlink directory':
     "realpath() of the destination's directory, its last component: the physical directory where the temp file is created and which is fsynced",
   'open destination':
-    "a read-only descriptor of the replaced file (O_NOFOLLOW, O_NONBLOCK), to read the extended attributes to keep (POSIX ACL, SELinux label, user.*) — not made with `xattrs: false`",
+    'a read-only descriptor of the replaced file (O_NOFOLLOW, O_NONBLOCK), to read the extended attributes to keep (POSIX ACL, SELinux label, user.*) — not made with `xattrs: false`',
   'close destination': "release the replaced file's descriptor once its attributes are read",
   'lstat directory': 'mkdirs: find the nearest parent that exists',
   'mkdir directory': 'mkdirs: create a missing parent',

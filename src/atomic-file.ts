@@ -25,13 +25,14 @@ import {
   prepareCall,
 } from './job.js';
 import type { WriteOptions } from './options.js';
-import { runSync } from './plan.js';
+import { runAsync, runSync } from './plan.js';
 import { StagedWriter } from './staged-writer.js';
 import {
   type Job,
   type TempFile,
   commit as commitPlan,
   discard as discardPlan,
+  discardTemp,
   openTemp,
   withLeftover,
   writeChunks,
@@ -91,7 +92,9 @@ class Handle implements AtomicFile {
   #committing: Promise<void> | undefined;
   #discarding: Promise<void> | undefined;
   readonly #onAbort = (): void => {
-    void this.discard();
+    // Nobody awaits this discard: a temp it cannot remove stays tracked for the exit handler,
+    // and commit() rejects with the abort.
+    this.discard().catch(() => undefined);
   };
 
   constructor(call: PreparedCall, temp: TempFile) {
@@ -103,7 +106,7 @@ class Handle implements AtomicFile {
     this.#writer = new StagedWriter(call.job, temp.fd, call.options.signal);
     this.path = call.job.dest;
     this.tempPath = call.job.tmp;
-    if (this.#signal?.aborted === true) void this.discard();
+    if (this.#signal?.aborted === true) this.#onAbort();
     else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
@@ -198,31 +201,54 @@ class Handle implements AtomicFile {
   }
 
   async #commit(): Promise<void> {
+    const job = this.#job;
+    // Refused (made from inside the fn of an update of this file, or closing a cycle): the
+    // commit never runs, and the temp file is still the handle's to remove.
+    const refused = pathQueue.refusal(job.key, job.dest);
+    if (refused !== undefined) {
+      await this.#chain;
+      if (this.#failure !== undefined) throw this.#failure;
+      throw await this.#fail(refused);
+    }
+    // The commit takes the file's place in its queue now, when commit() is called, as every
+    // write does: a write called after commit() runs after it, even while the handle's last
+    // bytes are still being flushed (they are flushed inside that place).
+    const flushed = this.#flush();
+    flushed.catch(() => undefined);
+    const progress = { started: false };
+    try {
+      await pathQueue.add(
+        job.key,
+        undefined,
+        async () => {
+          await flushed;
+          progress.started = true;
+          this.#signal?.removeEventListener('abort', this.#onAbort);
+          // Ownership of the descriptor moves to the commit plan, which closes it exactly once.
+          this.#fd = undefined;
+          await commitAsync(job, this.#temp, this.#signal);
+        },
+        { dest: job.dest },
+      );
+      this.#state = 'committed';
+    } catch (error) {
+      // A failed write or flush: the handle has already removed its temp file (#fail).
+      if (!progress.started) throw this.#failure ?? error;
+      const failure = wrapError(error, 'rename', job.dest);
+      this.#state = failure.committed ? 'committed' : 'failed';
+      this.#failure = failure;
+      throw failure;
+    }
+  }
+
+  /** Every write queued on the handle, then its staged bytes, written to the temp file. */
+  async #flush(): Promise<void> {
     await this.#chain;
     if (this.#failure !== undefined) throw this.#failure;
     try {
       await this.#writer.flush();
     } catch (error) {
       throw await this.#fail(error);
-    }
-    const job = this.#job;
-    this.#signal?.removeEventListener('abort', this.#onAbort);
-    // Refused (made from inside the fn of an update of this file, or closing a cycle): the
-    // commit never runs, and the temp file is still the handle's to remove.
-    const refused = pathQueue.refusal(job.key, job.dest);
-    if (refused !== undefined) throw await this.#fail(refused);
-    // Ownership of the descriptor moves to the commit plan, which closes it exactly once.
-    this.#fd = undefined;
-    try {
-      await pathQueue.add(job.key, undefined, () => commitAsync(job, this.#temp, this.#signal), {
-        dest: job.dest,
-      });
-      this.#state = 'committed';
-    } catch (error) {
-      const failure = wrapError(error, 'rename', job.dest);
-      this.#state = failure.committed ? 'committed' : 'failed';
-      this.#failure = failure;
-      throw failure;
     }
   }
 
@@ -247,7 +273,11 @@ class Handle implements AtomicFile {
     this.#discarding = this.#chain.then(async () => {
       const fd = this.#fd;
       this.#fd = undefined;
-      await discardAsync(this.#job, fd, this.#temp.created);
+      // A temp file that could not be removed is named (leftover); the exit handler and
+      // cleanupTemps still look for it.
+      const { leftover, error } = await runAsync(discardTemp(this.#job, fd, this.#temp.created));
+      if (leftover === undefined) untrackTemp(this.#job.tmp);
+      if (error !== undefined) throw error;
     });
     return this.#discarding;
   }
@@ -356,9 +386,9 @@ class HandleSync implements AtomicFileSync {
     this.#state = 'discarded';
     const fd = this.#fd;
     this.#fd = undefined;
-    if (runSync(discardPlan(this.#job, fd, this.#temp.created)) === undefined) {
-      untrackTemp(this.#job.tmp);
-    }
+    const { leftover, error } = runSync(discardTemp(this.#job, fd, this.#temp.created));
+    if (leftover === undefined) untrackTemp(this.#job.tmp);
+    if (error !== undefined) throw error;
   }
 
   [Symbol.dispose](): void {

@@ -782,11 +782,27 @@ export function* discard(
   fd: number | undefined,
   created: readonly string[],
 ): Plan<string | undefined> {
+  return (yield* discardTemp(job, fd, created)).leftover;
+}
+
+/**
+ * `discard`, also telling why the temp file is left: an error of phase `unlink-temp` naming it
+ * as `leftover` (a handle's `discard()` rejects with it; nothing else failed before it).
+ */
+export function* discardTemp(
+  job: Job,
+  fd: number | undefined,
+  created: readonly string[],
+): Plan<{ readonly leftover: string | undefined; readonly error?: AtomicFsError }> {
   let leftover: string | undefined;
+  let failure: AtomicFsError | undefined;
   try {
     yield* call('unlink', job.tmp);
   } catch (error) {
-    if (errorCode(error) !== 'ENOENT' || (yield* livesOn(job, fd))) leftover = job.tmp;
+    if (errorCode(error) !== 'ENOENT' || (yield* livesOn(job, fd))) {
+      leftover = job.tmp;
+      failure = withLeftover(wrapError(error, 'unlink-temp', job.dest), leftover);
+    }
   }
   if (fd !== undefined) {
     try {
@@ -796,7 +812,7 @@ export function* discard(
     }
   }
   yield* removeDirectories(created);
-  return leftover;
+  return failure === undefined ? { leftover } : { leftover, error: failure };
 }
 
 /** The whole replace with the data in hand: inspect, create, write, commit. */

@@ -19,6 +19,10 @@ import { MATRIX, unavailable } from './matrix.js';
 
 const MAIN = fileURLToPath(new URL('main.js', import.meta.url));
 const FIXED_SEED = 20_261_207;
+// The classes of issue 11 stay steered around in CI for now: with them on, the merged code
+// passes the hunter's checks except for disagreements between the model and the code's
+// documented call-time refusals that are still being reconciled (see the issue's note).
+const FIXED_CLASSES = 'none';
 const runs = Number(process.env.ATOMIC_FS_HUNT_CI_RUNS ?? 100);
 const fsRuns = Number(process.env.ATOMIC_FS_HUNT_CI_FS_RUNS ?? 40);
 
@@ -27,8 +31,7 @@ function huntIn(env: Record<string, string>): { code: number | null; output: str
     encoding: 'utf8',
     env: {
       ...process.env,
-      // The known classes stay off: these runs must pass on the fixed code.
-      ATOMIC_FS_HUNT_CLASSES: 'none',
+      ATOMIC_FS_HUNT_CLASSES: FIXED_CLASSES,
       ...env,
     },
     timeout: 240_000,
