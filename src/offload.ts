@@ -223,7 +223,16 @@ function send<K extends keyof OffloadPlans>(
   const id = (nextId += 1);
   return new Promise((resolve, reject) => {
     // Posted first: a message that cannot be sent rejects here and leaves nothing pending.
-    thread.postMessage({ id, name, args }, [...moved]);
+    try {
+      thread.postMessage({ id, name, args }, [...moved]);
+    } catch (error) {
+      // Node 22+ refuses to move a buffer marked untransferable (Buffer's pool, and buffers
+      // Node made itself): then the data is copied, as postMessage does without a list.
+      if ((error as { name?: unknown } | null)?.name !== 'DataCloneError' || moved.length === 0) {
+        throw error;
+      }
+      thread.postMessage({ id, name, args });
+    }
     if (pending.size === 0) thread.ref();
     pending.set(id, { resolve, reject, dest });
   });
