@@ -38,7 +38,12 @@ import { flags, seam } from './fs.js';
 import { pathQueue, resolveCall } from './job.js';
 import { type WriteOptions, normalizeOptions, pathOf } from './options.js';
 import { type Plan, call, runAsync } from './plan.js';
-import { copiesIntoDescriptor, hasPosixMetadata, xattrsCarryAccess } from './platform.js';
+import {
+  copiesIntoDescriptor,
+  hasPosixMetadata,
+  runtimeOf,
+  xattrsCarryAccess,
+} from './platform.js';
 import { type Progress, type ProgressCallback, progressOf, report } from './progress.js';
 import {
   type Inspection,
@@ -284,7 +289,7 @@ function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
     const inspection: Inspection = acl === undefined ? inspected : { ...inspected, acl };
     throwIfAborted(signal, job.dest);
     const posix = hasPosixMetadata(seam.platform);
-    const into = posix && copiesIntoDescriptor(seam.platform);
+    const into = posix && copiesIntoDescriptor(seam.platform, runtimeOf(process.versions));
     // The kernel copy gives the file the source's mode (libuv's fchmod): only if that is never
     // wider than the final mode for group and others. Into our own temp, libuv re-opens it for
     // writing, which its final mode must allow (root may anyway). A temp libuv creates itself

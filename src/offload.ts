@@ -226,11 +226,12 @@ function send<K extends keyof OffloadPlans>(
     try {
       thread.postMessage({ id, name, args }, [...moved]);
     } catch (error) {
-      // Node 22+ refuses to move a buffer marked untransferable (Buffer's pool, and buffers
-      // Node made itself): then the data is copied, as postMessage does without a list.
-      if ((error as { name?: unknown } | null)?.name !== 'DataCloneError' || moved.length === 0) {
-        throw error;
-      }
+      // A runtime may refuse to move a buffer it owns: Node 22+ one marked untransferable
+      // (Buffer's pool, buffers Node made itself) with a DataCloneError, Deno one with its own
+      // detach key with a TypeError. A refused transfer detaches nothing, so the data is
+      // copied instead, as postMessage does without a list; an error that copying does not
+      // avoid is thrown by the second call.
+      if (moved.length === 0) throw error;
       thread.postMessage({ id, name, args });
     }
     if (pending.size === 0) thread.ref();

@@ -22,7 +22,7 @@
  * inode as fstat() of the descriptor.
  *
  * Where that cannot be had (macOS and other systems without /proc, Linux without /proc
- * mounted), entries are named by path. A path is only as safe as the names it passes through:
+ * mounted, Deno: see `reachesByDescriptorLink`), entries are named by path. A path is only as safe as the names it passes through:
  * anyone who can rename one of them (an entry of a directory they can write, other than the
  * last name) can put a symlink in its place between two calls. So, as root (where a
  * redirected call does the most harm), the library refuses to pass through a name another
@@ -35,6 +35,7 @@ import { dirname, join } from 'node:path';
 import { errorCode } from './errors.js';
 import { type Stats, flags, pinFlags, seam } from './fs.js';
 import { type Plan, call } from './plan.js';
+import { reachesByDescriptorLink, runtimeOf } from './platform.js';
 
 /** The identity of a file: device and inode. */
 export interface Identity {
@@ -253,7 +254,7 @@ export function* openRoot(path: string, options: RootOptions): Plan<Dir> {
   try {
     const stats = statsOf(yield* call('fstat', fd));
     let pinned = false;
-    if (seam.platform === 'linux') {
+    if (reachesByDescriptorLink(seam.platform, runtimeOf(process.versions))) {
       try {
         pinned = sameFile(statsOf(yield* call('stat', `/proc/self/fd/${fd}`)), stats);
       } catch (error) {

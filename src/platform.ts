@@ -171,10 +171,21 @@ export function isUnsettableXattr(code: string | undefined): boolean {
 }
 
 /**
- * The kernel copy can fill a temp file the library created itself, through the descriptor's
- * name in /proc/self/fd (a magic link: it reaches that open file whatever happens to the names
- * in the directory). Elsewhere the kernel copy creates the temp file itself.
+ * Whether open files may be reached through their names in /proc/self/fd (magic links: each
+ * reaches that open file or directory whatever happens to the names on its path). On Linux
+ * and Android, except under Deno, whose permission model grants /proc/self paths to
+ * `--allow-all` only: a program run with `--allow-read --allow-write` would fail every such
+ * call, so there the library does as on a system without procfs.
  */
-export function copiesIntoDescriptor(platform: NodeJS.Platform): boolean {
-  return platform === 'linux' || platform === 'android';
+export function reachesByDescriptorLink(platform: NodeJS.Platform, runtime: Runtime): boolean {
+  return (platform === 'linux' || platform === 'android') && runtime !== 'deno';
+}
+
+/**
+ * The kernel copy can fill a temp file the library created itself, through the descriptor's
+ * name in /proc/self/fd (see `reachesByDescriptorLink`). Elsewhere the kernel copy creates the
+ * temp file itself.
+ */
+export function copiesIntoDescriptor(platform: NodeJS.Platform, runtime: Runtime): boolean {
+  return reachesByDescriptorLink(platform, runtime);
 }

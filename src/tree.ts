@@ -29,8 +29,11 @@ import { seam } from './fs.js';
 import { type Plan, call } from './plan.js';
 import { parseStagingName, stagingName } from './temp.js';
 
-/** Codes of unlink() for a directory: EISDIR (Linux), EPERM (macOS, POSIX). */
-const UNLINK_DIRECTORY = new Set(['EISDIR', 'EPERM']);
+/**
+ * Codes of unlink() for a directory: EISDIR (Linux), EPERM (macOS, POSIX), ENOTEMPTY (Deno's
+ * node:fs, whose unlink removes an empty directory and refuses any other).
+ */
+const UNLINK_DIRECTORY = new Set(['EISDIR', 'EPERM', 'ENOTEMPTY']);
 /** Codes of a pinned open() for something that is not a directory (now). */
 const NOT_A_DIRECTORY = new Set(['ENOTDIR', 'ELOOP']);
 

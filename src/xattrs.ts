@@ -160,7 +160,8 @@ export function* tempAttributeNames(
     const acl = yield* call('getXattr', fd, POSIX_ACL_ACCESS);
     return acl === null ? [] : [POSIX_ACL_ACCESS];
   } catch (error) {
-    if (isUnsupportedXattrs(errorCode(error))) return [];
+    // No attributes here, or never managed in this runtime (Bun, Deno: warned once).
+    if (unmanaged(error)) return [];
     throw wrapError(error, 'xattrs', dest);
   }
 }

@@ -27,6 +27,8 @@ import {
   isTransientRenameError,
   isUnsupportedDirectoryFsync,
   nativeAddonRefusal,
+  reachesByDescriptorLink,
+  copiesIntoDescriptor,
   runtimeOf,
 } from '../src/platform.js';
 import { type SeamCall, instrument, isRoot, list, tempDir, temps } from './helpers.js';
@@ -61,6 +63,18 @@ test('runtimes: Bun and Deno are told apart, and the native addon is kept from t
   assert.equal(nativeAddonRefusal('node'), undefined);
   assert.match(nativeAddonRefusal('bun') ?? '', /libuv, which Bun does not provide/);
   assert.match(nativeAddonRefusal('deno') ?? '', /libuv, which Deno does not provide/);
+});
+
+test('descriptor links (/proc/self/fd): Linux and Android, never under Deno', () => {
+  assert.equal(reachesByDescriptorLink('linux', 'node'), true);
+  assert.equal(reachesByDescriptorLink('android', 'bun'), true);
+  // Deno grants /proc/self paths to --allow-all only: without it every such call would fail.
+  assert.equal(reachesByDescriptorLink('linux', 'deno'), false);
+  assert.equal(reachesByDescriptorLink('darwin', 'node'), false);
+  assert.equal(reachesByDescriptorLink('win32', 'node'), false);
+  assert.equal(copiesIntoDescriptor('linux', 'node'), true);
+  assert.equal(copiesIntoDescriptor('linux', 'deno'), false);
+  assert.equal(copiesIntoDescriptor('freebsd', 'node'), false);
 });
 
 function fakeSleeps(): number[] {
