@@ -13,7 +13,7 @@
  */
 import { Writable } from 'node:stream';
 import { HANDLE_BUFFER_BYTES } from './constants.js';
-import { type AtomicFsError, asError, ownError, throwIfAborted, wrapError } from './errors.js';
+import { AtomicFsError, asError, ownError, throwIfAborted, wrapError } from './errors.js';
 import { trackTemp, untrackTemp } from './exit-cleanup.js';
 import { requireChunk, type Chunk } from './data.js';
 import {
@@ -125,6 +125,23 @@ class Handle implements AtomicFile {
     return undefined;
   }
 
+  /**
+   * Reject with a refusal once a discard under way has settled: an aborted handle discards its
+   * temp in the background, and whoever is told of the abort must find the temp gone (or be
+   * told it is left).
+   */
+  #refuse(refusal: Error): Promise<never> {
+    const discarding = this.#discarding;
+    if (discarding === undefined) return Promise.reject(refusal);
+    return discarding.then(
+      () => Promise.reject(refusal),
+      (error: unknown) =>
+        Promise.reject(
+          withLeftover(refusal, error instanceof AtomicFsError ? error.leftover : undefined),
+        ),
+    );
+  }
+
   /** Run `step` after every earlier write; a failure discards the temp file once. */
   #enqueue(step: () => Promise<void>): Promise<void> {
     const result = this.#chain.then(async () => {
@@ -151,7 +168,7 @@ class Handle implements AtomicFile {
 
   write(chunk: Chunk, encoding?: BufferEncoding): Promise<void> {
     const refusal = this.#refusal('write');
-    if (refusal !== undefined) return Promise.reject(refusal);
+    if (refusal !== undefined) return this.#refuse(refusal);
     let bytes: Uint8Array;
     try {
       bytes = requireChunk(chunk, encoding ?? this.#encoding, 'chunk');
@@ -194,7 +211,7 @@ class Handle implements AtomicFile {
   commit(): Promise<void> {
     if (this.#committing !== undefined) return this.#committing;
     const refusal = this.#refusal('commit');
-    if (refusal !== undefined) return Promise.reject(refusal);
+    if (refusal !== undefined) return this.#refuse(refusal);
     this.#state = 'committing';
     this.#committing = this.#commit();
     return this.#committing;
@@ -369,7 +386,7 @@ class HandleSync implements AtomicFileSync {
     this.#fd = undefined;
     this.#state = 'committing';
     try {
-      runSync(commitPlan(this.#job, fd, this.#temp.created, undefined, this.#signal));
+      runSync(commitPlan(this.#job, this.#temp, undefined, this.#signal));
       this.#state = 'committed';
     } catch (error) {
       const failure = wrapError(error, 'rename', this.#job.dest);

@@ -328,7 +328,7 @@ function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
       held = undefined;
       yield* closeQuietly(source);
     }
-    yield* commit(job, temp.fd, temp.created, inspection, signal);
+    yield* commit(job, temp, inspection, signal);
   } finally {
     if (held !== undefined) yield* closeQuietly(held);
   }

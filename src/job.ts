@@ -174,7 +174,7 @@ export async function commitAsync(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   try {
-    await runAsync(commit(job, temp.fd, temp.created, undefined, signal));
+    await runAsync(commit(job, temp, undefined, signal));
   } catch (error) {
     afterFailure(job.tmp, error);
     throw error;

@@ -266,6 +266,12 @@ export interface TempFile {
   readonly fd: number;
   /** Directories created for it by `mkdirs`, top first. */
   readonly created: readonly string[];
+  /**
+   * Opened ahead of its commit (`openTemp`): owner-only until then, and `mode` is the mode it
+   * gets if the destination gives none at the commit (the mode it had when the temp was
+   * opened, or the one a new file gets there; `undefined` on Windows).
+   */
+  readonly ahead?: { readonly mode: number | undefined };
 }
 
 /** Open the temp file exclusively; with `mkdirs`, make missing parents on the first ENOENT. */
@@ -558,18 +564,18 @@ function ownerOf(
 /**
  * After the last byte. The temp's metadata was made final before the first (`createTemp`),
  * but a write by a process without CAP_FSETID clears the set-user-ID and set-group-ID bits:
- * they are given back. `fresh`: the destination was looked at again since the temp was made (a
- * handle committed long after it was opened): its owner and mode are compared and applied
- * again, as they are now.
+ * they are given back. `ahead`: the temp was opened ahead of its commit (`openTemp`: a handle,
+ * streamed data), owner-only, and the destination was looked at again just now: it gets the
+ * owner and mode the destination has now.
  */
 export function* applyMetadata(
   job: Job,
   fd: number,
   inspection: Inspection,
-  fresh = false,
+  ahead?: TempFile['ahead'],
 ): Plan<void> {
   const { settings } = job;
-  const mode = wantedMode(job, inspection);
+  const mode = wantedMode(job, inspection) ?? ahead?.mode;
   if (!hasPosixMetadata(seam.platform)) {
     // Windows: fchmod only toggles the read-only attribute; owners do not apply.
     if (settings.mode !== undefined) {
@@ -577,7 +583,7 @@ export function* applyMetadata(
     }
     return;
   }
-  if (!fresh) {
+  if (ahead === undefined) {
     if (mode !== undefined && (mode & 0o6000) !== 0) {
       yield* inPhase('chmod', job.dest, call('fchmod', fd, mode));
     }
@@ -673,13 +679,12 @@ export function* fsyncDirectory(dir: string): Plan<void> {
  */
 export function* commit(
   job: Job,
-  fd: number,
-  created: readonly string[],
-  inspected?: Inspection,
+  temp: TempFile,
+  inspected: Inspection | undefined,
   signal?: AbortSignal,
 ): Plan<void> {
+  const { fd, created, ahead } = temp;
   let inspection = inspected;
-  const fresh = inspection === undefined;
   if (inspection === undefined) {
     // A handle may be committed long after it was opened: look at the destination again.
     try {
@@ -688,7 +693,7 @@ export function* commit(
       throw withLeftover(error, yield* discard(job, fd, created));
     }
   }
-  yield* seal(job, fd, created, inspection, fresh);
+  yield* seal(job, fd, created, inspection, inspection === inspected ? undefined : ahead);
   yield* publishSealed(job, created, signal);
   if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
     try {
@@ -701,7 +706,7 @@ export function* commit(
 }
 
 /**
- * The first half of `commit`: the bits a write clears (or, `fresh`, owner and mode as the
+ * The first half of `commit`: the bits a write clears (or, `ahead`, owner and mode as the
  * destination has them now), fsync, close. The temp file is then complete
  * (and durable, unless durability is `'none'`) but not published. Takes ownership of `fd`;
  * on failure the temp file is removed. writeFiles seals many files before publishing any.
@@ -711,11 +716,11 @@ export function* seal(
   fd: number,
   created: readonly string[],
   inspection: Inspection,
-  fresh = false,
+  ahead?: TempFile['ahead'],
 ): Plan<void> {
   let open: number | undefined = fd;
   try {
-    yield* applyMetadata(job, fd, inspection, fresh);
+    yield* applyMetadata(job, fd, inspection, ahead);
     if (job.settings.durability !== 'none') {
       yield* inPhase('fsync', job.dest, call('fsync', fd));
     }
@@ -833,11 +838,70 @@ export function* writeWhole(
   } catch (error) {
     throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
   }
-  yield* commit(job, temp.fd, temp.created, inspection, signal);
+  yield* commit(job, temp, inspection, signal);
 }
 
-/** Open a temp file for a handle: inspect, then create. */
+/**
+ * Make final what a temp opened ahead of its commit can be final in before its first byte:
+ * its owner and access rules (an ACL's named users stay masked out by its empty group bits).
+ * Its mode stays owner-only (`mode & 0o700`) until the commit.
+ */
+function* finishAhead(job: Job, fd: number, final: Final, mode: number): Plan<void> {
+  const chowned = yield* chownTemp(job, fd, final);
+  let aclChanged = false;
+  if (final.attributes !== undefined) {
+    const names = yield* tempAttributeNames(job.dest, fd, final.attributes);
+    aclChanged = yield* applyAttributes(job.dest, fd, final.attributes, names);
+  }
+  // A chown clears set-user-ID bits (there are none yet); an ACL sets the group bits.
+  if (chowned || aclChanged) yield* inPhase('chmod', job.dest, call('fchmod', fd, ownerOnly(mode)));
+}
+
+/**
+ * The mode a new file gets here, as the kernel gives it (the umask, or the directory's default
+ * ACL, which replaces the umask): read off a probe created with 0o666 at the temp's name, then
+ * removed before any byte (whoever opened it holds an empty, nameless file). process.umask()
+ * cannot tell: reading it sets it, for every thread, for a moment.
+ */
+function* newFileMode(job: Job): Plan<{ mode: number; created: readonly string[] }> {
+  const probe = yield* openExclusive(job, NEW_FILE_MODE, []);
+  let mode: number;
+  try {
+    mode = (yield* inPhase('chmod', job.dest, call('fstat', probe.fd))).mode & 0o777;
+  } catch (error) {
+    throw withLeftover(error, yield* discard(job, probe.fd, probe.created));
+  }
+  try {
+    yield* dropTemp(job, probe.fd);
+  } catch (error) {
+    yield* removeDirectories(probe.created);
+    throw error;
+  }
+  return { mode, created: probe.created };
+}
+
+/**
+ * Open a temp file ahead of its commit (a handle, streamed data, a download). Until the commit
+ * the destination may change — a write queued ahead of this one may narrow its mode or give it
+ * another owner — so the temp is owner-only until then: nobody but its owner can open it,
+ * whatever mode the file ends up with. Its owner and access rules are made final now, as the
+ * destination has them; `commit` looks again and applies the owner and mode it has then.
+ */
 export function* openTemp(job: Job): Plan<TempFile> {
   const inspection = yield* inspectTarget(job);
-  return yield* createTemp(job, inspection);
+  if (!hasPosixMetadata(seam.platform)) {
+    // Windows: the only permission is the read-only attribute, set after the data.
+    return { ...(yield* createTemp(job, inspection)), ahead: { mode: undefined } };
+  }
+  let mode = wantedMode(job, inspection);
+  let created: readonly string[] = [];
+  if (mode === undefined) ({ mode, created } = yield* newFileMode(job));
+  const temp = yield* openExclusive(job, ownerOnly(mode), created);
+  try {
+    const final = yield* finalOf(job, inspection);
+    yield* finishAhead(job, temp.fd, final, mode);
+  } catch (error) {
+    throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
+  }
+  return { ...temp, ahead: { mode } };
 }

@@ -514,6 +514,9 @@ test('writeFile: a coalesced-away write never gets the newer data’s ENOSPC: it
 test('writeFile: a failure older data would meet at the same step is shared, not retried', async (t) => {
   const dir = tempDir(t);
   const dest = join(dir, 'file');
+  // An existing file: the streamed write creates its temp at once (a new file's would follow
+  // the probe of its mode, which the wait below could take for it).
+  fs.writeFileSync(dest, 'old');
   let gate: () => void = () => undefined;
   const held = new Promise<void>((resolve) => (gate = resolve));
   const first = writeFile(

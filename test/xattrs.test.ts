@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { type TestContext, describe, test } from 'node:test';
 import { restoreSeam, seam } from '../src/fs.js';
 import {
@@ -181,6 +182,25 @@ describe('a replace keeps the ACL, the label and user attributes; drops capabili
     const path = join(dir, 'new');
     await writeFile(path, NEW);
     assert.match(acl(path), /user:nobody:r--/);
+  });
+
+  test('a new file from a handle or a stream: what fs.writeFile gives it there', async (t) => {
+    if (!ready(t)) return;
+    const dir = tempDir(t);
+    tool('setfacl', ['-d', '-m', 'u:nobody:rw,g::r,o::-', dir]);
+    const plain = join(dir, 'plain');
+    fs.writeFileSync(plain, NEW);
+    const handle = await openAtomic(join(dir, 'handle'));
+    // Owner-only until the commit: the inherited entries are masked out (mask::---).
+    assert.match(acl(handle.tempPath), /mask::---/);
+    await handle.write(NEW);
+    await handle.commit();
+    await writeFile(join(dir, 'stream'), Readable.from([NEW]));
+    for (const name of ['handle', 'stream']) {
+      const path = join(dir, name);
+      assert.equal(acl(path), acl(plain), name);
+      assert.equal(fs.statSync(path).mode & 0o7777, fs.statSync(plain).mode & 0o7777, name);
+    }
   });
 });
 

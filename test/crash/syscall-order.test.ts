@@ -3,7 +3,9 @@
  * in the destination's directory → fchown/fchmod (its metadata is final before the first
  * byte) → writes → fchmod again only to give back the set-user-ID bits a write clears →
  * fsync(temp) → close → rename → fsync(directory), and the temp name is never unlinked after
- * the rename.
+ * the rename. A temp opened ahead of its commit (a stream, a handle) is created owner-only
+ * instead and gets its final mode after the last byte (the destination may change before the
+ * commit); for a new file, the mode the kernel gives one is read off an empty probe first.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -94,12 +96,41 @@ function where(calls: Syscall[], predicate: (call: Syscall) => boolean): number[
   return calls.flatMap((call, index) => (predicate(call) ? [index] : []));
 }
 
-function assertOrder(calls: Syscall[], dir: string, expectMetadata: boolean): void {
+/** What a case's calls must show besides the common order. */
+interface Expect {
+  /** fchmod/fchown before the first byte. */
+  readonly before: boolean;
+  /** fchmod after the last byte (set-user-ID bits given back; a temp opened ahead's mode). */
+  readonly after: boolean;
+  /** Opened ahead of its commit: created owner-only (this mode), and for a new file a probe. */
+  readonly ahead?: { readonly created: number; readonly probe: boolean };
+}
+
+/** The mode argument of an openat() that creates. */
+function createMode(call: Syscall): number {
+  return Number.parseInt(/, (0[0-7]+)$/.exec(call.args)?.[1] ?? 'NaN', 8);
+}
+
+function assertOrder(calls: Syscall[], dir: string, expect: Expect): void {
   const names = calls.map((call) => `${call.name}(${call.args.slice(0, 60)})`).join('\n');
-  const [create, ...moreCreates] = where(
+  const creates = where(
     calls,
     (c) => c.name === 'openat' && c.args.includes('O_CREAT') && isTemp(c.args),
   );
+  if (expect.ahead?.probe === true) {
+    // The probe: created with 0o666, then closed and unlinked with no byte written to it.
+    const [probe, next] = creates;
+    const probeCall = probe === undefined ? undefined : calls[probe];
+    assert.ok(
+      probe !== undefined && probeCall !== undefined && next !== undefined,
+      `a probe, then the temp:\n${names}`,
+    );
+    assert.equal(createMode(probeCall), 0o666, `the probe asks for 0o666:\n${names}`);
+    const between = calls.slice(probe + 1, next).map((c) => c.name);
+    assert.deepEqual(between, ['close', 'unlink'], `the probe dropped unwritten:\n${names}`);
+    creates.shift();
+  }
+  const [create, ...moreCreates] = creates;
   assert.ok(create !== undefined && moreCreates.length === 0, `one temp created:\n${names}`);
   const createCall = calls[create];
   assert.ok(createCall !== undefined);
@@ -112,7 +143,7 @@ function assertOrder(calls: Syscall[], dir: string, expectMetadata: boolean): vo
   const writes = where(calls, (c) => /^(write|pwrite64|writev)$/.test(c.name) && isTemp(c.args));
   const metadata = where(calls, (c) => /^(fchmod|fchown)$/.test(c.name) && isTemp(c.args));
   const [fsyncTemp, ...extraFsyncs] = where(calls, onTemp('fsync'));
-  const [closeTemp] = where(calls, onTemp('close'));
+  const [closeTemp] = where(calls, onTemp('close')).filter((i) => i > create);
   const [rename] = where(calls, (c) => /^rename/.test(c.name));
   const [openDir] = where(calls, (c) => c.name === 'openat' && c.args.includes('O_DIRECTORY'));
   const [fsyncDir] = where(calls, (c) => c.name === 'fsync' && c.args.includes(`<${dir}>`));
@@ -146,12 +177,11 @@ function assertOrder(calls: Syscall[], dir: string, expectMetadata: boolean): vo
     afterData.every((i) => calls[i]?.name === 'fchmod'),
     `after the data, only fchmod (the bits a write clears):\n${names}`,
   );
-  if (expectMetadata) {
-    assert.ok(beforeData.length > 0, `fchmod before the first byte expected:\n${names}`);
-    assert.ok(afterData.length > 0, `the set-user-ID bits given back after the data:\n${names}`);
-  } else {
-    assert.deepEqual(afterData, [], `nothing to give back after the data:\n${names}`);
+  if (expect.ahead !== undefined) {
+    assert.equal(createMode(createCall), expect.ahead.created, `created owner-only:\n${names}`);
   }
+  assert.equal(beforeData.length > 0, expect.before, `fchmod before the first byte:\n${names}`);
+  assert.equal(afterData.length > 0, expect.after, `fchmod after the last byte:\n${names}`);
   const sequence = [create, lastWrite, fsyncTemp, closeTemp, rename, openDir, fsyncDir, closeDir];
   assert.deepEqual(
     [...sequence].sort((a, b) => (a ?? 0) - (b ?? 0)),
@@ -164,20 +194,20 @@ function assertOrder(calls: Syscall[], dir: string, expectMetadata: boolean): vo
   assert.deepEqual(unlinksAfter, [], 'the temp name is never unlinked after the rename');
 }
 
-const cases: [string, string, (dir: string) => void, boolean][] = [
+const cases: [string, string, (dir: string) => void, Expect][] = [
   [
     'writeFile over an existing 0600 file',
     `await lib.writeFile(dest, 'new');`,
     (dir) => {
       fs.writeFileSync(join(dir, 'file'), 'old', { mode: 0o600 });
     },
-    false,
+    { before: false, after: false },
   ],
   [
     'writeFile with a set-user-ID mode',
     `await lib.writeFile(dest, 'new', { mode: 0o4755 });`,
     () => undefined,
-    true,
+    { before: true, after: true },
   ],
   [
     'writeFileSync over an existing file',
@@ -185,28 +215,29 @@ const cases: [string, string, (dir: string) => void, boolean][] = [
     (dir) => {
       fs.writeFileSync(join(dir, 'file'), 'old');
     },
-    false,
+    { before: false, after: false },
   ],
   [
     'writeFile from a stream',
-    `await lib.writeFile(dest, (async function* () { yield 'a'; yield Buffer.alloc(100000); })());`,
+    `process.umask(0o022); await lib.writeFile(dest, (async function* () { yield 'a'; yield Buffer.alloc(100000); })());`,
     () => undefined,
-    false,
+    // A new file: 0o666 less the umask, read off the probe.
+    { before: false, after: true, ahead: { created: 0o600, probe: true } },
   ],
   [
     'openAtomic',
     `const f = await lib.openAtomic(dest, { mode: 0o4700 }); await f.write('x'); await f.commit();`,
     () => undefined,
-    true,
+    { before: false, after: true, ahead: { created: 0o700, probe: false } },
   ],
 ];
 
-for (const [name, body, setup, expectMetadata] of cases) {
+for (const [name, body, setup, expect] of cases) {
   test(`syscall order under strace: ${name}`, (t) => {
     if (!needs(t, isLinux && hasStrace, 'needs Linux and strace')) return;
     const dir = fs.realpathSync(tempDir(t));
     setup(dir);
-    assertOrder(trace(t, dir, body), dir, expectMetadata);
+    assertOrder(trace(t, dir, body), dir, expect);
     assert.equal(fs.readFileSync(join(dir, 'file')).length > 0, true);
   });
 }

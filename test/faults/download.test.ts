@@ -10,7 +10,7 @@ import { download } from '../../src/index.js';
 import { parseTempName } from '../../src/temp.js';
 import { type SeamCall, isLinux } from '../helpers.js';
 import { type TestServer, serve } from '../http.js';
-import { type Expected, runTable } from './table.js';
+import { type Expected, runTable, tempCreation } from './table.js';
 
 const OLD = Buffer.from('old content\n');
 const BODY = Buffer.from('downloaded content, longer than the old one\n'.repeat(100));
@@ -25,11 +25,14 @@ const XATTR_OPS = new Set(['listXattrs', 'getXattr', 'setXattr', 'removeXattr'])
 
 /** The expected outcome of failing each call of a clean download. */
 function downloadSteps(calls: readonly SeamCall[], dest: string): Expected[] {
-  const tempOpens = calls.filter((call) => call.name === 'open' && isTemp(call)).length;
-  let opens = 0;
+  const creation = tempCreation(
+    calls,
+    (call) => call.name === 'open' && isTemp(call),
+    (call) => call.name === 'unlink' && isTemp(call),
+  );
   let published = false;
   let phase: Phase = 'resolve';
-  return calls.map((call): Expected => {
+  return calls.map((call, index): Expected => {
     if (published) {
       return {
         phase: call.name === 'unlink' ? 'unlink-temp' : 'fsync-dir',
@@ -44,10 +47,18 @@ function downloadSteps(calls: readonly SeamCall[], dest: string): Expected[] {
     if ((call.subject === dest && call.name === 'open') || XATTR_OPS.has(call.name)) {
       return { phase: 'xattrs', path: 'dest', committed: false };
     }
+    if (creation.dropped(index) && isTemp(call) && ['close', 'unlink'].includes(call.name)) {
+      // The probe of a new file's mode, dropped before its first byte: a failed close is
+      // ignored, its unlink is part of creating the temp.
+      return {
+        phase: call.name === 'close' ? undefined : 'create-temp',
+        path: 'dest',
+        committed: false,
+      };
+    }
     if (isTemp(call) && call.name === 'open') {
       phase = 'create-temp';
-      opens += 1;
-    } else if (opens === 1 && tempOpens === 2) {
+    } else if (creation.mkdirs(index)) {
       phase = 'mkdirs'; // the first open met ENOENT: making the parents, then open again
     } else if (call.name === 'write') {
       phase = 'write';

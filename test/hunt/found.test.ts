@@ -1,9 +1,8 @@
 /**
  * Bugs the hunter found that are not among the known classes it was built to catch, each as a
- * minimal regression test. They fail on the code they were found on (b824f79), so they are
- * run once fixed; the two still open are `todo` (they run, and are reported, but do not
- * count as passes). Each names the hunter switch that steers around it (config.ts) and the
- * program the hunter shrank it to.
+ * minimal regression test that fails on the code it was found on. Each names the hunter switch
+ * that steered around it while it was open (config.ts) and the program the hunter shrank it
+ * to.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,8 +14,6 @@ import { PACKAGE_ROOT, instrument, list, tempDir, temps } from '../helpers.js';
 
 // Fixed: these run (and must pass) everywhere.
 const skip = false;
-// Not fixed yet: reported as todo (run, never counted as a pass), until their fix lands.
-const open = (why: string): { todo: string } => ({ todo: `open, found by the hunter: ${why}` });
 
 // Hunter switch `commitOrder`. Shrunk program (seed 2):
 //   #0 openAtomic('f') → 0 write(s), commit after 0 step(s)   #1 writeFile('f', 'w2')
@@ -70,11 +67,12 @@ test(
 // Hunter switch `earlyMode`. Shrunk program (seed 2):
 //   #0 copyFile('src', 'chain')  #1 openAtomic('sub/../f') → commit
 //   temp .f.afs-… was 0o644 before it became 0o640 (wider than its final mode)
-// The handle's temp is created when it is opened, with the mode the file has then; a write
-// called before it narrows the mode; the temp holds the handle's data with the wider mode.
+// The handle's temp was created when it was opened, with the mode the file had then; a write
+// called before it narrowed the mode; the temp held the handle's data with the wider mode.
+// A temp opened ahead of its commit is now owner-only until the commit.
 test(
   'found: a handle opened behind a write that narrows the mode never has a wider temp',
-  open('earlyMode'),
+  { skip },
   async (t) => {
     const dir = tempDir(t);
     const file = join(dir, 'f');
@@ -110,7 +108,7 @@ test(
 //   temp file left behind; descriptor leaked (when the program ended as commit() rejected)
 test(
   'found: commit() of an aborted handle rejects only once its temp is gone',
-  open('abortCleanup'),
+  { skip },
   async (t) => {
     const dir = tempDir(t);
     const controller = new AbortController();
@@ -137,4 +135,32 @@ test('found: discard() that cannot remove its temp says so (leftover)', { skip }
     assert.equal(error.leftover, handle.tempPath);
     return true;
   });
+});
+
+// The same for a new file: a write called after the handle was opened creates the file with a
+// narrower mode than a new file gets; the handle's temp never had more.
+test('found: a handle on a new file is never wider than the mode a write gives it', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'f');
+  const handle = await openAtomic(file);
+  const mode = fs.statSync(handle.tempPath).mode & 0o777;
+  await writeFile(file, 'secret v1', { mode: 0o600 });
+  await handle.write('secret v2');
+  await handle.commit();
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600, "the file's mode at the commit");
+  assert.equal(mode & ~0o600, 0, `the temp was 0o${mode.toString(8)}`);
+});
+
+// What the owner-only temp must not cost: a new file from a handle gets the mode a new file
+// gets (the umask, or the directory's default ACL), read off a probe that leaves nothing.
+test("found: a handle's new file gets the mode the umask gives, and no probe is left", async (t) => {
+  const dir = tempDir(t);
+  const previous = process.umask(0o027);
+  t.after(() => process.umask(previous));
+  const handle = await openAtomic(join(dir, 'f'));
+  assert.equal(fs.statSync(handle.tempPath).mode & 0o777, 0o600, 'owner-only until the commit');
+  await handle.write('data');
+  await handle.commit();
+  assert.equal(fs.statSync(join(dir, 'f')).mode & 0o777, 0o640);
+  assert.deepEqual(list(dir), ['f']);
 });

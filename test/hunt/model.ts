@@ -190,11 +190,13 @@ function queued(rec: Rec): boolean {
   if (rec.sync) return false;
   if (rec.part === 'open' || rec.part === 'discard') return false;
   // Aborted before the call, or failed while its path was resolved (when called): rejected
-  // at once, it never takes a place in a queue.
+  // at once, it never takes a place in a queue. copyFile's "same file" is found in its turn
+  // (the source is opened there): it waited in the queue like any copy.
   if ('o' in rec.op && rec.op.o.signal === 'aborted') return false;
   const outcome = rec.outcome;
   if (outcome?.ok === false && outcome.error instanceof AtomicFsError) {
-    if (outcome.error.phase === 'resolve') return false;
+    const inTurn = outcome.error.code === 'ERR_ATOMIC_SAME_FILE';
+    if (outcome.error.phase === 'resolve' && !inTurn) return false;
   }
   const k = rec.op.k;
   return k !== 'readJson' && k !== 'cleanupTemps';
