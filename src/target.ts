@@ -278,11 +278,13 @@ export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boo
     fail('ENAMETOOLONG', dest, dest, 'file name too long');
   }
   let walked: Walked;
+  // process.cwd() is the kernel's getcwd(): a physical path, as the walk needs.
+  const cwd = dest.startsWith('/') ? '/' : process.cwd();
   try {
-    // process.cwd() is the kernel's getcwd(): a physical path, as the walk needs.
-    const cwd = dest.startsWith('/') ? '/' : process.cwd();
     walked = runSync(locate(dest, cwd, symlinks, mkdirs));
   } catch (error) {
+    const queued = mkdirs ? undefined : behindMkdirs(dest, cwd, symlinks, error);
+    if (queued !== undefined) return queued;
     throw wrapError(error, 'resolve', dest);
   }
   const { dir, name, stats, missing } = walked;
@@ -301,6 +303,32 @@ export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boo
     return { target, dir, key: byPath, stats, ...extra };
   }
   return { target, dir, key: `in:${identity(dirStats)}/${name}`, stats, ...extra };
+}
+
+/**
+ * A file whose directory is missing, while a write of that same file that makes its
+ * directories (`mkdirs`) is queued or running: in call order the directories exist when this
+ * write's turn comes, so it queues behind that write (keyed by the path, as that write is)
+ * instead of failing now. In its turn it finds them, or fails as the kernel would then
+ * (ENOENT creating the temp file) if that write did not make them. Any other failure stands.
+ */
+function behindMkdirs(
+  dest: string,
+  cwd: string,
+  symlinks: SymlinkPolicy,
+  error: unknown,
+): Target | undefined {
+  if (errorCode(error) !== 'ENOENT') return undefined;
+  let walked: Walked;
+  try {
+    walked = runSync(walk(dest, cwd, symlinks, true));
+  } catch {
+    return undefined;
+  }
+  if (walked.missing.length === 0) return undefined;
+  const target = child(walked.dir, walked.name);
+  const key = `path:${target}`;
+  return pathQueue.has(key) ? { target, dir: walked.dir, key } : undefined;
 }
 
 // ---- Windows: `.` and `..` are folded lexically, as the Win32 path functions do ----

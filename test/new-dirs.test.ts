@@ -174,3 +174,30 @@ test('a directory left behind by a failed write is made durable by the next writ
   assert.ok(!seen.synced.slice(then).includes(root), 'D did not fsync root again');
   assert.deepEqual(temps(join(root, 'new')), []);
 });
+
+test('a write without mkdirs called behind one that makes its directories waits for them, in call order', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'a', 'b', 'f');
+  const made = writeFile(file, 'first', { mkdirs: true });
+  // The directories are missing now; in call order they exist when this write's turn comes.
+  const next = writeFile(file, 'second');
+  // A synchronous write cannot wait: it is refused as with any write of the file in flight.
+  assert.throws(() => writeFileSync(file, 'sync'), { code: 'ERR_ATOMIC_SYNC_CONFLICT' });
+  await Promise.all([made, next]);
+  assert.equal(fs.readFileSync(file, 'utf8'), 'second');
+  assert.deepEqual(temps(join(dir, 'a', 'b')), []);
+  // Nothing queued: the directory is missing, and that is the error at once.
+  await assert.rejects(writeFile(join(dir, 'x', 'f'), 'y'), { code: 'ENOENT', phase: 'resolve' });
+});
+
+test('a write without mkdirs behind a mkdirs write that fails: ENOENT in its turn, nothing made', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'a', 'f');
+  fs.writeFileSync(join(dir, 'blocker'), '');
+  instrument(t, [{ code: 'EACCES', when: (call) => call.name === 'mkdir' }]);
+  const made = writeFile(file, 'first', { mkdirs: true });
+  const next = writeFile(file, 'second');
+  await assert.rejects(made, { code: 'EACCES', phase: 'mkdirs' });
+  await assert.rejects(next, { code: 'ENOENT' });
+  assert.deepEqual(fs.readdirSync(dir), ['blocker']);
+});

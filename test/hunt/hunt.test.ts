@@ -19,10 +19,9 @@ import { MATRIX, unavailable } from './matrix.js';
 
 const MAIN = fileURLToPath(new URL('main.js', import.meta.url));
 const FIXED_SEED = 20_261_207;
-// The classes of issue 11 stay steered around in CI for now: with them on, the merged code
-// passes the hunter's checks except for disagreements between the model and the code's
-// documented call-time refusals that are still being reconciled (see the issue's note).
-const FIXED_CLASSES = 'none';
+// Every known class on: the generator makes programs that reach each fixed defect, so that
+// CI would catch any of them coming back (`none` steers around them all: see config.ts).
+const FIXED_CLASSES = process.env.ATOMIC_FS_HUNT_CLASSES ?? 'all';
 const runs = Number(process.env.ATOMIC_FS_HUNT_CI_RUNS ?? 100);
 const fsRuns = Number(process.env.ATOMIC_FS_HUNT_CI_FS_RUNS ?? 40);
 

@@ -202,6 +202,20 @@ function queued(rec: Rec): boolean {
   return k !== 'readJson' && k !== 'cleanupTemps';
 }
 
+function errorCodeOf(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String(error.code)
+    : undefined;
+}
+
+/** Whether a failed outcome is one superseded coalesced writes may share (see above). */
+function sharesFailure(outcome: Rec['outcome']): boolean {
+  if (outcome === undefined || outcome.ok) return false;
+  const error = outcome.error;
+  if (!(error instanceof AtomicFsError)) return false;
+  return error.committed || !['write', 'fsync', 'close', 'worker'].includes(error.phase);
+}
+
 /** Whether two records are writes that may be coalesced into one. */
 function coalescable(rec: Rec): boolean {
   const op = rec.op;
@@ -313,6 +327,16 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
     modeOverride?: number,
   ): void => {
     const where = model.target(alias, o);
+    if ('codes' in where && rec.sync && a_deep(alias)) {
+      // Its directories missing, while a write of the same file that makes them is queued: a
+      // synchronous write is refused as with any write of that file in flight (the code finds
+      // that write's queue, keyed by the path, before it looks for the directories).
+      const refused = precheck(rec, aliasNamed(alias).entry);
+      if (refused !== undefined) {
+        judge(rec, refused, label);
+        return;
+      }
+    }
     if ('codes' in where) {
       if (where.codes.includes('maybe')) {
         if (
@@ -439,6 +463,13 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
           break;
         }
         model.targets.set(rec, [where.name]);
+        // Made inside the fn of an update of the same file: refused when called, before the
+        // source is looked at (that happens in the copy's turn, which would never come).
+        const nested = precheck(rec, where.name);
+        if (nested !== undefined) {
+          judge(rec, nested, label);
+          break;
+        }
         const codes: string[] = [];
         if (source === undefined) codes.push('ENOENT');
         const refusal = model.refusals(where.name, op.o);
@@ -460,6 +491,19 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
               fail(`the kernel refuses '${op.a}'`, ...where.codes.filter((c) => c !== 'maybe')),
               `${label} (open)`,
             );
+            break;
+          }
+          // Its directories are being made by a write still in flight (mkdirs): a handle's temp
+          // is created when it is opened, not in the file's queue, so they may not exist yet.
+          const making =
+            a_deep(op.a) &&
+            op.o.mkdirs !== true &&
+            rec.inFlight.some(
+              (r) =>
+                queued(r) && 'a' in r.op && 'o' in r.op && a_deep(r.op.a) && r.op.o.mkdirs === true,
+            );
+          if (making && rec.outcome?.ok === false && errorCodeOf(rec.outcome.error) === 'ENOENT') {
+            judge(rec, fail('its directories are still being made', 'ENOENT'), `${label} (open)`);
             break;
           }
           handleTargets.set(rec, where.name);
@@ -509,7 +553,15 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
         }
         const name = where.name;
         model.targets.set(rec, [name]);
-        const pre = precheck(rec, name);
+        const checked = precheck(rec, name);
+        // Refused unless it came after that file's turn of a writeFiles in flight (`mayPass`):
+        // an fn that was called says it did, and the update is then judged as any other.
+        const passed =
+          checked !== undefined &&
+          !checked.ok &&
+          checked.codes.includes('mayPass') &&
+          rec.fnInputs.length > 0;
+        const pre = passed ? undefined : checked;
         const kind = model.kind(model.follow(name));
         const refusal =
           kind === 'fifo' || kind === 'chr' ? fail(`${name} is a ${kind}`, 'special') : undefined;
@@ -870,9 +922,18 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
         if (between) excused.add(basename(open.tempPath));
       }
     }
+    // Only temps that became a file have a final mode to compare with: a temp removed after a
+    // failure may have been narrowed on its way (copyFile's kernel copy gives it the source's
+    // mode before the one asked for), and its last mode says nothing of the final one.
+    const published = new Set(
+      run.log.samples
+        .filter((s) => parseTempName(basename(s.name)) === undefined)
+        .map((s) => `${s.ino}:${s.birth}`),
+    );
     for (const s of run.log.samples) {
       if (parseTempName(basename(s.name)) === undefined) continue;
       if (excused.has(basename(s.name))) continue;
+      if (!published.has(`${s.ino}:${s.birth}`)) continue;
       const final = last.get(`${s.ino}:${s.birth}`) ?? s.mode;
       if ((s.mode & ~final & modeBits) !== 0 && !reported.has(s.name)) {
         reported.add(s.name);
@@ -900,6 +961,10 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
     const targets = new Set(recs.flatMap((r) => model.targets.get(r) ?? []));
     const coalesced = recs.every(coalescable) && targets.size === 1;
     if (coalesced && !on.has('coalescedFault')) continue;
+    // The fixed rule (class 10): superseded callers share a failure their own data would meet
+    // at the same step too (creating the temp, renaming, anything after the publish), never
+    // one of a step that depends on the data (write, fsync, close) or a lost I/O thread.
+    if (coalesced && recs.every((r) => sharesFailure(r.outcome))) continue;
     const fault = run.log?.injected.find((i) => i.tag === tag);
     v.push(
       `one injected fault (${fault?.op ?? '?'} on ${basename(fault?.subject ?? '?').slice(0, 16)}) failed ${recs.length} calls: ${recs.map((r) => `#${r.id}`).join(', ')}${coalesced ? ' (coalesced away: their own data was never attempted)' : ''}`,
