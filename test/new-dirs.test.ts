@@ -182,7 +182,12 @@ test('a write without mkdirs called behind one that makes its directories waits 
   // The directories are missing now; in call order they exist when this write's turn comes.
   const next = writeFile(file, 'second');
   // A synchronous write cannot wait: it is refused as with any write of the file in flight.
-  assert.throws(() => writeFileSync(file, 'sync'), { code: 'ERR_ATOMIC_SYNC_CONFLICT' });
+  assert.throws(
+    () => {
+      writeFileSync(file, 'sync');
+    },
+    { code: 'ERR_ATOMIC_SYNC_CONFLICT' },
+  );
   await Promise.all([made, next]);
   assert.equal(fs.readFileSync(file, 'utf8'), 'second');
   assert.deepEqual(temps(join(dir, 'a', 'b')), []);
