@@ -67,7 +67,7 @@ export function prepareCall(
 
 /** A job for `target` with a fresh temp name beside it. */
 export function newJob(dest: string, where: Target, settings: WriteSettings): Job {
-  const { target, dir, key, missing, unsynced } = where;
+  const { target, dir, key, missing, unsynced, behind } = where;
   return {
     dest,
     target,
@@ -77,6 +77,7 @@ export function newJob(dest: string, where: Target, settings: WriteSettings): Jo
     settings,
     ...(missing === undefined ? {} : { missing }),
     ...(unsynced === undefined ? {} : { unsynced }),
+    ...(behind === undefined ? {} : { behind }),
   };
 }
 

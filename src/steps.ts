@@ -71,6 +71,8 @@ export interface Job {
    * new-dirs.ts): their entries are fsynced into their parents too before the write resolves.
    */
   readonly unsynced?: readonly string[] | undefined;
+  /** Queued behind a write that makes its directory (see target.ts): create nothing before. */
+  readonly behind?: true;
 }
 
 /** Metadata of the file being replaced. */

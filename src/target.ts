@@ -59,6 +59,11 @@ export interface Target {
    * without a durable entry, when the call was made: the write fsyncs their parents too.
    */
   readonly unsynced?: readonly string[] | undefined;
+  /**
+   * Its directory is missing, and a write of the same file queued before it makes it
+   * (`behindMkdirs`): nothing of this write may be created before its turn.
+   */
+  readonly behind?: true;
 }
 
 /** The longest path the kernel takes, in bytes with the terminating NUL (PATH_MAX). */
@@ -328,7 +333,7 @@ function behindMkdirs(
   if (walked.missing.length === 0) return undefined;
   const target = child(walked.dir, walked.name);
   const key = `path:${target}`;
-  return pathQueue.has(key) ? { target, dir: walked.dir, key } : undefined;
+  return pathQueue.has(key) ? { target, dir: walked.dir, key, behind: true } : undefined;
 }
 
 // ---- Windows: `.` and `..` are folded lexically, as the Win32 path functions do ----

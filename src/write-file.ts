@@ -79,7 +79,9 @@ function sharedFailure(error: unknown): boolean {
  * Take the file's turn for data that is filled in meanwhile (a streamed source, a download),
  * and publish it when the turn comes. `fill` starts only once the turn is taken: a refused
  * call opens nothing. It starts inside the job's context, so that a write made from inside
- * the source is seen as one (the job holds its place until the source ends).
+ * the source is seen as one (the job holds its place until the source ends). Behind a write
+ * that makes the file's directory (`job.behind`) it starts only in its turn, once that
+ * directory exists.
  */
 export function publishFilled(
   job: Job,
@@ -98,11 +100,15 @@ export function publishFilled(
     {
       dest: job.dest,
       holds,
-      begin: () => {
-        filled = fill();
-        // A failed fill removed its own temp; the run reports the failure.
-        filled.catch(() => undefined);
-      },
+      ...(job.behind === true
+        ? {}
+        : {
+            begin: () => {
+              filled = fill();
+              // A failed fill removed its own temp; the run reports the failure.
+              filled.catch(() => undefined);
+            },
+          }),
     },
   );
 }

@@ -188,8 +188,15 @@ test('a write without mkdirs called behind one that makes its directories waits 
     },
     { code: 'ERR_ATOMIC_SYNC_CONFLICT' },
   );
-  await Promise.all([made, next]);
-  assert.equal(fs.readFileSync(file, 'utf8'), 'second');
+  // A streamed write starts reading at once, but creates its temp only in its turn.
+  const streamed = writeFile(
+    file,
+    (async function* () {
+      yield 'third';
+    })(),
+  );
+  await Promise.all([made, next, streamed]);
+  assert.equal(fs.readFileSync(file, 'utf8'), 'third');
   assert.deepEqual(temps(join(dir, 'a', 'b')), []);
   // Nothing queued: the directory is missing, and that is the error at once.
   await assert.rejects(writeFile(join(dir, 'x', 'f'), 'y'), { code: 'ENOENT', phase: 'resolve' });
