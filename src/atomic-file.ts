@@ -20,19 +20,19 @@ import {
   type PreparedCall,
   commitAsync,
   discardAsync,
+  discardedAsync,
+  discardedSync,
   openTempAsync,
   pathQueue,
   prepareCall,
 } from './job.js';
 import type { WriteOptions } from './options.js';
-import { runAsync, runSync } from './plan.js';
+import { runSync } from './plan.js';
 import { StagedWriter } from './staged-writer.js';
 import {
   type Job,
   type TempFile,
   commit as commitPlan,
-  discard as discardPlan,
-  discardTemp,
   openTemp,
   withLeftover,
   writeChunks,
@@ -292,8 +292,7 @@ class Handle implements AtomicFile {
       this.#fd = undefined;
       // A temp file that could not be removed is named (leftover); the exit handler and
       // cleanupTemps still look for it.
-      const { leftover, error } = await runAsync(discardTemp(this.#job, fd, this.#temp.created));
-      if (leftover === undefined) untrackTemp(this.#job.tmp);
+      const { error } = await discardedAsync(this.#job, fd, this.#temp.created);
       if (error !== undefined) throw error;
     });
     return this.#discarding;
@@ -357,8 +356,7 @@ class HandleSync implements AtomicFileSync {
     const fd = this.#fd;
     this.#fd = undefined;
     this.#state = 'failed';
-    const leftover = runSync(discardPlan(this.#job, fd, this.#temp.created));
-    if (leftover === undefined) untrackTemp(this.#job.tmp);
+    const { leftover } = discardedSync(this.#job, fd, this.#temp.created);
     this.#failure = withLeftover(error, leftover);
     return this.#failure;
   }
@@ -403,8 +401,7 @@ class HandleSync implements AtomicFileSync {
     this.#state = 'discarded';
     const fd = this.#fd;
     this.#fd = undefined;
-    const { leftover, error } = runSync(discardTemp(this.#job, fd, this.#temp.created));
-    if (leftover === undefined) untrackTemp(this.#job.tmp);
+    const { error } = discardedSync(this.#job, fd, this.#temp.created);
     if (error !== undefined) throw error;
   }
 

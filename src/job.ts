@@ -8,7 +8,7 @@ import { AtomicFsError, throwIfAborted } from './errors.js';
 import { trackTemp, untrackTemp } from './exit-cleanup.js';
 import { canOffload, offloadMoving } from './offload.js';
 import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
-import { runAsync } from './plan.js';
+import { runAsync, runSync } from './plan.js';
 import { pathQueue } from './queue.js';
 import {
   type Inspection,
@@ -16,7 +16,7 @@ import {
   type TempFile,
   type WriteSettings,
   commit,
-  discard,
+  discardTemp,
   openTemp,
   refuseSpecialFile,
   writeWhole,
@@ -183,13 +183,43 @@ export async function commitAsync(
   untrackTemp(job.tmp);
 }
 
-/** Remove a temp file (closing `fd` if still held); returns it if it could not be removed. */
+/** What removing a temp file came to (see steps.ts `discardTemp`). */
+export interface Discarded {
+  readonly leftover: string | undefined;
+  readonly error?: AtomicFsError;
+}
+
+/**
+ * Remove a temp file (closing `fd` if still held), and stop tracking it for the exit handler
+ * once it is gone; returns it (`leftover`, and why) if it could not be removed.
+ */
+export async function discardedAsync(
+  job: Job,
+  fd: number | undefined,
+  created: readonly string[],
+): Promise<Discarded> {
+  return untracked(job, await runAsync(discardTemp(job, fd, created)));
+}
+
+/** `discardedAsync` with the synchronous seam. */
+export function discardedSync(
+  job: Job,
+  fd: number | undefined,
+  created: readonly string[],
+): Discarded {
+  return untracked(job, runSync(discardTemp(job, fd, created)));
+}
+
+function untracked(job: Job, result: Discarded): Discarded {
+  if (result.leftover === undefined) untrackTemp(job.tmp);
+  return result;
+}
+
+/** Remove a temp file (see `discardedAsync`); returns it if it could not be removed. */
 export async function discardAsync(
   job: Job,
   fd: number | undefined,
   created: readonly string[],
 ): Promise<string | undefined> {
-  const leftover = await runAsync(discard(job, fd, created));
-  if (leftover === undefined) untrackTemp(job.tmp);
-  return leftover;
+  return (await discardedAsync(job, fd, created)).leftover;
 }

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { AtomicFsError, openAtomic, writeFile } from '../../src/index.js';
-import { PACKAGE_ROOT, instrument, list, tempDir, temps } from '../helpers.js';
+import { PACKAGE_ROOT, instrument, list, openFdCount, tempDir, temps } from '../helpers.js';
 
 // Fixed: these run (and must pass) everywhere.
 const skip = false;
@@ -128,13 +128,21 @@ test(
 // file is left (every other failed cleanup names it as `leftover`).
 test('found: discard() that cannot remove its temp says so (leftover)', { skip }, async (t) => {
   const dir = tempDir(t);
+  // An existing file: opening the handle unlinks nothing (a new file's mode probe would).
+  fs.writeFileSync(join(dir, 'f'), 'old');
+  const before = openFdCount();
+  const recorder = instrument(t, [{ when: (call) => call.name === 'unlink', code: 'EIO' }]);
   const handle = await openAtomic(join(dir, 'f'));
-  instrument(t, [{ when: (call) => call.name === 'unlink', code: 'EIO' }]);
   await assert.rejects(handle.discard(), (error: unknown) => {
     assert.ok(error instanceof AtomicFsError);
     assert.equal(error.leftover, handle.tempPath);
     return true;
   });
+  // The temp is left (and named), its descriptor is not.
+  assert.deepEqual(temps(dir), [basename(handle.tempPath)]);
+  assert.deepEqual([...recorder.open.values()], [], 'descriptors left open');
+  assert.deepEqual(recorder.doubleCloses, []);
+  assert.equal(openFdCount(), before, 'descriptors after the discard');
 });
 
 // The same for a new file: a write called after the handle was opened creates the file with a
