@@ -31,7 +31,7 @@ import {
 } from './strace-syntax.js';
 
 /** System calls traced: everything that changes files, moves descriptors, or forks. */
-const TRACED_SYSCALLS = [
+export const TRACED_SYSCALLS = [
   'open',
   'openat',
   'openat2',
