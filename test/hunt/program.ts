@@ -548,7 +548,16 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
       s.op.k === 'openAtomicSync' && s.op.endAfter > 0 ? { ...s, op: { ...s.op, endAfter: 0 } } : s,
     );
   }
-  steps.forEach((s, index) => {
+  steps.forEach((step, index) => {
+    // A handle replaces a link when it commits, while later calls are made: they resolve the
+    // link as it is when they are made (documented), which the model, keeping call order,
+    // cannot follow. Its handles write through the link instead (found at program 14,904 of
+    // seed 20261207: writeFile('dangling') called while openAtomic('dangling', { symlinks:
+    // 'replace' }) committed wrote the link's target, as documented).
+    const s =
+      step.op.k === 'openAtomic' && replacesLink(step.op)
+        ? { ...step, op: dropReplace(step.op) }
+        : step;
     const families = targetsOf(s.op).map(fam);
     // A call that turns a link into a file changes what later calls resolve to (each call
     // resolves its path when it is made): it runs alone, awaited, with nothing in flight.
