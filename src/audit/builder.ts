@@ -61,6 +61,7 @@ export class RecordingBuilder {
   readonly #ops: Op[] = [];
   readonly #where: string[] = [];
   readonly #notes: string[] = [];
+  readonly #unmodelled = new Set<Bytes>();
   readonly #marks: Mark[] = [];
   readonly #paths: Map<NodeId, Bytes>;
   /** Writes whose data was not seen: filled from the file's final content by `finish`. */
@@ -377,6 +378,11 @@ export class RecordingBuilder {
     if (!this.#notes.includes(text)) this.#notes.push(text);
   }
 
+  /** A file whose content the model cannot follow (see `Recording.unmodelled`). */
+  unmodelled(path: Bytes): void {
+    this.#unmodelled.add(path);
+  }
+
   done(): void {
     this.#emit({ kind: 'done' });
   }
@@ -419,6 +425,7 @@ export class RecordingBuilder {
       marks: [...this.#marks],
       exitCode,
       skipped: [...this.#skipped].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      ...(this.#unmodelled.size === 0 ? {} : { unmodelled: [...this.#unmodelled].sort() }),
     };
   }
 

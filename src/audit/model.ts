@@ -268,6 +268,11 @@ export interface Recording {
   readonly exitCode: number | undefined;
   /** Path operations that fell in skipped paths (see scope.ts): [skipped path, count]. */
   readonly skipped?: readonly (readonly [Bytes, number])[] | undefined;
+  /**
+   * Files whose content the model does not follow, relative to the root: mapped shared and
+   * writable, so written through memory where no trace sees it (a note says so).
+   */
+  readonly unmodelled?: readonly Bytes[] | undefined;
 }
 
 export interface Mark {

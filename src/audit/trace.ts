@@ -550,6 +550,7 @@ class TraceInterpreter {
         const flags = flagsOf(args[3]);
         const node = this.#descriptor(proc, args[4])?.file.node;
         if (node !== undefined && prot.has('PROT_WRITE') && flags.has('MAP_SHARED')) {
+          this.#b.unmodelled(this.#b.pathOf(node));
           this.#b.note(
             `${display(this.#b.pathOf(node))} is mapped shared and writable (${syscallWords(call)}): writes through the mapping are not visible to the audit`,
           );

@@ -117,26 +117,48 @@ const SLOWED = [
 ];
 const SLOW_US = 3000;
 
-/** A tree, as the comparison sees it (see the top of this file). */
-function treeKey(get: (id: NodeId) => FsNode | undefined, root: NodeId): string {
-  const visit = (id: NodeId, depth: number): string => {
+/** A tree, as the comparison sees it (see the top of this file): each path and what it is. */
+export function flatTree(
+  get: (id: NodeId) => FsNode | undefined,
+  root: NodeId,
+): Map<string, string> {
+  const out = new Map<string, string>();
+  const visit = (id: NodeId, path: string, depth: number): void => {
     const node = get(id);
-    if (node === undefined || depth > 64) return '?';
+    if (node === undefined || depth > 64) return;
     switch (node.type) {
       case 'file':
-        return `f:${createHash('sha1').update(node.data).digest('base64')}`;
+        out.set(path, `f:${createHash('sha1').update(node.data).digest('base64')}`);
+        return;
       case 'symlink':
-        return `s:${node.target}`;
+        out.set(path, `s:${node.target}`);
+        return;
       case 'other':
-        return 'o';
+        out.set(path, 'o');
+        return;
       case 'dir':
-        return `d{${[...node.entries.entries()]
-          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-          .map(([name, child]) => `${name}=${visit(child, depth + 1)}`)
-          .join(',')}}`;
+        out.set(path, 'd');
+        for (const [name, child] of node.entries) visit(child, `${path}/${name}`, depth + 1);
     }
   };
-  return visit(root, 0);
+  visit(root, '', 0);
+  return out;
+}
+
+/**
+ * `flatTree` keyed as one string; a file the recording does not model (written through a
+ * shared mapping, see `Recording.unmodelled`) counts by its presence only.
+ */
+function treeKey(
+  get: (id: NodeId) => FsNode | undefined,
+  root: NodeId,
+  unmodelled: ReadonlySet<string> = new Set(),
+): string {
+  return [...flatTree(get, root)]
+    .map(([path, what]): [string, string] => [path, unmodelled.has(path) ? 'f:*' : what])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([path, what]) => `${path}=${what}`)
+    .join(',');
 }
 
 /** The trace of calls that entered the kernel before `cutUs` (real time, µs), unstamped. */
@@ -184,17 +206,27 @@ function clocks(): { realUs: number; monoNs: bigint } {
   };
 }
 
+export interface ModelStates {
+  readonly keys: Set<string>;
+  /** The explorer stopped at its bound. */
+  readonly bounded: boolean;
+  /** When the real state is not among them: how the closest one differs from it. */
+  readonly nearest?: string[];
+}
+
 export interface Trial {
   /** The power was cut while the command still ran (else after it ended). */
   readonly during: boolean;
   /** Operations recorded before the cut. */
   readonly ops: number;
+  /** Files whose content the recording does not model (compared by presence only). */
+  readonly unmodelled: readonly string[];
   /** The real state's key. */
   readonly real: string;
   /** When the traced calls on the directory ran, in ms after the command started. */
   readonly window: readonly [number, number] | undefined;
   /** Per model: the keys of the states it enumerates, and whether it stopped at its bound. */
-  readonly models: Readonly<Record<PersistenceModel, { keys: Set<string>; bounded: boolean }>>;
+  readonly models: Readonly<Record<PersistenceModel, ModelStates>>;
 }
 
 /** Run `workload` on a fresh `kind` file system and cut the power after `delayMs`. */
@@ -264,7 +296,6 @@ export async function trial(
     loop.unmount();
     loop.mount();
     const after = snapshot(root, {}, workload.scope);
-    const real = treeKey((id) => after.state.nodes.get(id), after.state.root);
     const raw = fs.readFileSync(traceFile, 'latin1');
     const text = traceBefore(raw, cutUs);
     const { recording } = parseTrace(text, {
@@ -274,17 +305,36 @@ export async function trial(
       snapshot: before,
       exitCode,
     });
-    const result = {} as Record<PersistenceModel, { keys: Set<string>; bounded: boolean }>;
+    const unmodelled = new Set((recording.unmodelled ?? []).map((path) => `/${path}`));
+    const realTree = flatTree((id) => after.state.nodes.get(id), after.state.root);
+    const real = treeKey((id) => after.state.nodes.get(id), after.state.root, unmodelled);
+    const result = {} as Record<PersistenceModel, ModelStates>;
     for (const model of models) {
       const explorer = new Explorer(recording, { model });
       const keys = new Set<string>();
-      for (const { state } of explorer.states())
-        keys.add(treeKey((id) => state.get(id), state.root));
-      result[model] = { keys, bounded: explorer.stats.boundReached };
+      let nearest: string[] | undefined;
+      for (const { state } of explorer.states()) {
+        const key = treeKey((id) => state.get(id), state.root, unmodelled);
+        if (keys.has(key)) continue;
+        keys.add(key);
+        if (key === real) continue;
+        const tree = flatTree((id) => state.get(id), state.root);
+        const diff = [...new Set([...tree.keys(), ...realTree.keys()])]
+          .filter((path) => !unmodelled.has(path) && tree.get(path) !== realTree.get(path))
+          .map(
+            (path) =>
+              `${path}: kernel ${realTree.get(path) ?? 'absent'}, model ${tree.get(path) ?? 'absent'}`,
+          );
+        if (nearest === undefined || diff.length < nearest.length) nearest = diff;
+      }
+      const bounded = explorer.stats.boundReached;
+      result[model] =
+        keys.has(real) || nearest === undefined ? { keys, bounded } : { keys, bounded, nearest };
     }
     return {
       during,
       ops: recording.ops.length,
+      unmodelled: [...unmodelled],
       real,
       window: windowOf(raw, dir, spawnedUs),
       models: result,
