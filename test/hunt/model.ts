@@ -301,7 +301,11 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
         if (config.syncRule === 'refuse') {
           // writeFiles holds a file's place only while that file is written, not until the
           // whole group settles: a sync write after that file's turn may go ahead.
-          const mayPass = busy.every((r) => r.op.k === 'writeFiles') ? ['mayPass'] : [];
+          // A write that failed may have left the queue before its promise settled (an abort
+          // releases its place at once): the sync write may then go ahead.
+          const mayPass = busy.every((r) => r.op.k === 'writeFiles' || r.outcome?.ok === false)
+            ? ['mayPass']
+            : [];
           return fail(
             `a synchronous write of ${name} while ${which} is in flight`,
             'sync',
