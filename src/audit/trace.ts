@@ -31,7 +31,7 @@ import {
 } from './strace-syntax.js';
 
 /** System calls traced: everything that changes files, moves descriptors, or forks. */
-export const TRACED_SYSCALLS = [
+const TRACED_SYSCALLS = [
   'open',
   'openat',
   'openat2',
@@ -879,6 +879,38 @@ export interface TraceRunOptions {
   readonly output?: 'inherit' | 'stderr' | 'ignore' | undefined;
 }
 
+/**
+ * strace's command line for a recording of `command` into `traceFile`; `extra` options go
+ * before the command (the kernel check adds time stamps and slowed calls).
+ */
+export function straceArguments(
+  traceFile: string,
+  command: readonly string[],
+  extra: readonly string[] = [],
+): string[] {
+  return [
+    '-f',
+    '-qq',
+    '-xx',
+    '-y',
+    '-s',
+    String(AUDIT_STRACE_STRING_BYTES),
+    '-e',
+    'signal=none',
+    '-e',
+    'raw=read,readv',
+    '-e',
+    'inject=io_uring_setup:error=ENOSYS',
+    '-e',
+    `trace=${TRACED_SYSCALLS.map((name) => `?${name}`).join(',')}`,
+    ...extra,
+    '-o',
+    traceFile,
+    '--',
+    ...command,
+  ];
+}
+
 /** Run `command` under strace; returns the trace text and the command's exit status. */
 export async function runTraced(
   command: readonly string[],
@@ -901,30 +933,11 @@ export async function runTraced(
         : output === 'stderr'
           ? ['inherit', 2, 'inherit']
           : ['ignore', 'ignore', 'ignore'];
-    const child = spawn(
-      'strace',
-      [
-        '-f',
-        '-qq',
-        '-xx',
-        '-y',
-        '-s',
-        String(AUDIT_STRACE_STRING_BYTES),
-        '-e',
-        'signal=none',
-        '-e',
-        'raw=read,readv',
-        '-e',
-        'inject=io_uring_setup:error=ENOSYS',
-        '-e',
-        `trace=${TRACED_SYSCALLS.map((name) => `?${name}`).join(',')}`,
-        '-o',
-        traceFile,
-        '--',
-        ...command,
-      ],
-      { cwd: options.cwd, env, stdio },
-    );
+    const child = spawn('strace', straceArguments(traceFile, command), {
+      cwd: options.cwd,
+      env,
+      stdio,
+    });
     const exitCode = await new Promise<number>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code, signal) => {

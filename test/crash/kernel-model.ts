@@ -24,8 +24,7 @@ import { Explorer } from '../../src/audit/explore.js';
 import { type FsNode, type NodeId, type PersistenceModel, bytesOf } from '../../src/audit/model.js';
 import { Scope } from '../../src/audit/scope.js';
 import { snapshot, realDirectory } from '../../src/audit/snapshot.js';
-import { TRACED_SYSCALLS, parseTrace } from '../../src/audit/trace.js';
-import { AUDIT_STRACE_STRING_BYTES } from '../../src/constants.js';
+import { parseTrace, straceArguments } from '../../src/audit/trace.js';
 import { ENV, ROWS } from '../audit/gallery/rows.js';
 import { prepare as prepareRow, runnable } from '../audit/gallery/run.js';
 import { cases, prepare as prepareCase } from '../audit/self-paths.js';
@@ -251,31 +250,15 @@ export async function trial(
     const spawnedUs = clocks().realUs;
     const child = spawn(
       'strace',
-      [
-        '-f',
-        '-qq',
-        '-xx',
-        '-y',
+      straceArguments(traceFile, workload.command(dir), [
+        // Each call entry stamped with the real-time clock, to cut the trace where the power
+        // was cut.
         '-ttt',
-        '-s',
-        String(AUDIT_STRACE_STRING_BYTES),
-        '-e',
-        'signal=none',
-        '-e',
-        'raw=read,readv',
-        '-e',
-        'inject=io_uring_setup:error=ENOSYS',
         // Each call that changes the directory is slowed (3 ms after it returns), so that a
         // cut lands between two of them and not only before or after a short run.
         '-e',
         `inject=${SLOWED.join(',')}:delay_exit=${SLOW_US}`,
-        '-e',
-        `trace=${TRACED_SYSCALLS.map((name) => `?${name}`).join(',')}`,
-        '-o',
-        traceFile,
-        '--',
-        ...workload.command(dir),
-      ],
+      ]),
       { cwd: dir, env: { ...workload.env, UV_USE_IO_URING: '0' }, stdio: 'ignore' },
     );
     let exited = false;
