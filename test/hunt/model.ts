@@ -517,6 +517,17 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
             ? fail(`opened inside the fn of the update of ${where.name}`, REENTRANT)
             : undefined;
           const refusal = any(nested, model.refusals(where.name, op.o));
+          // Create-only: a write called after the open but run before the handle's commit
+          // (a synchronous one, at once) may create the file first; the commit's link then
+          // refuses with EEXIST, and that is the handle's outcome.
+          if (
+            op.o.overwrite === false &&
+            rec.outcome?.ok === false &&
+            errorCodeOf(rec.outcome.error) === 'EEXIST'
+          ) {
+            judge(rec, fail('created before the commit', 'EEXIST'), `${label} (open)`);
+            break;
+          }
           // Opening looks at the file as it is then, not in the file's queue: with writes of
           // it in flight, an early EEXIST may or may not come (the commit decides).
           const busy = rec.inFlight.some(
