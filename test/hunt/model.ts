@@ -479,6 +479,21 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
         const refusal = model.refusals(where.name, op.o);
         if (refusal !== undefined && !refusal.ok) codes.push(...refusal.codes);
         if (source !== undefined && from === where.name) codes.push('ERR_ATOMIC_SAME_FILE');
+        // The source written meanwhile by a call that runs at once (a synchronous write, or a
+        // write of its own queue: the source is read in the copy's turn) makes the copy fail
+        // with ERR_ATOMIC_SOURCE_CHANGED when the bytes it copied are not the source's: the
+        // copy refused, nothing published (found at program 4,121 of seed 20261212).
+        if (
+          rec.outcome?.ok === false &&
+          errorCodeOf(rec.outcome.error) === 'ERR_ATOMIC_SOURCE_CHANGED'
+        ) {
+          judge(
+            rec,
+            fail('the source changed during the copy', 'ERR_ATOMIC_SOURCE_CHANGED'),
+            label,
+          );
+          break;
+        }
         const expected = codes.length > 0 ? fail('copy refused', ...codes) : OK;
         if (judge(rec, expected, label) && source !== undefined) {
           model.put(where.name, source.content, op.o.mode ?? source.mode & 0o777);
