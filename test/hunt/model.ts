@@ -525,6 +525,18 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
             judge(rec, fail('its directories are still being made', 'ENOENT'), `${label} (open)`);
             break;
           }
+          // A failed open with mkdirs that could not remove its temp (or its mode probe) leaves
+          // the directories it made around it, as every call with a leftover does.
+          if (
+            op.o.mkdirs === true &&
+            a_deep(op.a) &&
+            rec.outcome?.ok === false &&
+            rec.outcome.error instanceof AtomicFsError &&
+            rec.outcome.error.leftover !== undefined &&
+            model.dirs !== 'present'
+          ) {
+            model.dirs = 'unknown';
+          }
           handleTargets.set(rec, where.name);
           // Opened inside the fn of an update of the same file: refused at once (its commit
           // could never take its turn), nothing created.
