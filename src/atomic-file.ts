@@ -28,6 +28,7 @@ import {
 } from './job.js';
 import type { WriteOptions } from './options.js';
 import { runSync } from './plan.js';
+import { keyNow } from './target.js';
 import { StagedWriter } from './staged-writer.js';
 import {
   type Job,
@@ -219,9 +220,12 @@ class Handle implements AtomicFile {
 
   async #commit(): Promise<void> {
     const job = this.#job;
+    // Opened with mkdirs where the directory was missing: it exists now (the temp is in it),
+    // and the writes called since it appeared queue by its identity.
+    const key = keyNow(job.key, job.dir, job.target);
     // Refused (made from inside the fn of an update of this file, or closing a cycle): the
     // commit never runs, and the temp file is still the handle's to remove.
-    const refused = pathQueue.refusal(job.key, job.dest);
+    const refused = pathQueue.refusal(key, job.dest);
     if (refused !== undefined) {
       await this.#chain;
       if (this.#failure !== undefined) throw this.#failure;
@@ -235,7 +239,7 @@ class Handle implements AtomicFile {
     const progress = { started: false };
     try {
       await pathQueue.add(
-        job.key,
+        key,
         undefined,
         async () => {
           await flushed;
@@ -379,7 +383,8 @@ class HandleSync implements AtomicFileSync {
     const fd = this.#fd;
     if (fd === undefined) throw closedError(this.#job, 'commit', this.#state);
     // An asynchronous write of this file is pending: this commit would be overwritten by it.
-    const refused = pathQueue.syncRefusal(this.#job.key, this.#job.dest);
+    const key = keyNow(this.#job.key, this.#job.dir, this.#job.target);
+    const refused = pathQueue.syncRefusal(key, this.#job.dest);
     if (refused !== undefined) throw this.#fail(refused);
     this.#fd = undefined;
     this.#state = 'committing';

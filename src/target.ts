@@ -311,6 +311,22 @@ export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boo
 }
 
 /**
+ * The queue key of a job whose directory was missing when it was made (keyed by its path), for
+ * a step it takes later, once that directory may exist: a handle's commit. As for a call made
+ * now: the path's queue while writes queued by the path remain, else the identity of the
+ * directory there now (where the calls made since it appeared queue).
+ */
+export function keyNow(key: string, dir: string, target: string): string {
+  if (!key.startsWith('path:') || pathQueue.has(key)) return key;
+  try {
+    const stats = seam.sync.stat(dir);
+    return stats.isDirectory() ? `in:${identity(stats)}/${basename(target)}` : key;
+  } catch {
+    return key;
+  }
+}
+
+/**
  * A file whose directory is missing, while a write of that same file that makes its
  * directories (`mkdirs`) is queued or running: in call order the directories exist when this
  * write's turn comes, so it queues behind that write (keyed by the path, as that write is)

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { type OpName, seam } from '../src/fs.js';
-import { openAtomic, writeFile, writeFileSync, writeFiles } from '../src/index.js';
+import { openAtomic, openAtomicSync, writeFile, writeFileSync, writeFiles } from '../src/index.js';
 import { type Recorder, instrument, tempDir, temps } from './helpers.js';
 
 interface Held {
@@ -212,4 +212,29 @@ test('a write without mkdirs behind a mkdirs write that fails: ENOENT in its tur
   await assert.rejects(made, { code: 'EACCES', phase: 'mkdirs' });
   await assert.rejects(next, { code: 'ENOENT' });
   assert.deepEqual(fs.readdirSync(dir), ['blocker']);
+});
+
+test('a handle opened with mkdirs commits in call order with writes called after its directory appeared', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'a', 'b', 'f');
+  // Async: the write called before commit() is applied before the handle's content.
+  const handle = await openAtomic(file, { mkdirs: true });
+  await handle.write('handle');
+  const written = writeFile(file, 'write');
+  await Promise.all([written, handle.commit()]);
+  assert.equal(fs.readFileSync(file, 'utf8'), 'handle');
+  // Sync: its commit cannot wait for a write called before it, and is refused.
+  const other = join(dir, 'c', 'f');
+  const sync = openAtomicSync(other, { mkdirs: true });
+  sync.write('sync');
+  const pending = writeFile(other, 'async');
+  assert.throws(
+    () => {
+      sync.commit();
+    },
+    { code: 'ERR_ATOMIC_SYNC_CONFLICT' },
+  );
+  await pending;
+  assert.equal(fs.readFileSync(other, 'utf8'), 'async');
+  assert.deepEqual(temps(join(dir, 'c')), []);
 });
