@@ -13,6 +13,7 @@ import { pathQueue } from './queue.js';
 import {
   type Inspection,
   type Job,
+  type Discarded,
   type TempFile,
   type WriteSettings,
   commit,
@@ -181,12 +182,6 @@ export async function commitAsync(
     throw error;
   }
   untrackTemp(job.tmp);
-}
-
-/** What removing a temp file came to (see steps.ts `discardTemp`). */
-export interface Discarded {
-  readonly leftover: string | undefined;
-  readonly error?: AtomicFsError;
 }
 
 /**

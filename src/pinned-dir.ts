@@ -22,8 +22,8 @@
  * inode as fstat() of the descriptor.
  *
  * Where that cannot be had (macOS and other systems without /proc, Linux without /proc
- * mounted, Deno: see `reachesByDescriptorLink`), entries are named by path. A path is only as safe as the names it passes through:
- * anyone who can rename one of them (an entry of a directory they can write, other than the
+ * mounted, Deno: see `reachesByDescriptorLink`), entries are named by path. A path is only as
+ * safe as the names it passes through: anyone who can rename one of them (an entry of a directory they can write, other than the
  * last name) can put a symlink in its place between two calls. So, as root (where a
  * redirected call does the most harm), the library refuses to pass through a name another
  * user could change — an entry of a directory another user can write, unless that directory

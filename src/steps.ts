@@ -695,7 +695,7 @@ export function* commit(
       throw withLeftover(error, yield* discard(job, fd, created));
     }
   }
-  yield* seal(job, fd, created, inspection, inspection === inspected ? undefined : ahead);
+  yield* seal(job, fd, created, inspection, inspected === undefined ? ahead : undefined);
   yield* publishSealed(job, created, signal);
   if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
     try {
@@ -792,6 +792,12 @@ export function* discard(
   return (yield* discardTemp(job, fd, created)).leftover;
 }
 
+/** What removing a temp file came to: the temp if it is left, and why (`discardTemp`). */
+export interface Discarded {
+  readonly leftover: string | undefined;
+  readonly error?: AtomicFsError;
+}
+
 /**
  * `discard`, also telling why the temp file is left: an error of phase `unlink-temp` naming it
  * as `leftover` (a handle's `discard()` rejects with it; nothing else failed before it).
@@ -800,7 +806,7 @@ export function* discardTemp(
   job: Job,
   fd: number | undefined,
   created: readonly string[],
-): Plan<{ readonly leftover: string | undefined; readonly error?: AtomicFsError }> {
+): Plan<Discarded> {
   let leftover: string | undefined;
   let failure: AtomicFsError | undefined;
   try {
