@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { type OpName, seam } from '../src/fs.js';
 import { openAtomic, openAtomicSync, writeFile, writeFileSync, writeFiles } from '../src/index.js';
-import { type Recorder, instrument, tempDir, temps } from './helpers.js';
+import { type Recorder, instrument, openFdCount, tempDir, temps } from './helpers.js';
 
 interface Held {
   /** Resolves when the held call is made (it waits). */
@@ -206,12 +206,14 @@ test('a write without mkdirs behind a mkdirs write that fails: ENOENT in its tur
   const dir = tempDir(t);
   const file = join(dir, 'a', 'f');
   fs.writeFileSync(join(dir, 'blocker'), '');
+  const before = openFdCount();
   instrument(t, [{ code: 'EACCES', when: (call) => call.name === 'mkdir' }]);
   const made = writeFile(file, 'first', { mkdirs: true });
   const next = writeFile(file, 'second');
   await assert.rejects(made, { code: 'EACCES', phase: 'mkdirs' });
   await assert.rejects(next, { code: 'ENOENT' });
   assert.deepEqual(fs.readdirSync(dir), ['blocker']);
+  assert.equal(openFdCount(), before, 'descriptors after both failures');
 });
 
 test('a handle opened with mkdirs commits in call order with writes called after its directory appeared', async (t) => {

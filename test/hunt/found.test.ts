@@ -111,6 +111,7 @@ test(
   { skip },
   async (t) => {
     const dir = tempDir(t);
+    const before = openFdCount();
     const controller = new AbortController();
     const handle = await openAtomic(join(dir, 'f'), { signal: controller.signal });
     await handle.write('secret');
@@ -118,6 +119,7 @@ test(
     await assert.rejects(handle.commit(), { code: 'ABORT_ERR' });
     assert.deepEqual(temps(dir), []);
     assert.deepEqual(list(dir), []);
+    assert.equal(openFdCount(), before, 'descriptors after the rejection');
   },
 );
 
