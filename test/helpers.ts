@@ -75,8 +75,15 @@ export function openFdCount(): number | undefined {
   } catch {
     return undefined;
   }
-  // Minus the one readdir used, and the runtime's own.
-  return names.length - 1 - names.filter(isRuntimeFd).length;
+  // Only descriptors still open when looked at: the one readdir used is closed by then, and
+  // so may be a module file the runtime held for a moment (which would count as a leak).
+  return names.filter((name) => {
+    try {
+      return !isRuntimeFile(fs.readlinkSync(`/proc/self/fd/${name}`));
+    } catch {
+      return false;
+    }
+  }).length;
 }
 
 /** Open descriptors, by number, with what they point to (Linux). */

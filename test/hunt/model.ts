@@ -20,7 +20,7 @@ import { basename } from 'node:path';
 import { AtomicFsError } from '../../src/errors.js';
 import { parseTempName } from '../../src/temp.js';
 import { type HuntConfig, isSyncRefusal } from './config.js';
-import type { CallOptions, Op, Program } from './program.js';
+import { type CallOptions, type Op, type Program, targetsOf } from './program.js';
 import { type Rec, type Run, jsonText } from './runner.js';
 import { faultTagOf } from './seam.js';
 import {
@@ -288,10 +288,47 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
   const outerTargets = (rec: Rec): EntryName[] =>
     rec.nestedIn === undefined ? [] : (model.targets.get(rec.nestedIn) ?? []);
 
+  /**
+   * Whether a call made inside the fn of an update may close a cycle of waits: with the class
+   * on, the generator lets two updates nest each other's files (update(A)'s fn writes B while
+   * update(B)'s fn writes A). The queue refuses the call whose add would close the cycle with
+   * ERR_ATOMIC_DEADLOCK (conservatively, and which one depends on when each fn runs: found at
+   * program 11,213 of seed 20261220); the model accepts either outcome.
+   */
+  const mayCloseCycle = (rec: Rec, name: EntryName): boolean => {
+    if (!on.has('nestedCycle') || rec.sync) return false;
+    const outer = outerTargets(rec);
+    if (outer.length === 0) return false;
+    // An edge from each update's file to the files its fn writes.
+    const edges = new Map<EntryName, EntryName[]>();
+    for (const r of run.records) {
+      if (!('fn' in r.op) || r.part !== 'call') continue;
+      for (const from of model.targets.get(r) ?? []) {
+        for (const inner of r.op.fn.nested) {
+          for (const alias of targetsOf(inner)) {
+            const where = model.target(alias, 'o' in inner ? inner.o : {});
+            if ('name' in where) edges.set(from, [...(edges.get(from) ?? []), where.name]);
+          }
+        }
+      }
+    }
+    const seen = new Set<EntryName>();
+    const reaches = (from: EntryName): boolean => {
+      if (outer.includes(from)) return true;
+      if (seen.has(from)) return false;
+      seen.add(from);
+      return (edges.get(from) ?? []).some(reaches);
+    };
+    return reaches(name);
+  };
+
   /** Rules for a synchronous write and a nested one, before the file's own checks. */
   const precheck = (rec: Rec, name: EntryName): Expected | undefined => {
     if (outerTargets(rec).includes(name)) {
       return fail(`made inside the fn of the update of ${name}`, REENTRANT, 'sync');
+    }
+    if (mayCloseCycle(rec, name)) {
+      return fail(`may close a cycle of nested updates`, 'ERR_ATOMIC_DEADLOCK', 'mayPass');
     }
     if (rec.sync && rec.op.k !== 'readJsonSync') {
       const busy = rec.inFlight.filter(
