@@ -10,8 +10,11 @@
 import { dirname, isAbsolute, join } from 'node:path';
 import { type TracedCall, isFileCall } from './stats.js';
 
-/** What a call acts on, relative to the file being written. */
-export type Target = 'destination' | 'temp' | 'directory' | 'other';
+/**
+ * What a call acts on, relative to the file being written. `descriptor link`: the directory's
+ * own `/proc/self/fd/<fd>`, looked at to know that names through it reach that directory.
+ */
+export type Target = 'destination' | 'temp' | 'directory' | 'descriptor link' | 'other';
 
 /** Why a call of this kind, on this target, is made. Keyed by `<operation> <target>`. */
 export const REASONS: Readonly<Record<string, string>> = {
@@ -33,7 +36,12 @@ export const REASONS: Readonly<Record<string, string>> = {
   'link temp':
     'create-only: publish with link(), which fails with EEXIST if anything is there, even under a race',
   'unlink temp': 'drop the temp name (after a create-only link, or when a write fails)',
-  'open directory': 'a descriptor on the directory, to fsync it',
+  'open directory':
+    "pin the directory for the write's turn: from here on every name is looked up in it alone (`/proc/self/fd/<fd>/<name>`), so that nobody can redirect the write by renaming a directory above it or putting a symlink in its place; the same descriptor is fsynced after the rename",
+  'fstat directory':
+    'the pinned directory must be the one the call resolved (device and inode): if another took its place since, nothing is written (`ERR_ATOMIC_PATH_CHANGED`)',
+  'stat descriptor link':
+    "procfs serves `/proc/self/fd`: the directory's descriptor link names that very directory (same device and inode), so names through it are looked up there",
   'fsync directory': 'make the rename itself durable: resolved means durable',
   'close directory': "release the directory's descriptor",
   'readlink other':
@@ -43,7 +51,10 @@ export const REASONS: Readonly<Record<string, string>> = {
   'open destination':
     'a read-only descriptor of the replaced file (O_NOFOLLOW, O_NONBLOCK), to read the extended attributes to keep (POSIX ACL, SELinux label, user.*) — not made with `xattrs: false`',
   'close destination': "release the replaced file's descriptor once its attributes are read",
-  'lstat directory': 'mkdirs: find the nearest parent that exists',
+  'lstat directory':
+    "as root, the directory's own entry, walked component by component (no realpath()) to see every symlink on the way; with mkdirs, finding the nearest parent that exists",
+  'lstat other':
+    'as root, each directory above the file, walked component by component (no realpath()): a symlink on the way that another user could have put there is not followed (`ERR_ATOMIC_SHARED_DIRECTORY`)',
   'mkdir directory': 'mkdirs: create a missing parent',
 };
 
@@ -160,9 +171,22 @@ export function pathOf(call: TracedCall): string | undefined {
   return fd?.[1] === 'AT_FDCWD' ? undefined : fd?.[2];
 }
 
+/**
+ * `path` with a directory descriptor's link (`/proc/self/fd/<fd>/…`) spelled as the path that
+ * descriptor was opened with (`open`: descriptor → path, from the results traced so far).
+ */
+export function throughDescriptor(path: string | undefined, open: ReadonlyMap<string, string>) {
+  const match = path === undefined ? null : /^\/proc\/self\/fd\/(\d+)(\/.*)?$/.exec(path);
+  if (match === null) return path;
+  const dir = open.get(match[1] ?? '');
+  if (dir === undefined) return path;
+  return match[2] === undefined ? `${dir}\0link` : `${dir}${match[2]}`;
+}
+
 /** What `path` is to a write of `dest`. */
 export function targetOf(path: string | undefined, dest: string): Target {
   if (path === undefined) return 'other';
+  if (path.endsWith('\0link')) return 'descriptor link';
   const dir = dirname(dest);
   if (path === dest) return 'destination';
   if (path === dir) return 'directory';
@@ -170,9 +194,20 @@ export function targetOf(path: string | undefined, dest: string): Target {
   return 'other';
 }
 
-/** The REASONS key of a call. */
-export function kindOf(call: TracedCall, dest: string): string {
-  return `${operationOf(call)} ${targetOf(pathOf(call), dest)}`;
+/** The REASONS key of a call (`open`: see `throughDescriptor`). */
+export function kindOf(
+  call: TracedCall,
+  dest: string,
+  open: ReadonlyMap<string, string> = new Map(),
+): string {
+  return `${operationOf(call)} ${targetOf(throughDescriptor(pathOf(call), open), dest)}`;
+}
+
+/** The descriptor an open() returned, with the path strace (-y) shows for it. */
+function opened(call: TracedCall): [string, string] | undefined {
+  if (operationOf(call) !== 'open') return undefined;
+  const result = / = (\d+)<([^>]*)>\s*$/.exec(call.args);
+  return result === null ? undefined : [result[1] ?? '', result[2] ?? ''];
 }
 
 /**
@@ -213,8 +248,11 @@ export function listCalls(
   mainPid: number,
   dest: string,
 ): ListedCall[] {
+  const open = new Map<string, string>();
   return calls.filter(isFileCall).map((call) => {
-    const kind = kindOf(call, dest);
+    const kind = kindOf(call, dest, open);
+    const fd = opened(call);
+    if (fd !== undefined) open.set(fd[0], fd[1]);
     return {
       thread: call.pid === mainPid ? 'calling' : 'other',
       name: call.name,

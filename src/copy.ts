@@ -37,6 +37,7 @@ import { notRegularFile, specialKind } from './file-type.js';
 import { flags, seam } from './fs.js';
 import { pathQueue, resolveCall } from './job.js';
 import { type WriteOptions, normalizeOptions, pathOf } from './options.js';
+import { pinTargetDir, releaseTargetDir } from './target-dir.js';
 import { type Plan, call, runAsync } from './plan.js';
 import {
   copiesIntoDescriptor,
@@ -272,6 +273,7 @@ function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
     const total = stats.isFile() && stats.size > 0 ? stats.size : undefined;
     const mode = settings.mode ?? stats.mode & 0o777;
     const job: Job = { ...base, settings: { ...base.settings, mode } };
+    yield* pinTargetDir(job);
     const inspected: Inspection = yield* inspectTarget(job);
     if (inspected.identity?.dev === stats.dev && inspected.identity.ino === stats.ino) {
       throw ownError(
@@ -331,6 +333,7 @@ function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
     yield* commit(job, temp, inspection, signal);
   } finally {
     if (held !== undefined) yield* closeQuietly(held);
+    yield* releaseTargetDir(base);
   }
 }
 

@@ -53,6 +53,7 @@ import {
   closeDir,
   enteringRefusal,
   entry,
+  fsyncDescriptor,
   openChild,
   openRoot,
   releaseDir,
@@ -429,7 +430,9 @@ export function resolveDirectory(dest: string, settings: DirectorySettings): Dir
   const rootError = (): TypeError =>
     invalidArgument('ERR_INVALID_ARG_VALUE', `The "dir" argument must not be a root directory`);
   if (isRoot(resolve(trimmed))) throw rootError();
-  const { target, key } = resolveTarget(trimmed, 'follow', false);
+  // A symlink at `dir` is followed by design; the tree is then reached through pinned
+  // directories by its own rules (pinned-dir.ts).
+  const { target, key } = resolveTarget(trimmed, 'follow', false, true);
   if (isRoot(target)) throw rootError();
   const parent = dirname(target);
   return {
@@ -936,15 +939,6 @@ export function* afterSwap(
     }
   }
   return { previous, failure };
-}
-
-/** fsync a directory through the descriptor that pins it. */
-function* fsyncDescriptor(fd: number): Plan<void> {
-  try {
-    yield* call('fsync', fd);
-  } catch (error) {
-    if (!isUnsupportedDirectoryFsync(errorCode(error))) throw error;
-  }
 }
 
 function untrack(path: string): void {

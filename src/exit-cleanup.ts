@@ -11,6 +11,7 @@
  * (process.exit() lets the threadpool finish its queue after the last JavaScript ran), removing
  * each as it appears.
  */
+import { basename } from 'node:path';
 import { onExit } from 'signal-exit';
 import { EXIT_CREATE_WAIT_MS } from './constants.js';
 import { errorCode } from './errors.js';
@@ -53,14 +54,16 @@ function removeLive(): void {
   const deadline = performance.now() + EXIT_CREATE_WAIT_MS;
   // From here on no I/O thread creates a temp; one it is creating now is waited for.
   closeGate(EXIT_CREATE_WAIT_MS);
-  // Names whose creation is on the threadpool: each may appear after it was looked for.
-  const inFlight = new Set(creationsInFlight());
+  // Names whose creation is on the threadpool: each may appear after it was looked for. A
+  // write names its temp through its pinned directory (`/proc/self/fd/<fd>/<temp>`, see
+  // target-dir.ts): temp names are random (64 bits), so the last component tells them apart.
+  const inFlight = new Set(creationsInFlight().map((name) => basename(name)));
   let waiting: { readonly path: string; readonly tree: boolean }[] = [];
   for (const tmp of live) {
-    if (!removeTemp(tmp) && inFlight.has(tmp)) waiting.push({ path: tmp, tree: false });
+    if (!removeTemp(tmp) && inFlight.has(basename(tmp))) waiting.push({ path: tmp, tree: false });
   }
   for (const tree of liveTrees) {
-    if (inFlight.has(tree) && !exists(tree)) waiting.push({ path: tree, tree: true });
+    if (inFlight.has(basename(tree)) && !exists(tree)) waiting.push({ path: tree, tree: true });
     else removeTree(tree);
   }
   live.clear();

@@ -48,11 +48,19 @@ export function validateCall(
   return { dest: pathOf(path), options: normalizeOptions(options) };
 }
 
-/** Resolve where a validated call lands (synchronously, so calls keep their order). */
-export function resolveCall({ dest, options }: ValidCall): PreparedCall {
+/**
+ * Resolve where a validated call lands (synchronously, so calls keep their order). `pinned`:
+ * the job pins its directory in its turn (target-dir.ts); writeFiles' jobs name by path.
+ */
+export function resolveCall({ dest, options }: ValidCall, pinned = true): PreparedCall {
   throwIfAborted(options.signal, dest);
-  const where = resolveTarget(dest, options.symlinks, options.settings.mkdirs);
-  const job = newJob(dest, where, options.settings);
+  const where = resolveTarget(
+    dest,
+    options.symlinks,
+    options.settings.mkdirs,
+    options.unsafeShared,
+  );
+  const job = newJob(dest, where, options.settings, pinned);
   // Refused at once, before the call queues or takes a lock (and again when it runs).
   if (where.stats !== undefined) refuseSpecialFile(job, where.stats);
   return { job, options, stats: where.stats };
@@ -66,9 +74,12 @@ export function prepareCall(
   return resolveCall(validateCall(path, options));
 }
 
-/** A job for `target` with a fresh temp name beside it. */
-export function newJob(dest: string, where: Target, settings: WriteSettings): Job {
-  const { target, dir, key, missing, unsynced, behind } = where;
+/**
+ * A job for `target` with a fresh temp name beside it; `pinned`: with a slot for its pinned
+ * directory (target-dir.ts).
+ */
+export function newJob(dest: string, where: Target, settings: WriteSettings, pinned = false): Job {
+  const { target, dir, key, missing, unsynced, behind, dirId, top } = where;
   return {
     dest,
     target,
@@ -79,6 +90,9 @@ export function newJob(dest: string, where: Target, settings: WriteSettings): Jo
     ...(missing === undefined ? {} : { missing }),
     ...(unsynced === undefined ? {} : { unsynced }),
     ...(behind === undefined ? {} : { behind }),
+    ...(dirId === undefined ? {} : { dirId }),
+    ...(top === undefined ? {} : { top }),
+    ...(pinned ? { pin: { dir: undefined } } : {}),
   };
 }
 

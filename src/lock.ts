@@ -201,7 +201,8 @@ function* openLockFile(job: Job, path: string): Plan<number> {
       if (code === 'EEXIST') continue;
       if (code !== 'ENOENT' || !job.settings.mkdirs || madeParents) throw error;
       // The directories stay even if the update fails later: the lock file lives in them.
-      yield* makeParents(job);
+      // Made by path, as the lock file is named (the write pins its directory in its turn).
+      yield* makeParents({ ...job, pin: undefined });
       madeParents = true;
       continue;
     }

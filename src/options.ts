@@ -93,6 +93,17 @@ export interface WriteOptions {
   readonly mkdirs?: boolean | undefined;
 
   /**
+   * As root, follow a symlink met on the way to the file although another user could have put
+   * it there (it is an entry of a directory that user can write), instead of refusing with
+   * `ERR_ATOMIC_SHARED_DIRECTORY`: that user chooses where root writes. Only root is refused.
+   * @default false
+   * @example
+   * import { writeFile } from 'atomic-fs';
+   * await writeFile('/home/kim/.config/app.json', text, { unsafeSharedDirectories: true });
+   */
+  readonly unsafeSharedDirectories?: boolean | undefined;
+
+  /**
    * When several writes of whole data to one file are queued behind one in flight, write only
    * the newest; every queued call settles when it is durable. `false` writes each in turn.
    * @default true
@@ -130,6 +141,8 @@ export interface Normalized {
   readonly coalesce: boolean;
   readonly symlinks: SymlinkPolicy;
   readonly signal: AbortSignal | undefined;
+  /** Follow, as root, symlinks another user could have put on the way (see WriteOptions). */
+  readonly unsafeShared: boolean;
 }
 
 function describe(value: unknown): string {
@@ -258,6 +271,7 @@ export function normalizeOptions(options: WriteOptions | BufferEncoding | undefi
     coalesce: bool('coalesce', o.coalesce, true),
     symlinks: oneOf('symlinks', o.symlinks, SYMLINK_POLICIES, DEFAULT_SYMLINKS),
     signal: signalOf(o.signal),
+    unsafeShared: bool('unsafeSharedDirectories', o.unsafeSharedDirectories, false),
   };
 }
 

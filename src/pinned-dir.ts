@@ -35,7 +35,7 @@ import { dirname, join } from 'node:path';
 import { errorCode } from './errors.js';
 import { type Stats, flags, pinFlags, seam } from './fs.js';
 import { type Plan, call } from './plan.js';
-import { reachesByDescriptorLink, runtimeOf } from './platform.js';
+import { isUnsupportedDirectoryFsync, reachesByDescriptorLink, runtimeOf } from './platform.js';
 
 /** The identity of a file: device and inode. */
 export interface Identity {
@@ -97,6 +97,21 @@ function sharedRefusal(path: string): Error {
     'refusing to work as root below a directory another user can write: this platform ' +
       'cannot pin directories by descriptor (/proc/self/fd), so that user could rename an ' +
       'entry between two calls and redirect a chown, chmod, unlink or write; pass ' +
+      'unsafeSharedDirectories: true to accept that risk',
+  );
+}
+
+/**
+ * As root, a symlink on the way to a file that another user could have put there (see
+ * `stableName`): following it would let that user choose the file root writes.
+ */
+export function linkRefusal(path: string): Error {
+  return failure(
+    'ERR_ATOMIC_SHARED_DIRECTORY',
+    'open',
+    path,
+    'refusing to follow, as root, a symlink that another user could have put there (it is ' +
+      'in a directory that user can write): that user would choose the file written; pass ' +
       'unsafeSharedDirectories: true to accept that risk',
   );
 }
@@ -193,6 +208,18 @@ function* closeQuietly(fd: number): Plan<void> {
   }
 }
 
+/**
+ * fsync a directory through the descriptor that pins it; a file system that cannot sync
+ * directories is no error.
+ */
+export function* fsyncDescriptor(fd: number): Plan<void> {
+  try {
+    yield* call('fsync', fd);
+  } catch (error) {
+    if (!isUnsupportedDirectoryFsync(errorCode(error))) throw error;
+  }
+}
+
 /** Release `dir`'s descriptor, if still held (exactly once). */
 export function* closeDir(dir: Dir): Plan<void> {
   const fd = dir.fd;
@@ -214,6 +241,8 @@ export interface RootOptions {
   readonly unsafeShared: boolean;
   /** Directories below `path` will be entered (not only its own entries used). */
   readonly descend: boolean;
+  /** Refuse a symlink at `path`'s last component (O_NOFOLLOW): ELOOP or ENOTDIR. */
+  readonly noFollow?: boolean;
 }
 
 /**
@@ -250,7 +279,12 @@ export function* openRoot(path: string, options: RootOptions): Plan<Dir> {
     const stats = statsOf(yield* call('stat', path));
     return { path, base: path, fd: undefined, stats, pinned: false, unsafeShared, user };
   }
-  const fd = yield* call('open', path, flags.directory, 0);
+  const fd = yield* call(
+    'open',
+    path,
+    options.noFollow === true ? pinFlags.directory : flags.directory,
+    0,
+  );
   try {
     const stats = statsOf(yield* call('fstat', fd));
     let pinned = false;

@@ -5,7 +5,7 @@
  * failed close is never retried: descriptor numbers are reused at once), and cleanup
  * closes only what is still held.
  */
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import {
   MAX_WRITE_CHUNK,
   NEW_DIR_MODE,
@@ -17,14 +17,26 @@ import { type Phase, AtomicFsError, errorCode, fieldsOf, ownError, wrapError } f
 import { notRegularFile, specialKind } from './file-type.js';
 import { type Stats, flags, seam } from './fs.js';
 import { createdDirectory, creatingDirectory, directorySynced, unsyncedAt } from './new-dirs.js';
+import {
+  type Dir,
+  type Identity,
+  changed,
+  closeDir,
+  entry,
+  fsyncDescriptor,
+  openChild,
+  openRoot,
+  releaseDir,
+  sameFile,
+} from './pinned-dir.js';
 import { type Plan, call } from './plan.js';
+import type { Top } from './target.js';
 import {
   POSIX_ACL_ACCESS,
   fsyncsDirectories,
   hasPosixMetadata,
   isIgnorableChownError,
   isTransientRenameError,
-  isUnsupportedDirectoryFsync,
 } from './platform.js';
 import {
   type Attribute,
@@ -34,6 +46,16 @@ import {
   readAttributes,
   tempAttributeNames,
 } from './xattrs.js';
+import {
+  type DirSlot,
+  canPin,
+  fsyncTargetDir,
+  isPinned,
+  nameIn,
+  pinTargetDir,
+  releaseTargetDir,
+  setTargetDir,
+} from './target-dir.js';
 
 export type Durability = 'full' | 'file' | 'none';
 
@@ -73,6 +95,18 @@ export interface Job {
   readonly unsynced?: readonly string[] | undefined;
   /** Queued behind a write that makes its directory (see target.ts): create nothing before. */
   readonly behind?: true;
+  /** The identity of `dir` when the call was resolved (absent: it did not exist yet). */
+  readonly dirId?: Identity | undefined;
+  /**
+   * When `dir` was missing as the call was made: the directory that existed, its identity, and
+   * the directories below it down to `dir` (see target.ts).
+   */
+  readonly top?: Top | undefined;
+  /**
+   * Where the job keeps `dir` pinned during its turn (target-dir.ts); absent: its names go by
+   * path (writeFiles).
+   */
+  readonly pin?: DirSlot | undefined;
 }
 
 /** Metadata of the file being replaced. */
@@ -159,11 +193,22 @@ export function inspectionOf(job: Job, stats: Stats | undefined): Inspection {
   };
 }
 
+/**
+ * Whether the job must pin its directory before it names anything in it, and has not: the
+ * directory was missing when its turn began (target-dir.ts). Nothing is then named by path:
+ * by path, a symlink put at the directory's name meanwhile would be followed.
+ */
+function mustPin(job: Job): boolean {
+  return job.pin !== undefined && job.pin.dir === undefined && canPin();
+}
+
 /** Look at the destination (see `inspectionOf`). */
 export function* inspectTarget(job: Job): Plan<Inspection> {
+  // Its directory was missing when the turn began: so was the file.
+  if (mustPin(job)) return { existing: undefined };
   let stats: Stats;
   try {
-    stats = yield* call('lstat', job.target);
+    stats = yield* call('lstat', nameIn(job, job.target));
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return { existing: undefined };
     throw wrapError(error, 'resolve', job.dest);
@@ -180,6 +225,13 @@ function wantedMode(job: Job, inspection: Inspection): number | undefined {
  * Create every missing directory above the temp file, top down. Under `'full'` each new
  * directory's entry is fsynced into its parent; until then other writes of this process know
  * it may not be durable (new-dirs.ts). Returns the directories created, top first.
+ *
+ * Where directories can be pinned (target-dir.ts), the deepest directory that exists is
+ * opened by path, and each missing one is made by its one name in the pinned directory above
+ * it, then opened with O_NOFOLLOW and checked (pinned-dir.ts `openChild`: where someone else
+ * can write the parent, the new directory must be ours and empty) and pinned in turn: a
+ * directory swapped for a symlink meanwhile redirects nothing. The last one becomes the job's
+ * pinned directory.
  */
 export function* makeParents(job: Job): Plan<string[]> {
   const missing: string[] = [];
@@ -199,27 +251,73 @@ export function* makeParents(job: Job): Plan<string[]> {
   const created: string[] = [];
   // created[0 .. synced) have durable entries.
   let synced = 0;
+  // The directory above the next one to make, while pinned.
+  let parent: Dir | undefined;
   try {
+    const nearest = missing[0];
+    if (nearest !== undefined && job.pin !== undefined && canPin()) {
+      yield* releaseTargetDir(job);
+      // From the directory the call saw them missing in, if it did: opened by path (where the
+      // call's path was resolved) and checked to be the same directory. A name on the way
+      // that exists now is entered only if it is a directory (O_NOFOLLOW below), never
+      // followed: a look by path (above) would follow a symlink put there since.
+      const { top } = job;
+      const fromCall = top !== undefined;
+      if (fromCall) missing.splice(0, missing.length, ...top.names);
+      const base = fromCall ? top.path : dirname(nearest);
+      const opened = yield* openRoot(base, {
+        unsafeShared: true,
+        descend: false,
+        noFollow: !fromCall,
+      });
+      if (fromCall && !sameFile(opened.stats, top.id)) {
+        yield* releaseDir(opened);
+        throw changed(base, 'not the directory the call resolved');
+      }
+      if (opened.pinned) parent = opened;
+      else yield* releaseDir(opened);
+    }
     for (const dir of missing) {
       // Announced before the mkdir: from the moment it can exist, its entry is not durable.
       if (full) creatingDirectory(dir);
+      let made = false;
       try {
-        yield* call('mkdir', dir, NEW_DIR_MODE);
+        yield* call(
+          'mkdir',
+          parent === undefined ? dir : entry(parent, basename(dir)),
+          NEW_DIR_MODE,
+        );
+        made = true;
         created.push(dir);
       } catch (error) {
         // Made by another writer meanwhile (which announced it itself), or a failure.
         if (full) createdDirectory(dir, true);
         if (errorCode(error) !== 'EEXIST') throw error;
       }
+      if (parent === undefined) continue;
+      const child = yield* openChild(parent, basename(dir), made ? { created: true } : {});
+      try {
+        if (made && full && parent.fd !== undefined) {
+          yield* fsyncDescriptor(parent.fd);
+          createdDirectory(dir, true);
+          synced += 1;
+        }
+        yield* closeDir(parent);
+      } catch (error) {
+        yield* releaseDir(child);
+        throw error;
+      }
+      parent = child;
     }
     if (full) {
-      for (const dir of created) {
+      for (const dir of created.slice(synced)) {
         yield* fsyncDirectory(dirname(dir));
         createdDirectory(dir, true);
         synced += 1;
       }
     }
   } catch (error) {
+    if (parent !== undefined) yield* releaseDir(parent);
     for (let i = created.length - 1; i >= 0; i -= 1) {
       const dir = created[i] ?? '';
       let removed = false;
@@ -233,6 +331,7 @@ export function* makeParents(job: Job): Plan<string[]> {
     }
     throw wrapError(error, 'mkdirs', job.dest);
   }
+  if (parent !== undefined) setTargetDir(job, parent);
   return created;
 }
 
@@ -276,15 +375,29 @@ export interface TempFile {
   readonly ahead?: { readonly mode: number | undefined };
 }
 
-/** Open the temp file exclusively; with `mkdirs`, make missing parents on the first ENOENT. */
+/**
+ * Open the temp file exclusively; with `mkdirs`, make missing parents on the first ENOENT (or
+ * at once, when the directory was missing as the turn began: see `mustPin`).
+ */
 function* openExclusive(
   job: Job,
   mode: number,
   made: readonly string[],
 ): Plan<{ fd: number; created: readonly string[] }> {
   let created = made;
+  if (mustPin(job)) {
+    if (!job.settings.mkdirs || created.length > 0) {
+      yield* removeDirectories(created);
+      throw wrapError(
+        errnoLike('ENOENT', 'open', job.tmp, 'no such file or directory'),
+        'create-temp',
+        job.dest,
+      );
+    }
+    created = yield* makeParents(job);
+  }
   try {
-    return { fd: yield* call('open', job.tmp, flags.createTemp, mode), created };
+    return { fd: yield* call('open', nameIn(job, job.tmp), flags.createTemp, mode), created };
   } catch (error) {
     if (!(job.settings.mkdirs && created.length === 0 && errorCode(error) === 'ENOENT')) {
       yield* removeDirectories(created);
@@ -293,7 +406,7 @@ function* openExclusive(
   }
   created = yield* makeParents(job);
   try {
-    return { fd: yield* call('open', job.tmp, flags.createTemp, mode), created };
+    return { fd: yield* call('open', nameIn(job, job.tmp), flags.createTemp, mode), created };
   } catch (error) {
     yield* removeDirectories(created);
     throw wrapError(error, 'create-temp', job.dest);
@@ -317,7 +430,7 @@ function* wantedAttributes(job: Job, inspection: Inspection): Plan<Wanted> {
   if (job.settings.xattrs === false) return undefined;
   let read: Wanted = [];
   if (inspection.existing !== undefined) {
-    read = yield* readAttributes(job.dest, job.target);
+    read = yield* readAttributes(job.dest, nameIn(job, job.target));
     if (read === undefined) return undefined;
   }
   const { acl } = inspection;
@@ -430,7 +543,7 @@ function* dropTemp(job: Job, fd: number): Plan<void> {
     // Released all the same; nothing was written through it.
   }
   try {
-    yield* call('unlink', job.tmp);
+    yield* call('unlink', nameIn(job, job.tmp));
   } catch (error) {
     throw withLeftover(wrapError(error, 'create-temp', job.dest), job.tmp);
   }
@@ -630,7 +743,7 @@ export function* renameRetrying(from: string, to: string): Plan<void> {
 
 /** Rename the temp file over the destination, with the bounded Windows retry. */
 function* renameWithRetry(job: Job): Plan<void> {
-  yield* inPhase('rename', job.dest, renameRetrying(job.tmp, job.target));
+  yield* inPhase('rename', job.dest, renameRetrying(nameIn(job, job.tmp), nameIn(job, job.target)));
 }
 
 /**
@@ -643,9 +756,9 @@ function* publish(job: Job): Plan<void> {
     yield* renameWithRetry(job);
     return;
   }
-  yield* inPhase('link', job.dest, call('link', job.tmp, job.target));
+  yield* inPhase('link', job.dest, call('link', nameIn(job, job.tmp), nameIn(job, job.target)));
   try {
-    yield* call('unlink', job.tmp);
+    yield* call('unlink', nameIn(job, job.tmp));
   } catch (error) {
     throw withLeftover(wrapError(error, 'unlink-temp', job.dest, { committed: true }), job.tmp);
   }
@@ -656,11 +769,7 @@ export function* fsyncDirectory(dir: string): Plan<void> {
   const fd = yield* call('open', dir, flags.directory, 0);
   let open: number | undefined = fd;
   try {
-    try {
-      yield* call('fsync', fd);
-    } catch (error) {
-      if (!isUnsupportedDirectoryFsync(errorCode(error))) throw error;
-    }
+    yield* fsyncDescriptor(fd);
     open = undefined;
     yield* call('close', fd);
   } finally {
@@ -686,24 +795,29 @@ export function* commit(
   signal?: AbortSignal,
 ): Plan<void> {
   const { fd, created, ahead } = temp;
-  let inspection = inspected;
-  if (inspection === undefined) {
-    // A handle may be committed long after it was opened: look at the destination again.
-    try {
-      inspection = yield* inspectTarget(job);
-    } catch (error) {
-      throw withLeftover(error, yield* discard(job, fd, created));
+  try {
+    let inspection = inspected;
+    if (inspection === undefined) {
+      // A handle may be committed long after it was opened: look at the destination again.
+      try {
+        inspection = yield* inspectTarget(job);
+      } catch (error) {
+        throw withLeftover(error, yield* discard(job, fd, created));
+      }
     }
-  }
-  yield* seal(job, fd, created, inspection, inspected === undefined ? ahead : undefined);
-  yield* publishSealed(job, created, signal);
-  if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
-    try {
-      yield* fsyncDirectory(job.dir);
-      yield* syncNewParents(job);
-    } catch (error) {
-      throw wrapError(error, 'fsync-dir', job.dest, { committed: true });
+    yield* seal(job, fd, created, inspection, inspected === undefined ? ahead : undefined);
+    yield* publishSealed(job, created, signal);
+    if (job.settings.durability === 'full' && fsyncsDirectories(seam.platform)) {
+      try {
+        // Through the pinned directory's own descriptor, if the job holds one.
+        if (!(yield* fsyncTargetDir(job))) yield* fsyncDirectory(job.dir);
+        yield* syncNewParents(job);
+      } catch (error) {
+        throw wrapError(error, 'fsync-dir', job.dest, { committed: true });
+      }
     }
+  } finally {
+    yield* releaseTargetDir(job);
   }
 }
 
@@ -771,6 +885,8 @@ export function withLeftover<E>(error: E, leftover: string | undefined): E | Ato
 function* livesOn(job: Job, fd: number | undefined): Plan<boolean> {
   try {
     if (fd !== undefined) return (yield* call('fstat', fd)).nlink > 0;
+    // Unlinked in the very directory it was created in: it is gone from there.
+    if (isPinned(job)) return false;
     return !(yield* call('stat', job.dir)).isDirectory();
   } catch {
     // Cannot tell: report it rather than claim it is gone.
@@ -810,7 +926,7 @@ export function* discardTemp(
   let leftover: string | undefined;
   let failure: AtomicFsError | undefined;
   try {
-    yield* call('unlink', job.tmp);
+    yield* call('unlink', nameIn(job, job.tmp));
   } catch (error) {
     if (errorCode(error) !== 'ENOENT' || (yield* livesOn(job, fd))) {
       leftover = job.tmp;
@@ -824,29 +940,35 @@ export function* discardTemp(
       // The error that made us discard is the one to report.
     }
   }
+  yield* releaseTargetDir(job);
   yield* removeDirectories(created);
   return failure === undefined ? { leftover } : { leftover, error: failure };
 }
 
-/** The whole replace with the data in hand: inspect, create, write, commit. */
+/** The whole replace with the data in hand: pin, inspect, create, write, commit. */
 export function* writeWhole(
   job: Job,
   chunks: readonly Uint8Array[],
   signal?: AbortSignal,
   inspected?: Inspection,
 ): Plan<void> {
-  // Looked at when the call was made, if it runs at once (see job.ts); else now.
-  const inspection = inspected ?? (yield* inspectTarget(job));
-  if (signal?.aborted === true) {
-    throw ownError('ABORT_ERR', 'abort', job.dest, 'the operation was aborted', signal.reason);
-  }
-  const temp = yield* createTemp(job, inspection);
   try {
-    yield* writeChunks(job, temp.fd, chunks, signal);
-  } catch (error) {
-    throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
+    yield* pinTargetDir(job);
+    // Looked at when the call was made, if it runs at once (see job.ts); else now.
+    const inspection = inspected ?? (yield* inspectTarget(job));
+    if (signal?.aborted === true) {
+      throw ownError('ABORT_ERR', 'abort', job.dest, 'the operation was aborted', signal.reason);
+    }
+    const temp = yield* createTemp(job, inspection);
+    try {
+      yield* writeChunks(job, temp.fd, chunks, signal);
+    } catch (error) {
+      throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
+    }
+    yield* commit(job, temp, inspection, signal);
+  } finally {
+    yield* releaseTargetDir(job);
   }
-  yield* commit(job, temp, inspection, signal);
 }
 
 /**
@@ -896,20 +1018,27 @@ function* newFileMode(job: Job): Plan<{ mode: number; created: readonly string[]
  * destination has them; `commit` looks again and applies the owner and mode it has then.
  */
 export function* openTemp(job: Job): Plan<TempFile> {
-  const inspection = yield* inspectTarget(job);
-  if (!hasPosixMetadata(seam.platform)) {
-    // Windows: the only permission is the read-only attribute, set after the data.
-    return { ...(yield* createTemp(job, inspection)), ahead: { mode: undefined } };
-  }
-  let mode = wantedMode(job, inspection);
-  let created: readonly string[] = [];
-  if (mode === undefined) ({ mode, created } = yield* newFileMode(job));
-  const temp = yield* openExclusive(job, ownerOnly(mode), created);
+  // Pinned until the commit or discard (which release it).
+  yield* pinTargetDir(job);
   try {
-    const final = yield* finalOf(job, inspection);
-    yield* finishAhead(job, temp.fd, final, mode);
+    const inspection = yield* inspectTarget(job);
+    if (!hasPosixMetadata(seam.platform)) {
+      // Windows: the only permission is the read-only attribute, set after the data.
+      return { ...(yield* createTemp(job, inspection)), ahead: { mode: undefined } };
+    }
+    let mode = wantedMode(job, inspection);
+    let created: readonly string[] = [];
+    if (mode === undefined) ({ mode, created } = yield* newFileMode(job));
+    const temp = yield* openExclusive(job, ownerOnly(mode), created);
+    try {
+      const final = yield* finalOf(job, inspection);
+      yield* finishAhead(job, temp.fd, final, mode);
+    } catch (error) {
+      throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
+    }
+    return { ...temp, ahead: { mode } };
   } catch (error) {
-    throw withLeftover(error, yield* discard(job, temp.fd, temp.created));
+    yield* releaseTargetDir(job);
+    throw error;
   }
-  return { ...temp, ahead: { mode } };
 }

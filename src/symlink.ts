@@ -337,7 +337,8 @@ export async function replaceSymlink(
   const dest = pathOf(linkPath, 'linkPath');
   const valid = symlinkOptions(options);
   throwIfAborted(valid.signal, dest);
-  const resolved = resolveTarget(dest, 'replace', valid.mkdirs);
+  // Where the link lands is checked by its own pinned-directory rules (pinned-dir.ts).
+  const resolved = resolveTarget(dest, 'replace', valid.mkdirs, true);
   const job = newJob(dest, resolved, {
     mode: undefined,
     chown: undefined,

@@ -33,9 +33,17 @@ import { errorCode, wrapError } from './errors.js';
 import { type Stats, seam } from './fs.js';
 import { unsyncedAt } from './new-dirs.js';
 import { type Plan, call, runSync } from './plan.js';
+import { type Identity, linkRefusal, stableName } from './pinned-dir.js';
 import { pathQueue } from './queue.js';
 
 export type SymlinkPolicy = 'follow' | 'replace';
+
+/** The directory a missing one is to appear in (see `Target.top`). */
+export interface Top {
+  readonly path: string;
+  readonly id: Identity;
+  readonly names: readonly string[];
+}
 
 export interface Target {
   /**
@@ -64,6 +72,13 @@ export interface Target {
    * (`behindMkdirs`): nothing of this write may be created before its turn.
    */
   readonly behind?: true;
+  /** The identity of `dir` when it exists (the job's pinned directory must be this one). */
+  readonly dirId?: { readonly dev: number; readonly ino: number } | undefined;
+  /**
+   * When `dir` was missing (`mkdirs`, or `behind`): the directory that existed, its identity,
+   * and the directories below it down to `dir` (top first).
+   */
+  readonly top?: Top | undefined;
 }
 
 /** The longest path the kernel takes, in bytes with the terminating NUL (PATH_MAX). */
@@ -132,6 +147,31 @@ export interface Walked {
   readonly dirStats: Stats | undefined;
   /** Directories to create (`mkdirs`), top first; `dir` is the last of them. */
   readonly missing: readonly string[];
+  /** With `missing`: stat() of the directory they are made in. */
+  readonly topStats?: Stats | undefined;
+}
+
+/**
+ * `guarded`: as root, refuse to follow a symlink that another user could have put there (an
+ * entry of a directory that user can write, unless sticky and it and the link are root's;
+ * pinned-dir.ts `stableName`). Everything after the walk goes through the directory it found,
+ * pinned and checked (target-dir.ts); only a symlink followed here can redirect the call.
+ */
+function* checkLink(
+  dir: string,
+  seen: ReadonlyMap<string, Stats>,
+  link: Stats,
+  path: string,
+): Plan<void> {
+  const holder = seen.get(dir) ?? (yield* call('stat', dir));
+  const stats = {
+    dev: holder.dev,
+    ino: holder.ino,
+    uid: holder.uid,
+    gid: holder.gid,
+    mode: holder.mode,
+  };
+  if (!stableName(stats, link.uid)) throw linkRefusal(path);
 }
 
 /**
@@ -143,11 +183,13 @@ export function* walk(
   cwd: string,
   symlinks: SymlinkPolicy,
   mkdirs: boolean,
+  guarded = false,
 ): Plan<Walked> {
   let dir = path.startsWith('/') ? '/' : cwd;
   // Directories looked at on the way, so that `..` back into one needs no new look.
   const seen = new Map<string, Stats>();
   const missing: string[] = [];
+  let topStats: Stats | undefined;
   // The components still to walk, the next one last; a symlink's body takes its place.
   const pending = partsOf(path, false).reverse();
   let names = pending.filter((part) => part.name !== '').length;
@@ -175,7 +217,9 @@ export function* walk(
     const next = child(dir, part.name);
     if (missing.length > 0) {
       // Inside a directory still to be created: nothing is there yet.
-      if (last) return { dir, name: part.name, stats: undefined, dirStats: undefined, missing };
+      if (last) {
+        return { dir, name: part.name, stats: undefined, dirStats: undefined, missing, topStats };
+      }
       missing.push(next);
       dir = next;
       continue;
@@ -191,11 +235,13 @@ export function* walk(
       }
       // As `mkdir -p`: never a directory that a symlink names (a dangling link stays dangling).
       if (part.fromLink) throw failure('ENOENT', next, 'a symlink names a missing directory');
+      topStats = seen.get(dir) ?? (yield* call('stat', dir));
       missing.push(next);
       dir = next;
       continue;
     }
     if (stats.isSymbolicLink() && !(last && symlinks === 'replace')) {
+      if (guarded) yield* checkLink(dir, seen, stats, next);
       hops += 1;
       if (hops > MAX_SYMLINK_HOPS) throw failure('ELOOP', next, 'too many symbolic links');
       const body = yield* call('readlink', next);
@@ -241,10 +287,12 @@ export function* locate(
   cwd: string,
   symlinks: SymlinkPolicy,
   mkdirs: boolean,
+  guarded = false,
 ): Plan<Walked> {
   const slash = path.lastIndexOf('/');
   const name = path.slice(slash + 1);
-  if (name !== '' && name !== '.' && name !== '..') {
+  // Guarded (see `checkLink`), every symlink on the way must be seen: no realpath().
+  if (!guarded && name !== '' && name !== '.' && name !== '..') {
     // Without its trailing slash: glibc's realpath() checks a path ending in `/` with one more
     // call (faccessat), and the directory is checked by the stat() below anyway.
     let head = slash === 0 ? '/' : path.slice(0, slash);
@@ -265,7 +313,7 @@ export function* locate(
       }
     }
   }
-  const walked = yield* walk(path, cwd, symlinks, mkdirs);
+  const walked = yield* walk(path, cwd, symlinks, mkdirs, guarded);
   // The directory's identity, for the queue key (a directory still to be made has none).
   if (walked.missing.length > 0 || walked.dirStats !== undefined) return walked;
   return { ...walked, dirStats: yield* call('stat', walked.dir) };
@@ -276,8 +324,14 @@ export function* locate(
  * is followed to the file it names, and a dangling link resolves to the file it would create.
  * With `'replace'`, a symlink at the last component is itself the file replaced.
  */
-export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boolean): Target {
+export function resolveTarget(
+  dest: string,
+  symlinks: SymlinkPolicy,
+  mkdirs: boolean,
+  unsafeShared = false,
+): Target {
   if (seam.platform === 'win32') return lexicalTarget(dest, symlinks, mkdirs);
+  const guarded = !unsafeShared && seam.geteuid() === 0;
   const limit = PATH_MAX[seam.platform];
   if (limit !== undefined && Buffer.byteLength(dest) >= limit) {
     fail('ENAMETOOLONG', dest, dest, 'file name too long');
@@ -286,28 +340,38 @@ export function resolveTarget(dest: string, symlinks: SymlinkPolicy, mkdirs: boo
   // process.cwd() is the kernel's getcwd(): a physical path, as the walk needs.
   const cwd = dest.startsWith('/') ? '/' : process.cwd();
   try {
-    walked = runSync(locate(dest, cwd, symlinks, mkdirs));
+    walked = runSync(locate(dest, cwd, symlinks, mkdirs, guarded));
   } catch (error) {
-    const queued = mkdirs ? undefined : behindMkdirs(dest, cwd, symlinks, error);
+    const queued = mkdirs ? undefined : behindMkdirs(dest, cwd, symlinks, error, guarded);
     if (queued !== undefined) return queued;
     throw wrapError(error, 'resolve', dest);
   }
   const { dir, name, stats, missing } = walked;
   const target = child(dir, name);
   const unsynced = unsyncedAt(missing[0] === undefined ? dir : dirname(missing[0]));
+  const top = topOf(walked);
   const extra = {
     ...(missing.length > 0 ? { missing } : {}),
     ...(unsynced.length > 0 ? { unsynced } : {}),
+    ...(top === undefined ? {} : { top }),
   };
   // Directories still to be made (no identity yet): the path is the best identity there is.
   // A call made while a write that makes them is queued or running joins its queue: keyed by
   // a directory that write has made meanwhile, it would run beside it, and could finish first.
   const byPath = `path:${target}`;
   const { dirStats } = walked;
-  if (dirStats === undefined || pathQueue.has(byPath)) {
-    return { target, dir, key: byPath, stats, ...extra };
-  }
-  return { target, dir, key: `in:${identity(dirStats)}/${name}`, stats, ...extra };
+  if (dirStats === undefined) return { target, dir, key: byPath, stats, ...extra };
+  const dirId = { dev: dirStats.dev, ino: dirStats.ino };
+  if (pathQueue.has(byPath)) return { target, dir, key: byPath, stats, dirId, ...extra };
+  return { target, dir, key: `in:${identity(dirStats)}/${name}`, stats, dirId, ...extra };
+}
+
+/** `Target.top` of a walk that met missing directories. */
+function topOf(walked: Walked): Top | undefined {
+  const { missing, topStats } = walked;
+  const first = missing[0];
+  if (first === undefined || topStats === undefined) return undefined;
+  return { path: dirname(first), id: { dev: topStats.dev, ino: topStats.ino }, names: missing };
 }
 
 /**
@@ -338,18 +402,21 @@ function behindMkdirs(
   cwd: string,
   symlinks: SymlinkPolicy,
   error: unknown,
+  guarded: boolean,
 ): Target | undefined {
   if (errorCode(error) !== 'ENOENT') return undefined;
   let walked: Walked;
   try {
-    walked = runSync(walk(dest, cwd, symlinks, true));
+    walked = runSync(walk(dest, cwd, symlinks, true, guarded));
   } catch {
     return undefined;
   }
   if (walked.missing.length === 0) return undefined;
   const target = child(walked.dir, walked.name);
   const key = `path:${target}`;
-  return pathQueue.has(key) ? { target, dir: walked.dir, key, behind: true } : undefined;
+  if (!pathQueue.has(key)) return undefined;
+  const top = topOf(walked);
+  return { target, dir: walked.dir, key, behind: true, ...(top === undefined ? {} : { top }) };
 }
 
 // ---- Windows: `.` and `..` are folded lexically, as the Win32 path functions do ----

@@ -201,7 +201,8 @@ function entriesOf(pairs: readonly [unknown, unknown][], options: Normalized): E
   });
   const targets = new Map<string, string>();
   return checked.map(({ dest, bytes }, index) => {
-    const { job } = resolveCall({ dest, options });
+    // By path: its plans span two messages to the I/O thread, and a descriptor must stay on one.
+    const { job } = resolveCall({ dest, options }, false);
     const earlier = targets.get(job.key);
     if (earlier !== undefined) {
       throw invalidArgument(

@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { type OpName, seam } from '../src/fs.js';
 import { openAtomic, openAtomicSync, writeFile, writeFileSync, writeFiles } from '../src/index.js';
-import { type Recorder, instrument, openFdCount, tempDir, temps } from './helpers.js';
+import {
+  type Recorder,
+  instrument,
+  openFdCount,
+  tempDir,
+  temps,
+  throughDescriptors,
+} from './helpers.js';
 
 interface Held {
   /** Resolves when the held call is made (it waits). */
@@ -34,7 +41,9 @@ function watch(t: TestContext): Watch & { recorder: Recorder } {
   const holds: { name: OpName; matches: (s: string) => boolean; gate: Promise<string> }[] = [];
   const subject = (args: readonly unknown[]): string => {
     const first = args[0];
-    return typeof first === 'number' ? (recorder.open.get(first) ?? '') : String(first);
+    if (typeof first === 'number') return recorder.open.get(first) ?? '';
+    // A name through a pinned directory (`/proc/self/fd/<fd>/<name>`), spelled by its path.
+    return throughDescriptors(String(first), recorder.open);
   };
   const asyncOps = seam.async as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
   const syncOps = seam.sync as unknown as Record<string, (...a: unknown[]) => unknown>;
@@ -144,8 +153,9 @@ test('a write resolved before the directory existed, run after another made it, 
   const root = fs.realpathSync(tempDir(t));
   const seen = watch(t);
   const creatorHeld = seen.hold('fsync', (subject) => subject === root);
-  // B's first step waits until A has made the directory, so B finds it made (not by B).
-  const observerHeld = seen.hold('open', (subject) => subject.startsWith(`${root}/new/.b.`));
+  // B's first step (the open that pins its directory) waits until A has made the directory,
+  // so B finds it made (not by B).
+  const observerHeld = seen.hold('open', (subject) => subject === `${root}/new`);
   const second = writeFile(join(root, 'new', 'b'), 'b', { mkdirs: true });
   const first = writeFile(join(root, 'new', 'a'), 'a', { mkdirs: true });
   await creatorHeld.reached;

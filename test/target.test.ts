@@ -2,10 +2,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, describe, test } from 'node:test';
 import { restoreSeam, seam } from '../src/fs.js';
+import { writeFile } from '../src/index.js';
 import { resolveTarget } from '../src/target.js';
-import { tempDir } from './helpers.js';
+import { isLinux, isRoot, needs, tempDir } from './helpers.js';
 
 test('follow: chains of links lead to the file; every path to its name has one key', (t) => {
   const dir = fs.realpathSync(tempDir(t));
@@ -73,13 +74,16 @@ test('loops, missing parents, files used as directories', (t) => {
     code: 'ENOENT',
     phase: 'resolve',
   });
-  // With mkdirs, a path whose directories do not exist yet is keyed by the path itself.
+  // With mkdirs, a path whose directories do not exist yet is keyed by the path itself; the
+  // directory they are made in is named with its identity (the write must find it again).
+  const top = fs.statSync(dir);
   assert.deepEqual(resolveTarget(join(dir, 'x', 'y'), 'follow', true), {
     target: join(dir, 'x', 'y'),
     dir: join(dir, 'x'),
     key: `path:${join(dir, 'x', 'y')}`,
     stats: undefined,
     missing: [join(dir, 'x')],
+    top: { path: dir, id: { dev: top.dev, ino: top.ino }, names: [join(dir, 'x')] },
   });
   fs.writeFileSync(join(dir, 'file'), '');
   assert.throws(() => resolveTarget(join(dir, 'file', 'y'), 'follow', false), {
@@ -226,4 +230,72 @@ test('Windows folds `.` and `..` lexically, before symlinks, as Win32 does', (t)
   // A link at the end is still followed, relative to its own directory.
   assert.equal(resolveTarget(join(dir, 'alias'), 'follow', false).target, join(dir, 'app', 'v2'));
   assert.throws(() => resolveTarget(`${dir}/x/`, 'follow', false), { code: 'EISDIR' });
+});
+
+describe('as root, a symlink another user could have put on the way is not followed', () => {
+  /** `shared`, a directory of `uid`'s (0755), holding `link` -> `real` (root's). */
+  function sharedLink(t: TestContext, uid: number, linkOwner: number): string {
+    const dir = fs.realpathSync(tempDir(t));
+    fs.chmodSync(dir, 0o755);
+    const shared = join(dir, 'shared');
+    fs.mkdirSync(join(dir, 'real'));
+    fs.mkdirSync(shared);
+    fs.symlinkSync(join(dir, 'real'), join(shared, 'link'));
+    fs.lchownSync(join(shared, 'link'), linkOwner, linkOwner);
+    fs.chownSync(shared, uid, uid);
+    return shared;
+  }
+
+  test("a link in another user's directory: ERR_ATOMIC_SHARED_DIRECTORY, unless accepted", (t) => {
+    if (!needs(t, isRoot && isLinux, 'root, to own a directory as another user')) return;
+    const shared = sharedLink(t, 65534, 65534);
+    assert.throws(() => resolveTarget(join(shared, 'link', 'f'), 'follow', false), {
+      code: 'ERR_ATOMIC_SHARED_DIRECTORY',
+      phase: 'resolve',
+    });
+    // The last component too: a link to follow to the file itself.
+    fs.symlinkSync(join(shared, '..', 'real', 'f'), join(shared, 'file-link'));
+    assert.throws(() => resolveTarget(join(shared, 'file-link'), 'follow', false), {
+      code: 'ERR_ATOMIC_SHARED_DIRECTORY',
+    });
+    // Replaced, not followed: nothing to refuse.
+    assert.equal(
+      resolveTarget(join(shared, 'file-link'), 'replace', false).target,
+      join(shared, 'file-link'),
+    );
+    const accepted = resolveTarget(join(shared, 'link', 'f'), 'follow', false, true);
+    assert.equal(accepted.target, join(shared, '..', 'real', 'f'));
+  });
+
+  test("root's own link in root's directory, and a link in a sticky root directory: followed", (t) => {
+    if (!needs(t, isRoot && isLinux, 'root, to own a directory as another user')) return;
+    const own = sharedLink(t, 0, 0);
+    assert.equal(
+      resolveTarget(join(own, 'link', 'f'), 'follow', false).dir.endsWith('/real'),
+      true,
+    );
+    const sticky = sharedLink(t, 0, 0);
+    fs.chmodSync(sticky, 0o1777);
+    assert.equal(
+      resolveTarget(join(sticky, 'link', 'f'), 'follow', false).dir.endsWith('/real'),
+      true,
+    );
+    // In a sticky directory, another user's link is refused (they may have put it there).
+    fs.lchownSync(join(sticky, 'link'), 65534, 65534);
+    assert.throws(() => resolveTarget(join(sticky, 'link', 'f'), 'follow', false), {
+      code: 'ERR_ATOMIC_SHARED_DIRECTORY',
+    });
+  });
+
+  test('writeFile through such a link changes nothing; with the option it writes there', async (t) => {
+    if (!needs(t, isRoot && isLinux, 'root, to own a directory as another user')) return;
+    const shared = sharedLink(t, 65534, 65534);
+    const real = join(shared, '..', 'real');
+    await assert.rejects(writeFile(join(shared, 'link', 'f'), 'x'), {
+      code: 'ERR_ATOMIC_SHARED_DIRECTORY',
+    });
+    assert.deepEqual(fs.readdirSync(real), []);
+    await writeFile(join(shared, 'link', 'f'), 'x', { unsafeSharedDirectories: true });
+    assert.equal(fs.readFileSync(join(real, 'f'), 'utf8'), 'x');
+  });
 });

@@ -425,7 +425,7 @@ test('writeFile: a call made after an earlier write’s rename still queues behi
         if (call.name === 'rename') renamed.push(fs.readFileSync(call.args[0] as string, 'utf8'));
         // The first write has renamed (the file is a new inode now) and is flushing its
         // directory: a third call made now must still come after the second, queued one.
-        if (call.name === 'open' && call.subject === dir && third === undefined) {
+        if (call.name === 'fsync' && call.subject === dir && third === undefined) {
           third = writeFile(dest, '3', { coalesce: false });
         }
         return false;

@@ -1,8 +1,9 @@
 /**
- * The order of system calls of one write, recorded with strace: exclusive create of the temp
- * in the destination's directory → fchown/fchmod (its metadata is final before the first
+ * The order of system calls of one write, recorded with strace: the destination's directory
+ * opened and pinned → exclusive create of the temp in it, through its descriptor link
+ * (`/proc/self/fd/<fd>/<temp>`) → fchown/fchmod (its metadata is final before the first
  * byte) → writes → fchmod again only to give back the set-user-ID bits a write clears →
- * fsync(temp) → close → rename → fsync(directory), and the temp name is never unlinked after
+ * fsync(temp) → close → rename (through the link) → fsync(the pinned directory), and the temp name is never unlinked after
  * the rename. A temp opened ahead of its commit (a stream, a handle) is created owner-only
  * instead and gets its final mode after the last byte (the destination may change before the
  * commit); for a new file, the mode the kernel gives one is read off an empty probe first.
@@ -22,7 +23,10 @@ const offload = fileURLToPath(new URL('../../src/offload.js', import.meta.url));
 
 interface Syscall {
   readonly name: string;
+  /** With descriptor links (`/proc/self/fd/<fd>`) spelled as the directory's path. */
   readonly args: string;
+  /** As traced. */
+  readonly raw: string;
   readonly result: string;
 }
 
@@ -62,6 +66,8 @@ function trace(t: TestContext, dir: string, body: string): Syscall[] {
   const calls: Syscall[] = [];
   // A call interrupted by another thread's is split into "<unfinished ...>" and "<... resumed>".
   const unfinished = new Map<string, string>();
+  // Descriptor → the path strace (-y) shows for it, from the open() that returned it.
+  const directories = new Map<string, string>();
   for (const raw of fs.readFileSync(log, 'utf8').split('\n')) {
     const pid = /^(\d+)\s+/.exec(raw)?.[1] ?? '';
     let line = raw;
@@ -76,12 +82,20 @@ function trace(t: TestContext, dir: string, body: string): Syscall[] {
     }
     const match = /^\d+\s+(\w+)\((.*)\)\s+=\s+(.*)$/.exec(line);
     if (match === null) continue;
-    const [, name = '', args = '', ret = ''] = match;
+    const [, name = '', rawArgs = '', ret = ''] = match;
+    // A name through a pinned directory's descriptor link, spelled with that directory's path.
+    const args = rawArgs.replace(
+      /\/proc\/self\/fd\/(\d+)/g,
+      (link, fd: string) => directories.get(fd) ?? link,
+    );
+    const opened = /^(\d+)<([^>]*)>$/.exec(ret);
+    if (opened !== null) directories.set(opened[1] ?? '', opened[2] ?? '');
     assert.ok(
       !name.startsWith('io_uring') || ret.startsWith('-1 '),
       'io_uring would hide file system calls',
     );
-    if (args.includes(dir) || ret.includes(dir)) calls.push({ name, args, result: ret });
+    if (args.includes(dir) || ret.includes(dir))
+      calls.push({ name, args, raw: rawArgs, result: ret });
   }
   return calls;
 }
@@ -182,7 +196,15 @@ function assertOrder(calls: Syscall[], dir: string, expect: Expect): void {
   }
   assert.equal(beforeData.length > 0, expect.before, `fchmod before the first byte:\n${names}`);
   assert.equal(afterData.length > 0, expect.after, `fchmod after the last byte:\n${names}`);
-  const sequence = [create, lastWrite, fsyncTemp, closeTemp, rename, openDir, fsyncDir, closeDir];
+  // The directory is opened first and pinned: the temp is created and renamed through its
+  // descriptor link, and the same descriptor is fsynced after the rename.
+  const sequence = [openDir, create, lastWrite, fsyncTemp, closeTemp, rename, fsyncDir, closeDir];
+  const pin = /^(\d+)</.exec(calls[fsyncDir ?? 0]?.args ?? '')?.[1];
+  const link = `"/proc/self/fd/${pin ?? '?'}/`;
+  assert.ok(createCall.raw.includes(link), `the temp created through the pin:\n${createCall.raw}`);
+  const renameCall = calls[rename ?? 0];
+  assert.ok(renameCall?.raw.includes(link), `renamed through the pin:\n${renameCall?.raw ?? ''}`);
+  assert.equal(calls[openDir ?? 0]?.result, `${pin ?? '?'}<${dir}>`, 'the pin is the directory');
   assert.deepEqual(
     [...sequence].sort((a, b) => (a ?? 0) - (b ?? 0)),
     sequence,

@@ -40,6 +40,7 @@ function copySteps(calls: readonly SeamCall[], dest: string, src: string | undef
   let stage: 'resolve' | 'copy' | 'published' = 'resolve';
   let reopened = false;
   let copied = false;
+  let making = false;
   return calls.map((call): Expected => {
     const at = (phase: Phase | undefined, path: Expected['path'] = 'dest'): Expected => ({
       phase,
@@ -109,6 +110,13 @@ function copySteps(calls: readonly SeamCall[], dest: string, src: string | undef
       if (call.name === 'close') return at(undefined);
       return at(call.name === 'lstat' ? 'resolve' : 'xattrs');
     }
+    if (call.name === 'mkdir' || call.name === 'lstat') making = true;
+    // Pinning the destination's directory (open, fstat, stat of its descriptor link; missing,
+    // the one above it and those below it that exist), before any directory is made (which
+    // starts with an lstat): the turn's start.
+    const pinning =
+      ['open', 'fstat', 'stat', 'close'].includes(call.name) && dest.startsWith(`${call.subject}/`);
+    if (pinning && !making) return at('resolve');
     return at('mkdirs');
   });
 }

@@ -62,6 +62,9 @@ function downloadSteps(calls: readonly SeamCall[], dest: string): Expected[] {
       phase = 'mkdirs'; // the first open met ENOENT: making the parents, then open again
     } else if (call.name === 'write') {
       phase = 'write';
+    } else if (['fstat', 'stat'].includes(call.name) && dest.startsWith(`${call.subject}/`)) {
+      // Pinning the directory when the download's turn begins (or, missing, the one above).
+      phase = 'resolve';
     } else if (call.name === 'fstat' || call.name === 'fchmod') {
       phase = 'chmod';
     } else if (call.name === 'fchown') {

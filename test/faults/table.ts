@@ -93,10 +93,12 @@ export function caseLabel(prefix: string, { code, cleanupFails }: FailureMode): 
 
 /**
  * How a clean run created its temp file, read off its calls (`isTempOpen`: an open of a temp
- * name). With `mkdirs`, the first open met ENOENT and the calls until the next open made the
- * parents. A temp closed and unlinked before the next open was dropped before its first byte:
- * the probe of the mode a new file gets (a temp opened ahead of its commit), or a temp that
- * came out of its creation with the wrong group.
+ * name). With `mkdirs`, where directories are pinned, the first open (of the directory, to pin
+ * it) met ENOENT and the calls until the first temp open made the parents; elsewhere the
+ * first temp open met ENOENT and the calls until the next one made them. A temp closed and
+ * unlinked before the next open was dropped before its first byte: the probe of the mode a
+ * new file gets (a temp opened ahead of its commit), or a temp that came out of its creation
+ * with the wrong group.
  */
 export function tempCreation(
   calls: readonly SeamCall[],
@@ -106,8 +108,19 @@ export function tempCreation(
   const opens = calls.flatMap((call, index) => (isTempOpen(call) ? [index] : []));
   const ranges = (from: number): [number, number][] =>
     opens.slice(from, -1).map((open, k): [number, number] => [open, opens[from + k + 1] ?? open]);
-  const madeParents = calls.some((call) => call.name === 'mkdir') && opens.length >= 2;
-  const mkdirsRange = madeParents ? ranges(0)[0] : undefined;
+  const firstTemp = opens[0] ?? calls.length;
+  const madeFirst = calls.slice(0, firstTemp).some((call) => call.name === 'mkdir');
+  // Pinning (the first open; the directories that exist, one by one) ends where the making
+  // begins: its first lstat, of the missing directory.
+  const pinned = calls.findIndex((call) => call.name === 'open');
+  const pin = calls.findIndex((call, index) => index > pinned && call.name === 'lstat') - 1;
+  const madeParents =
+    !madeFirst && calls.some((call) => call.name === 'mkdir') && opens.length >= 2;
+  const mkdirsRange: [number, number] | undefined = madeFirst
+    ? [pin, firstTemp]
+    : madeParents
+      ? ranges(0)[0]
+      : undefined;
   const droppedRanges = ranges(madeParents ? 1 : 0).filter(([open, next]) =>
     calls.slice(open + 1, next).some(isTempUnlink),
   );

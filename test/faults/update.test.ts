@@ -161,12 +161,30 @@ function phases(kind: Kind, calls: readonly SeamCall[], dest: string): Step[] {
   const tempOpensTotal = calls.filter(
     (call) => subjectOf(call, dest) === 'temp' && call.name === 'open',
   ).length;
+  // Where directories are pinned, a write's mkdirs makes them after the directory's open met
+  // ENOENT, before its first temp open (see table.ts `tempCreation`).
+  const firstTemp = calls.findIndex(
+    (call) => subjectOf(call, dest) === 'temp' && call.name === 'open',
+  );
+  const pinned = calls.findIndex(
+    (call, index) => call.name === 'open' && subjectOf(call, dest) === 'dir' && index < firstTemp,
+  );
+  // Pinning (the directories that exist, one by one) ends where the making begins: its first
+  // lstat, of the missing directory.
+  const pinOpen = calls.findIndex((call, index) => index > pinned && call.name === 'lstat') - 1;
+  const madeFirst =
+    pinned >= 0 &&
+    pinOpen >= 0 &&
+    calls.slice(pinOpen, firstTemp).some((call) => call.name === 'mkdir');
   calls.forEach((call, index) => {
     const subject = subjectOf(call, dest);
     const label = `${call.name}:${subject}`;
     if (stage === 'resolve' && (subject === 'lock' || call.name === 'sleep')) stage = 'lock';
     if (stage === 'lock' && subject === 'dest' && call.name === 'open') stage = 'read';
-    if (stage === 'read' && kind === 'update' && call.name === 'lstat') stage = 'write';
+    // The write begins: its directory pinned (open, fstat, stat of the descriptor link), or
+    // where it cannot be, the look at the destination.
+    const writeBegins = call.name === 'lstat' || (call.name === 'open' && subject === 'dir');
+    if (stage === 'read' && kind === 'update' && writeBegins) stage = 'write';
     let phase: Phase | 'release';
     if (stage === 'published') {
       phase = subject === 'lock' ? 'release' : 'fsync-dir';
@@ -184,10 +202,16 @@ function phases(kind: Kind, calls: readonly SeamCall[], dest: string): Step[] {
     } else if (subject === 'temp' && call.name === 'open') {
       tempOpens += 1;
       phase = 'create-temp';
-    } else if (tempOpens === 1 && tempOpensTotal === 2) {
+    } else if (
+      (tempOpens === 1 && tempOpensTotal === 2) ||
+      (madeFirst && index > pinOpen && index < firstTemp)
+    ) {
       phase = 'mkdirs';
     } else if (call.name === 'write') {
       phase = 'write';
+    } else if (label === 'fstat:dir' || label === 'stat:dir') {
+      // Pinning the directory when the write's turn begins.
+      phase = 'resolve';
     } else if (call.name === 'fstat' || call.name === 'fchmod') {
       phase = 'chmod';
     } else if (call.name === 'fchown') {

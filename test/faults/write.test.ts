@@ -233,6 +233,10 @@ function phases(calls: readonly SeamCall[], dest: string): Step[] {
       phase = 'mkdirs';
     } else if (call.name === 'write') {
       phase = 'write';
+    } else if (name === 'fstat:dir' || name === 'stat:dir') {
+      // Pinning the directory when the write's turn begins: its identity, and its descriptor
+      // link (`/proc/self/fd/<fd>`).
+      phase = 'resolve';
     } else if (call.name === 'fstat' || call.name === 'fchmod') {
       phase = 'chmod';
     } else if (call.name === 'fchown') {

@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { cleanupTemps, writeDirectory } from '../../src/index.js';
+import { cleanupTemps, copyFile, openAtomic, writeDirectory, writeFile } from '../../src/index.js';
 import { isLinux, isRoot, needs, tempDir } from '../helpers.js';
 
 const ATTACKER = fileURLToPath(new URL('../fixtures/swap-attacker.js', import.meta.url));
@@ -166,11 +166,16 @@ function summary(name: string, outcome: Outcome, attacker: Attacker): void {
 
 /** Put a real directory owned by the user back at `path` if a round left something else. */
 function realDirectory(path: string): void {
-  const stats = fs.lstatSync(path, { throwIfNoEntry: false });
-  if (stats?.isDirectory() === true) return;
-  if (stats !== undefined) fs.rmSync(path, { force: true });
-  fs.mkdirSync(path);
-  fs.chownSync(path, NOBODY, NOBODY);
+  try {
+    const stats = fs.lstatSync(path, { throwIfNoEntry: false });
+    if (stats?.isDirectory() === true) return;
+    if (stats !== undefined) fs.rmSync(path, { force: true });
+    fs.mkdirSync(path);
+    // lchown: the attacker may have put a symlink at the name since the mkdir.
+    fs.lchownSync(path, NOBODY, NOBODY);
+  } catch {
+    // The attacker changed the name meanwhile: root goes on with whatever is there.
+  }
 }
 
 function deadPid(): number {
@@ -220,6 +225,56 @@ describe('root in a directory another user can write: a racing swap never redire
     });
     summary('previous tree swapped', outcome, attacker);
     assert.ok(attacker.swaps > 0, 'the attacker swapped a subdirectory during the removal');
+  });
+
+  test("writeFile, openAtomic, copyFile: the file's directory swapped for a symlink and back", async (t) => {
+    if (!runnable(t)) return;
+    const { shared, victim, aside } = arena(t);
+    const app = join(shared, 'app');
+    realDirectory(app);
+    // The name of a victim file: redirected, root would replace it.
+    const dest = join(app, VICTIM_FILES[0] ?? 'v000');
+    const src = join(tempDir(t, 'afs-src-'), 'src');
+    fs.writeFileSync(src, 'copied by root\n');
+    const attacker = new Attacker(t, ['dir-swap', shared, victim, aside, 'app']);
+    await attacker.ready();
+    let round = 0;
+    const outcome = await race(victim, attacker, async () => {
+      round += 1;
+      realDirectory(app);
+      const kind = round % 3;
+      if (kind === 0) await writeFile(dest, 'written by root\n', { durability: 'none' });
+      else if (kind === 1) {
+        const file = await openAtomic(dest, { durability: 'none' });
+        try {
+          await file.write('written by root\n');
+          await file.commit();
+        } finally {
+          await file.discard();
+        }
+      } else await copyFile(src, dest, { durability: 'none' });
+    });
+    summary('file directory swapped', outcome, attacker);
+    assert.ok(attacker.swaps > 0, 'the attacker swapped the directory');
+  });
+
+  test('writeFile with mkdirs: the directory it just made swapped for a symlink', async (t) => {
+    if (!runnable(t)) return;
+    const { shared, victim, aside } = arena(t);
+    const made = join(shared, 'made');
+    const attacker = new Attacker(t, ['mkdirs-swap', shared, victim, aside, 'made']);
+    await attacker.ready();
+    const outcome = await race(victim, attacker, async () => {
+      // Root's next round starts with nothing at the name (the attacker's link, or the
+      // directory it made last round, is removed).
+      fs.rmSync(made, { recursive: true, force: true });
+      await writeFile(join(made, 'sub', VICTIM_FILES[1] ?? 'v001'), 'written by root\n', {
+        mkdirs: true,
+        durability: 'none',
+      });
+    });
+    summary('new directory swapped', outcome, attacker);
+    assert.ok(attacker.swaps > 0, 'the attacker swapped the new directory');
   });
 
   for (const recursive of [false, true]) {
