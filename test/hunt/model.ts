@@ -586,9 +586,13 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
           handleTargets.set(rec, where.name);
           // Opened inside the fn of an update of the same file: refused at once (its commit
           // could never take its turn), nothing created.
+          // Opened there for another file, it may close a cycle of nested updates (refused at
+          // once, as a write would be: found at program 8,103 of seed 20261223).
           const nested = outerTargets(rec).includes(where.name)
             ? fail(`opened inside the fn of the update of ${where.name}`, REENTRANT)
-            : undefined;
+            : mayCloseCycle(rec, where.name)
+              ? fail('may close a cycle of nested updates', 'ERR_ATOMIC_DEADLOCK', 'mayPass')
+              : undefined;
           const refusal = any(nested, model.refusals(where.name, op.o));
           // Create-only: a write called after the open but run before the handle's commit
           // (a synchronous one, at once) may create the file first; the commit's link then
