@@ -345,7 +345,9 @@ describe('writeFiles', () => {
     assert.ok(a !== undefined && b !== undefined);
     let end: () => void = () => undefined;
     const ended = new Promise<void>((resolve) => (end = resolve));
-    // a is published in round 1; b's round fails.
+    // a is published in round 1; b's round fails. (b exists: its streamed write makes no probe
+    // of a new file's mode, whose name is the temp's.)
+    fs.writeFileSync(b, 'b 0');
     let slow = writeFile(
       b,
       (async function* () {
@@ -358,6 +360,15 @@ describe('writeFiles', () => {
     let group = writeFiles({ [a]: 'a 2', [b]: 'b 2' }, { stopOnError: true, signal });
     for (let i = 0; !fs.existsSync(a); i += 1) {
       assert.ok(i < 10_000, 'a was published in the first round');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    // The streamed write opens its temp file ahead of its turn (after pinning its directory).
+    const streamTemp = (): boolean =>
+      fs
+        .readdirSync(dir)
+        .some((name) => name.startsWith('.b.') && parseTempName(name) !== undefined);
+    for (let i = 0; !streamTemp(); i += 1) {
+      assert.ok(i < 10_000, "the streamed write's temp file exists");
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
     // From now on no temp file of b can be created: the streamed write has its own already.
