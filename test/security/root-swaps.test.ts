@@ -261,13 +261,14 @@ describe('root in a directory another user can write: a racing swap never redire
   test('writeFile with mkdirs: the directory it just made swapped for a symlink', async (t) => {
     if (!runnable(t)) return;
     const { shared, victim, aside } = arena(t);
-    const made = join(shared, 'made');
     const attacker = new Attacker(t, ['mkdirs-swap', shared, victim, aside, 'made']);
     await attacker.ready();
+    let round = 0;
     const outcome = await race(victim, attacker, async () => {
-      // Root's next round starts with nothing at the name (the attacker's link, or the
-      // directory it made last round, is removed).
-      fs.rmSync(made, { recursive: true, force: true });
+      // A new name each round (removing last round's by path, as root, would be the very
+      // mistake under test: the attacker may have swapped it for a symlink to the victim).
+      round += 1;
+      const made = join(shared, `made-${round}`);
       await writeFile(join(made, 'sub', VICTIM_FILES[1] ?? 'v001'), 'written by root\n', {
         mkdirs: true,
         durability: 'none',
