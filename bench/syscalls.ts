@@ -203,11 +203,15 @@ export function kindOf(
   return `${operationOf(call)} ${targetOf(throughDescriptor(pathOf(call), open), dest)}`;
 }
 
-/** The descriptor an open() returned, with the path strace (-y) shows for it. */
-function opened(call: TracedCall): [string, string] | undefined {
-  if (operationOf(call) !== 'open') return undefined;
-  const result = / = (\d+)<([^>]*)>\s*$/.exec(call.args);
-  return result === null ? undefined : [result[1] ?? '', result[2] ?? ''];
+/**
+ * Note each descriptor → path that strace (-y) shows in `call` (`22</dir>`): an open's result
+ * may be on a line of its own (`<... resumed>`), but the calls made on the descriptor (fstat,
+ * fsync, close) show it too. Later calls overwrite earlier ones: numbers are reused.
+ */
+function notePaths(call: TracedCall, paths: Map<string, string>): void {
+  for (const [, fd = '', path = ''] of call.args.matchAll(/\b(\d+)<([^>]+)>/g)) {
+    paths.set(fd, path);
+  }
 }
 
 /**
@@ -251,8 +255,7 @@ export function listCalls(
   const open = new Map<string, string>();
   return calls.filter(isFileCall).map((call) => {
     const kind = kindOf(call, dest, open);
-    const fd = opened(call);
-    if (fd !== undefined) open.set(fd[0], fd[1]);
+    notePaths(call, open);
     return {
       thread: call.pid === mainPid ? 'calling' : 'other',
       name: call.name,

@@ -91,6 +91,40 @@ test('one overwrite is classified call by call, with its thread and a reason for
   );
 });
 
+test("names through a pinned directory (/proc/self/fd/<fd>/…) are the directory's entries", () => {
+  const link = '/proc/self/fd/22';
+  const temp = TEMP.split('/').at(-1) ?? '';
+  const listed = listCalls(
+    parseStrace(
+      [
+        // The open's result on a line of its own: the descriptor's path comes from its fstat.
+        `1 openat(AT_FDCWD</x>, "${DIR}", O_RDONLY|O_CLOEXEC|O_DIRECTORY <unfinished ...>`,
+        `2 write(21<anon_inode:[eventfd]>, "\\1\\0\\0\\0\\0\\0\\0\\0", 8) = 8`,
+        `1 <... openat resumed>) = 22<${DIR}>`,
+        `1 statx(22<${DIR}>, "", AT_STATX_SYNC_AS_STAT|AT_EMPTY_PATH, STATX_ALL, {…}) = 0`,
+        `1 statx(AT_FDCWD</x>, "${link}", AT_STATX_SYNC_AS_STAT, STATX_ALL, {…}) = 0`,
+        `1 openat(AT_FDCWD</x>, "${link}/${temp}", O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0600) = 23<${TEMP}>`,
+        `1 rename("${link}/${temp}", "${link}/data.bin") = 0`,
+        `1 fsync(22<${DIR}>) = 0`,
+      ].join('\n'),
+    ),
+    1,
+    DEST,
+  );
+  assert.deepEqual(
+    listed.map((call) => call.kind),
+    [
+      'open directory',
+      'fstat directory',
+      'stat descriptor link',
+      'open temp',
+      'rename temp',
+      'fsync directory',
+    ],
+  );
+  for (const call of listed) assert.notEqual(call.reason, UNEXPLAINED, call.kind);
+});
+
 test('a call with no reason in the table is unexplained', () => {
   const listed = listCalls(
     parseStrace(
