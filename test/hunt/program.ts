@@ -492,9 +492,15 @@ export function normalize(program: RawProgram, config: HuntConfig): Program {
     });
   }
   // A copy from the main file into another one would read it while its own writes run: old or
-  // new, the model cannot say which. Only onto one of its own names (the same file).
+  // new, the model cannot say which. Only onto one of its own names (the same file) — and not
+  // once a call may have turned `link` into a file of its own (`symlinks: 'replace'`): a copy
+  // from it onto `f` then reads a file that later calls may be writing (found at program
+  // 24,949 of seed 20261225).
+  const linkReplaced = steps.some(
+    (s) => replacesLink(s.op) || ('fn' in s.op && s.op.fn.nested.some(replacesLink)),
+  );
   const fixCopy = (op: Op): Op =>
-    op.k === 'copyFile' && op.src === 'link' && (switches || fam(op.a) !== 'f')
+    op.k === 'copyFile' && op.src === 'link' && (switches || linkReplaced || fam(op.a) !== 'f')
       ? { ...op, src: 'src' }
       : op;
   steps = steps.map((s) => {
