@@ -23,8 +23,9 @@
  *
  * Where that cannot be had (macOS and other systems without /proc, Linux without /proc
  * mounted, Deno: see `reachesByDescriptorLink`), entries are named by path. A path is only as
- * safe as the names it passes through: anyone who can rename one of them (an entry of a directory they can write, other than the
- * last name) can put a symlink in its place between two calls. So, as root (where a
+ * safe as the names it passes through: anyone who can rename one of them (an entry of a
+ * directory they can write, other than the last name) can put a symlink in its place between
+ * two calls. So, as root (where a
  * redirected call does the most harm), the library refuses to pass through a name another
  * user could change — an entry of a directory another user can write, unless that directory
  * is sticky and it and the entry are root's (`/tmp/x`, made by root, is fine) — unless the
@@ -164,7 +165,8 @@ export function enteringRefusal(
   return sharedRefusal(path);
 }
 
-function statsOf(stats: Stats): DirStats {
+/** What of a stat() result a directory's checks need. */
+export function statsOf(stats: Stats): DirStats {
   return {
     dev: stats.dev,
     ino: stats.ino,
@@ -264,6 +266,23 @@ function* checkedBase(path: string): Plan<string> {
     above = stats;
   }
   return real;
+}
+
+/**
+ * `openRoot` of a directory that must be `expected` (when given): another one at its path
+ * (renamed or replaced since it was looked at) fails `ERR_ATOMIC_PATH_CHANGED`, released.
+ */
+export function* openExpected(
+  path: string,
+  expected: Identity | undefined,
+  options: RootOptions,
+): Plan<Dir> {
+  const dir = yield* openRoot(path, options);
+  if (expected !== undefined && !sameFile(dir.stats, expected)) {
+    yield* releaseDir(dir);
+    throw changed(path, 'not the directory the call resolved');
+  }
+  return dir;
 }
 
 /**

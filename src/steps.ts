@@ -20,14 +20,12 @@ import { createdDirectory, creatingDirectory, directorySynced, unsyncedAt } from
 import {
   type Dir,
   type Identity,
-  changed,
   closeDir,
   entry,
   fsyncDescriptor,
   openChild,
-  openRoot,
+  openExpected,
   releaseDir,
-  sameFile,
 } from './pinned-dir.js';
 import { type Plan, call } from './plan.js';
 import type { Top } from './target.js';
@@ -265,15 +263,11 @@ export function* makeParents(job: Job): Plan<string[]> {
       const fromCall = top !== undefined;
       if (fromCall) missing.splice(0, missing.length, ...top.names);
       const base = fromCall ? top.path : dirname(nearest);
-      const opened = yield* openRoot(base, {
+      const opened = yield* openExpected(base, fromCall ? top.id : undefined, {
         unsafeShared: true,
         descend: false,
         noFollow: !fromCall,
       });
-      if (fromCall && !sameFile(opened.stats, top.id)) {
-        yield* releaseDir(opened);
-        throw changed(base, 'not the directory the call resolved');
-      }
       if (opened.pinned) parent = opened;
       else yield* releaseDir(opened);
     }

@@ -28,14 +28,12 @@ import type { Top } from './target.js';
 import {
   type Dir,
   type Identity,
-  changed,
   closeDir,
   entry,
   fsyncDescriptor,
   openChild,
-  openRoot,
+  openExpected,
   releaseDir,
-  sameFile,
 } from './pinned-dir.js';
 
 /** Where a job keeps its pinned directory once its turn has come (`undefined` until then). */
@@ -73,19 +71,25 @@ export function* pinTargetDir(job: PinnableJob): Plan<void> {
     slot.dir = yield* descend(job, job.top);
     return;
   }
-  let dir: Dir;
+  slot.dir = yield* openIfThere(job, job.dir, job.dirId);
+}
+
+/**
+ * `openExpected` for a job's turn (phase `resolve`); `undefined` when nothing is at `path`
+ * (ENOENT, ENOTDIR).
+ */
+function* openIfThere(
+  job: PinnableJob,
+  path: string,
+  expected: Identity | undefined,
+): Plan<Dir | undefined> {
   try {
-    dir = yield* openRoot(job.dir, { unsafeShared: true, descend: false });
+    return yield* openExpected(path, expected, { unsafeShared: true, descend: false });
   } catch (error) {
     const code = errorCode(error);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw wrapError(error, 'resolve', job.dest);
   }
-  if (job.dirId !== undefined && !sameFile(dir.stats, job.dirId)) {
-    yield* releaseDir(dir);
-    throw wrapError(changed(job.dir, 'not the directory the call resolved'), 'resolve', job.dest);
-  }
-  slot.dir = dir;
 }
 
 /**
@@ -97,19 +101,8 @@ export function* pinTargetDir(job: PinnableJob): Plan<void> {
  * with ENOENT creating its temp).
  */
 function* descend(job: PinnableJob, top: Top): Plan<Dir | undefined> {
-  let parent: Dir;
-  try {
-    parent = yield* openRoot(top.path, { unsafeShared: true, descend: false });
-  } catch (error) {
-    const code = errorCode(error);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw wrapError(error, 'resolve', job.dest);
-  }
-  if (!sameFile(parent.stats, top.id)) {
-    yield* releaseDir(parent);
-    throw wrapError(changed(top.path, 'not the directory the call resolved'), 'resolve', job.dest);
-  }
-  if (!parent.pinned) return parent;
+  let parent = yield* openIfThere(job, top.path, top.id);
+  if (parent === undefined || !parent.pinned) return parent;
   for (const path of top.names) {
     let child: Dir;
     try {
@@ -144,8 +137,7 @@ function* descend(job: PinnableJob, top: Top): Plan<Dir | undefined> {
  */
 export function nameIn(job: PinnableJob, path: string): string {
   const dir = job.pin?.dir;
-  if (dir === undefined || !dir.pinned || dir.fd === undefined) return path;
-  return entry(dir, basename(path));
+  return dir !== undefined && isPinned(job) ? entry(dir, basename(path)) : path;
 }
 
 /** Whether the job's names go through a pinned directory right now. */
@@ -159,9 +151,8 @@ export function isPinned(job: PinnableJob): boolean {
  * Returns `false` when none is held: the caller fsyncs the directory by path.
  */
 export function* fsyncTargetDir(job: PinnableJob): Plan<boolean> {
-  const dir = job.pin?.dir;
-  if (dir === undefined || dir.fd === undefined) return false;
-  if (job.pin !== undefined) job.pin.dir = undefined;
+  const dir = takeTargetDir(job);
+  if (dir?.fd === undefined) return false;
   try {
     yield* fsyncDescriptor(dir.fd);
   } catch (error) {
@@ -174,10 +165,15 @@ export function* fsyncTargetDir(job: PinnableJob): Plan<boolean> {
 
 /** Release the job's pinned directory, if held (exactly once), ignoring a failed close. */
 export function* releaseTargetDir(job: PinnableJob): Plan<void> {
+  const dir = takeTargetDir(job);
+  if (dir !== undefined) yield* releaseDir(dir);
+}
+
+/** The job's pinned directory, taken out of its slot (the caller releases it). */
+function takeTargetDir(job: PinnableJob): Dir | undefined {
   const dir = job.pin?.dir;
-  if (dir === undefined) return;
   if (job.pin !== undefined) job.pin.dir = undefined;
-  yield* releaseDir(dir);
+  return dir;
 }
 
 /** Give the job the directory `makeParents` made and pinned last (see steps.ts). */

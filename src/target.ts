@@ -33,7 +33,7 @@ import { errorCode, wrapError } from './errors.js';
 import { type Stats, seam } from './fs.js';
 import { unsyncedAt } from './new-dirs.js';
 import { type Plan, call, runSync } from './plan.js';
-import { type Identity, linkRefusal, stableName } from './pinned-dir.js';
+import { type Identity, linkRefusal, stableName, statsOf } from './pinned-dir.js';
 import { pathQueue } from './queue.js';
 
 export type SymlinkPolicy = 'follow' | 'replace';
@@ -73,7 +73,7 @@ export interface Target {
    */
   readonly behind?: true;
   /** The identity of `dir` when it exists (the job's pinned directory must be this one). */
-  readonly dirId?: { readonly dev: number; readonly ino: number } | undefined;
+  readonly dirId?: Identity | undefined;
   /**
    * When `dir` was missing (`mkdirs`, or `behind`): the directory that existed, its identity,
    * and the directories below it down to `dir` (top first).
@@ -164,14 +164,7 @@ function* checkLink(
   path: string,
 ): Plan<void> {
   const holder = seen.get(dir) ?? (yield* call('stat', dir));
-  const stats = {
-    dev: holder.dev,
-    ino: holder.ino,
-    uid: holder.uid,
-    gid: holder.gid,
-    mode: holder.mode,
-  };
-  if (!stableName(stats, link.uid)) throw linkRefusal(path);
+  if (!stableName(statsOf(holder), link.uid)) throw linkRefusal(path);
 }
 
 /**
