@@ -152,19 +152,27 @@ for (const [name, observe] of Object.entries(OBSERVERS)) {
 test('a write resolved before the directory existed, run after another made it, waits too', async (t) => {
   const root = fs.realpathSync(tempDir(t));
   const seen = watch(t);
+  // Both writes find `new` missing when called. The first to open `root` (its first step) is
+  // held there: it is the observer, and the other one makes `new` and is held before it
+  // fsyncs root. Which of the two is which is the scheduler's choice, so the test does not
+  // assume it.
+  const observerHeld = seen.hold('open', (subject) => subject === root);
   const creatorHeld = seen.hold('fsync', (subject) => subject === root);
-  // B's first step (the open that pins its directory) waits until A has made the directory,
-  // so B finds it made (not by B).
-  const observerHeld = seen.hold('open', (subject) => subject === `${root}/new`);
-  const second = writeFile(join(root, 'new', 'b'), 'b', { mkdirs: true });
-  const first = writeFile(join(root, 'new', 'a'), 'a', { mkdirs: true });
-  await creatorHeld.reached;
+  const writes = [
+    writeFile(join(root, 'new', 'a'), 'a', { mkdirs: true }),
+    writeFile(join(root, 'new', 'b'), 'b', { mkdirs: true }),
+  ];
   await observerHeld.reached;
+  await creatorHeld.reached;
+  assert.ok(fs.statSync(join(root, 'new')).isDirectory(), 'the creator made the directory');
   observerHeld.release();
-  await second;
-  assert.ok(seen.synced.includes(root), "B fsynced root: new's entry is durable");
+  // The observer resolves while the creator is still held before its fsync of root.
+  await Promise.race(writes);
+  assert.ok(seen.synced.includes(root), "the observer fsynced root: new's entry is durable");
   creatorHeld.release();
-  await first;
+  await Promise.all(writes);
+  assert.equal(fs.readFileSync(join(root, 'new', 'a'), 'utf8'), 'a');
+  assert.equal(fs.readFileSync(join(root, 'new', 'b'), 'utf8'), 'b');
 });
 
 test('a directory left behind by a failed write is made durable by the next write in it', async (t) => {
