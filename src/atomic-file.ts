@@ -26,7 +26,8 @@ import {
   pathQueue,
   prepareCall,
 } from './job.js';
-import type { WriteOptions } from './options.js';
+import { optionList } from './option-keys.js';
+import { type WriteOptions, WRITE_KEYS } from './options.js';
 import { runSync } from './plan.js';
 import { keyNow } from './target.js';
 import { StagedWriter } from './staged-writer.js';
@@ -307,6 +308,9 @@ class Handle implements AtomicFile {
   }
 }
 
+const OPEN_ATOMIC = optionList('openAtomic', WRITE_KEYS);
+const OPEN_ATOMIC_SYNC = optionList('openAtomicSync', WRITE_KEYS);
+
 /**
  * Open `path` for an atomic replace: the data goes to a temp file beside it, and nothing is
  * visible at `path` until `commit()`.
@@ -321,7 +325,7 @@ export async function openAtomic(
   path: string | URL,
   options?: WriteOptions | BufferEncoding,
 ): Promise<AtomicFile> {
-  const call = prepareCall(path, options);
+  const call = prepareCall(path, options, OPEN_ATOMIC);
   // Its commit would be refused (see `commit`): refuse before a temp file exists.
   const refused = pathQueue.refusal(call.job.key, call.job.dest);
   if (refused !== undefined) throw refused;
@@ -428,7 +432,7 @@ export function openAtomicSync(
   path: string | URL,
   options?: WriteOptions | BufferEncoding,
 ): AtomicFileSync {
-  const call = prepareCall(path, options);
+  const call = prepareCall(path, options, OPEN_ATOMIC_SYNC);
   // Opened from inside the fn of an update of this file: refused as `openAtomic` is, before a
   // temp file exists.
   const refused = pathQueue.refusal(call.job.key, call.job.dest);

@@ -20,6 +20,7 @@
 import { join } from 'node:path';
 import { CLEANUP_OLDER_THAN_MS } from './constants.js';
 import { errorCode, invalidArgument, throwIfAborted, wrapError } from './errors.js';
+import { optionList, optionsObject } from './option-keys.js';
 import { pathOf } from './options.js';
 import {
   type Dir,
@@ -292,31 +293,35 @@ function flag(name: string, value: unknown): boolean {
   );
 }
 
-function sweepOf(root: string, options: CleanupOptions | undefined): Sweep {
-  if (options !== undefined && (typeof options !== 'object' || (options as unknown) === null)) {
-    throw invalidArgument(
-      'ERR_INVALID_ARG_TYPE',
-      `The "options" argument must be an object. Received type ${typeof options}`,
-    );
-  }
-  const olderThanMs = options?.olderThanMs ?? CLEANUP_OLDER_THAN_MS;
+const CLEANUP_TEMPS = optionList<CleanupOptions>('cleanupTemps', {
+  recursive: true,
+  olderThanMs: true,
+  byOwner: true,
+  dryRun: true,
+  unsafeSharedDirectories: true,
+  signal: true,
+});
+
+function sweepOf(root: string, given: unknown): Sweep {
+  const options = optionsObject<CleanupOptions>(given, CLEANUP_TEMPS);
+  const olderThanMs = options.olderThanMs ?? CLEANUP_OLDER_THAN_MS;
   if (typeof olderThanMs !== 'number' || Number.isNaN(olderThanMs) || olderThanMs < 0) {
     throw invalidArgument(
       typeof olderThanMs === 'number' ? 'ERR_OUT_OF_RANGE' : 'ERR_INVALID_ARG_TYPE',
       `The option "olderThanMs" must be a number >= 0 (Infinity: never by age). Received ${String(olderThanMs)}`,
     );
   }
-  const signal = options?.signal;
+  const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw invalidArgument('ERR_INVALID_ARG_TYPE', 'The option "signal" must be an AbortSignal');
   }
   return {
     root,
-    recursive: flag('recursive', options?.recursive),
+    recursive: flag('recursive', options.recursive),
     olderThanMs,
-    byOwner: flag('byOwner', options?.byOwner),
-    dryRun: flag('dryRun', options?.dryRun),
-    unsafeShared: flag('unsafeSharedDirectories', options?.unsafeSharedDirectories),
+    byOwner: flag('byOwner', options.byOwner),
+    dryRun: flag('dryRun', options.dryRun),
+    unsafeShared: flag('unsafeSharedDirectories', options.unsafeSharedDirectories),
     signal,
     now: Date.now(),
   };

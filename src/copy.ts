@@ -32,11 +32,12 @@
  * security label and other attributes are the replaced destination's, as for any replace.
  */
 import { COPY_CHUNK_BYTES } from './constants.js';
-import { errorCode, invalidArgument, ownError, throwIfAborted, wrapError } from './errors.js';
+import { errorCode, ownError, throwIfAborted, wrapError } from './errors.js';
 import { notRegularFile, specialKind } from './file-type.js';
 import { flags, seam } from './fs.js';
 import { pathQueue, resolveCall } from './job.js';
-import { type WriteOptions, normalizeOptions, pathOf } from './options.js';
+import { type OptionKeys, omitKeys, optionList, optionsObject } from './option-keys.js';
+import { type WriteOptions, WRITE_KEYS, normalizeOptions, pathOf } from './options.js';
 import { pinTargetDir, releaseTargetDir } from './target-dir.js';
 import { type Plan, call, runAsync } from './plan.js';
 import {
@@ -337,6 +338,11 @@ function* copyPlan(base: Job, settings: CopySettings): Plan<void> {
   }
 }
 
+const COPY_FILE = optionList('copyFile', {
+  ...omitKeys(WRITE_KEYS, 'encoding', 'coalesce'),
+  onProgress: true,
+} satisfies OptionKeys<CopyOptions>);
+
 /**
  * Copy `src` to `dest` atomically and durably: readers of `dest` see the old file or the
  * complete copy, never a partial one; once the promise resolves the copy survives a power
@@ -358,14 +364,9 @@ export async function copyFile(
 ): Promise<void> {
   const source = pathOf(src, 'src');
   const destination = pathOf(dest, 'dest');
-  if (options !== undefined && (typeof options !== 'object' || (options as unknown) === null)) {
-    throw invalidArgument(
-      'ERR_INVALID_ARG_TYPE',
-      `The "options" argument must be an object. Received type ${typeof options}`,
-    );
-  }
-  const onProgress = progressOf(options?.onProgress);
-  const normalized = normalizeOptions(options);
+  const o = optionsObject<CopyOptions>(options, COPY_FILE);
+  const onProgress = progressOf(o.onProgress);
+  const normalized = normalizeOptions(o, COPY_FILE);
   const { job } = resolveCall({ dest: destination, options: normalized });
   const settings: CopySettings = {
     src: source,

@@ -26,6 +26,7 @@ import { type Data, chunkBytes, chunkSource, requireChunk } from './data.js';
 import {
   type Phase,
   AtomicFsError,
+  describeValue,
   errorCode,
   fieldsOf,
   invalidArgument,
@@ -36,6 +37,7 @@ import {
 import { trackTree, untrackTree } from './exit-cleanup.js';
 import { flags, seam } from './fs.js';
 import { pathQueue } from './job.js';
+import { optionList, optionsObject } from './option-keys.js';
 import { type Durability, type WriteOptions, modeOf, normalizeOptions, pathOf } from './options.js';
 import { type Plan, call, runAsync } from './plan.js';
 import {
@@ -222,26 +224,13 @@ export interface Stage {
   readonly topMode: number | undefined;
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') {
-    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-    return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'object';
-  }
-  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
-    return `${typeof value} ${String(value)}`;
-  }
-  return typeof value;
-}
-
 /** A boolean option, `false` when not given. */
 export function flag(name: string, value: unknown): boolean {
   if (value === undefined) return false;
   if (typeof value === 'boolean') return value;
   throw invalidArgument(
     'ERR_INVALID_ARG_TYPE',
-    `The option "${name}" must be of type boolean. Received ${describe(value)}`,
+    `The option "${name}" must be of type boolean. Received ${describeValue(value)}`,
   );
 }
 
@@ -251,16 +240,20 @@ interface DirectoryCall {
   readonly signal: AbortSignal | undefined;
 }
 
+const WRITE_DIRECTORY = optionList<WriteDirectoryOptions>('writeDirectory', {
+  encoding: true,
+  mode: true,
+  dirMode: true,
+  durability: true,
+  keepOld: true,
+  allowNonAtomic: true,
+  unsafeSharedDirectories: true,
+  signal: true,
+});
+
 /** Validate the options (each field read once; the object is never mutated). */
 export function directoryOptions(options: unknown): DirectoryCall {
-  if (options === undefined || options === null) options = {};
-  if (typeof options !== 'object') {
-    throw invalidArgument(
-      'ERR_INVALID_ARG_TYPE',
-      `The "options" argument must be an object. Received ${describe(options)}`,
-    );
-  }
-  const o = options as WriteDirectoryOptions;
+  const o = optionsObject<WriteDirectoryOptions>(options, WRITE_DIRECTORY);
   // The options shared with writeFile are checked by the same code, with the same messages.
   const shared: WriteOptions = {
     encoding: o.encoding,
@@ -284,7 +277,10 @@ export function directoryOptions(options: unknown): DirectoryCall {
 }
 
 function badPath(name: string, why: string): TypeError {
-  return invalidArgument('ERR_INVALID_ARG_VALUE', `The path ${describe(name)} in "files" ${why}`);
+  return invalidArgument(
+    'ERR_INVALID_ARG_VALUE',
+    `The path ${describeValue(name)} in "files" ${why}`,
+  );
 }
 
 /**
@@ -319,7 +315,7 @@ export function splitRelative(name: unknown, platform: NodeJS.Platform): string[
   if (typeof name !== 'string') {
     throw invalidArgument(
       'ERR_INVALID_ARG_TYPE',
-      `Each path in "files" must be a string. Received ${describe(name)}`,
+      `Each path in "files" must be a string. Received ${describeValue(name)}`,
     );
   }
   if (name === '') throw badPath(name, 'must not be empty');
@@ -347,7 +343,7 @@ function pairsOf(files: unknown): Iterable<unknown> {
   if (typeof files !== 'object' || files === null) {
     throw invalidArgument(
       'ERR_INVALID_ARG_TYPE',
-      `The "files" argument must be an object of paths to data, or an iterable of [path, data] pairs. Received ${describe(files)}`,
+      `The "files" argument must be an object of paths to data, or an iterable of [path, data] pairs. Received ${describeValue(files)}`,
     );
   }
   if (Symbol.iterator in files && typeof files[Symbol.iterator] === 'function') {
@@ -372,7 +368,7 @@ export function entriesOf(
     if (!Array.isArray(pair) || pair.length !== 2) {
       throw invalidArgument(
         'ERR_INVALID_ARG_VALUE',
-        `Each item of an iterable "files" must be a [path, data] pair. Received ${describe(pair)}`,
+        `Each item of an iterable "files" must be a [path, data] pair. Received ${describeValue(pair)}`,
       );
     }
     const [name, data] = pair as [unknown, unknown];
@@ -393,7 +389,7 @@ export function entriesOf(
     if (bytes === undefined && source === undefined) {
       throw invalidArgument(
         'ERR_INVALID_ARG_TYPE',
-        `The data for ${describe(text)} in "files" must be a string, Buffer, TypedArray, DataView, ArrayBuffer, an iterable or async iterable of those, or a stream. Received ${describe(data)}`,
+        `The data for ${describeValue(text)} in "files" must be a string, Buffer, TypedArray, DataView, ArrayBuffer, an iterable or async iterable of those, or a stream. Received ${describeValue(data)}`,
       );
     }
     entries.push({ name: text, segments, bytes, source });

@@ -11,7 +11,8 @@ import type { ReadableStreamReadResult as ReadResult } from 'node:stream/web';
 import { DOWNLOAD_MAX_REDIRECTS, DOWNLOAD_TIMEOUT_MS } from './constants.js';
 import { type AtomicFsError, type Phase, invalidArgument, ownError, wrapError } from './errors.js';
 import { type PreparedCall, discardAsync, openTempAsync, resolveCall } from './job.js';
-import { type WriteOptions, normalizeOptions, pathOf } from './options.js';
+import { type OptionKeys, omitKeys, optionList, optionsObject } from './option-keys.js';
+import { type WriteOptions, WRITE_KEYS, normalizeOptions, pathOf } from './options.js';
 import { type Progress, type ProgressCallback, progressOf, report } from './progress.js';
 import { StagedWriter } from './staged-writer.js';
 import { type TempFile, withLeftover } from './steps.js';
@@ -413,6 +414,15 @@ function settingsOf(url: URL, options: DownloadOptions | undefined): DownloadSet
   };
 }
 
+const DOWNLOAD = optionList('download', {
+  ...omitKeys(WRITE_KEYS, 'encoding', 'coalesce'),
+  headers: true,
+  sha256: true,
+  timeoutMs: true,
+  maxRedirects: true,
+  onProgress: true,
+} satisfies OptionKeys<DownloadOptions>);
+
 /**
  * Download `url` into `dest` atomically and durably. The body streams to a temp file beside
  * `dest` in bounded memory; `dest` is replaced only when the status is 2xx, the length
@@ -431,14 +441,9 @@ export async function download(
 ): Promise<void> {
   const href = urlOf(url);
   const destination = pathOf(dest, 'dest');
-  if (options !== undefined && (typeof options !== 'object' || (options as unknown) === null)) {
-    throw invalidArgument(
-      'ERR_INVALID_ARG_TYPE',
-      `The "options" argument must be an object. Received type ${typeof options}`,
-    );
-  }
-  const settings = settingsOf(href, options);
-  const call = resolveCall({ dest: destination, options: normalizeOptions(options) });
+  const o = optionsObject<DownloadOptions>(options, DOWNLOAD);
+  const settings = settingsOf(href, o);
+  const call = resolveCall({ dest: destination, options: normalizeOptions(o, DOWNLOAD) });
   // The body streams in now (unless the call is refused: then nothing is requested);
   // publishing waits for earlier writes to the same file.
   return publishFilled(call.job, call.options.signal, () => fetchInto(call, settings));

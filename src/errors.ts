@@ -226,6 +226,20 @@ export function asError(value: unknown): Error {
     : new Error('a non-Error value was thrown', { cause: value });
 }
 
+/** A value as an argument error names it: `null`, `"text"`, `number 42`, `an instance of Map`. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
+  if (typeof value === 'object' || typeof value === 'function') {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name !== '' ? `an instance of ${name}` : typeof value;
+  }
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return `${typeof value} ${String(value)}`;
+  }
+  return typeof value;
+}
+
 /** A Node-style argument error: a TypeError or RangeError with a `code`. */
 export function invalidArgument(
   code:

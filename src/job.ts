@@ -7,6 +7,7 @@ import { OFFLOAD_MAX_BYTES } from './constants.js';
 import { AtomicFsError, throwIfAborted } from './errors.js';
 import { trackTemp, untrackTemp } from './exit-cleanup.js';
 import { canOffload, offloadMoving } from './offload.js';
+import type { OptionList } from './option-keys.js';
 import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
 import { runAsync, runSync } from './plan.js';
 import { pathQueue } from './queue.js';
@@ -40,12 +41,16 @@ export interface ValidCall {
   readonly options: Normalized;
 }
 
-/** Validate a write call's path and options (nothing is touched yet). */
+/**
+ * Validate a write call's path and options (nothing is touched yet); `list`: the options the
+ * calling function accepts.
+ */
 export function validateCall(
   path: unknown,
   options: WriteOptions | BufferEncoding | undefined,
+  list: OptionList,
 ): ValidCall {
-  return { dest: pathOf(path), options: normalizeOptions(options) };
+  return { dest: pathOf(path), options: normalizeOptions(options, list) };
 }
 
 /**
@@ -70,8 +75,9 @@ export function resolveCall({ dest, options }: ValidCall, pinned = true): Prepar
 export function prepareCall(
   path: unknown,
   options: WriteOptions | BufferEncoding | undefined,
+  list: OptionList,
 ): PreparedCall {
-  return resolveCall(validateCall(path, options));
+  return resolveCall(validateCall(path, options, list));
 }
 
 /**

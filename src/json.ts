@@ -8,11 +8,19 @@
 import { DEFAULT_JSON_SPACES } from './constants.js';
 import { ownError, invalidArgument } from './errors.js';
 import type { LockOptions } from './lock.js';
-import { type WriteOptions, pathOf } from './options.js';
+import {
+  type OptionKeys,
+  type OptionList,
+  omitKeys,
+  optionList,
+  optionsObject,
+} from './option-keys.js';
+import { type WriteOptions, WRITE_KEYS, pathOf } from './options.js';
 import { runAsync, runSync } from './plan.js';
 import { absolutePath } from './target.js';
 import {
   type Outcome,
+  UPDATE_KEYS,
   type UpdateOptions,
   isThenable,
   prepareUpdate,
@@ -289,6 +297,28 @@ export function parseJson(bytes: Uint8Array, dest: string): unknown {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The options each function accepts. `encoding` is accepted as UTF-8 only (what JSON files
+// are), so that a peer's `encoding: 'utf8'` is not refused.
+
+const FORMAT_KEYS: OptionKeys<JsonFormat> = { spaces: true, replacer: true };
+const READ_JSON_KEYS: OptionKeys<ReadJsonOptions> = { default: true };
+const WRITE_JSON_KEYS: OptionKeys<WriteJsonOptions> = {
+  ...omitKeys(WRITE_KEYS, 'encoding'),
+  ...FORMAT_KEYS,
+};
+const UPDATE_JSON_KEYS: OptionKeys<UpdateJsonOptions> = {
+  ...omitKeys(UPDATE_KEYS, 'encoding'),
+  ...FORMAT_KEYS,
+  default: true,
+};
+const READ_JSON = optionList('readJson', READ_JSON_KEYS, ['encoding']);
+const READ_JSON_SYNC = optionList('readJsonSync', READ_JSON_KEYS, ['encoding']);
+const WRITE_JSON = optionList('writeJson', WRITE_JSON_KEYS, ['encoding']);
+const WRITE_JSON_SYNC = optionList('writeJsonSync', WRITE_JSON_KEYS, ['encoding']);
+const UPDATE_JSON = optionList('updateJson', UPDATE_JSON_KEYS, ['encoding']);
+const UPDATE_JSON_SYNC = optionList('updateJsonSync', UPDATE_JSON_KEYS, ['encoding']);
+
+// ---------------------------------------------------------------------------------------------
 // Serialising.
 
 interface Format {
@@ -324,22 +354,29 @@ function formatOf(options: JsonFormat | undefined): Format {
   return { spaces, replacer };
 }
 
-function optionsObject(options: unknown): object | undefined {
-  if (options === undefined) return undefined;
-  if (typeof options !== 'object' || options === null) {
-    throw invalidArgument(
-      'ERR_INVALID_ARG_TYPE',
-      `The "options" argument must be of type object. Received ${options === null ? 'null' : `type ${typeof options}`}`,
-    );
-  }
-  const { encoding } = options as { encoding?: unknown };
+/**
+ * The options of a JSON function: its keys checked against `list`; `encoding` may be given
+ * only as UTF-8 (what JSON files are).
+ */
+function jsonOptions<T extends object>(options: unknown, list: OptionList): Partial<T> {
+  const o = optionsObject<T>(options, list);
+  const { encoding } = o as { encoding?: unknown };
   if (encoding !== undefined && encoding !== 'utf8' && encoding !== 'utf-8') {
     throw invalidArgument(
       'ERR_INVALID_ARG_VALUE',
       `The option "encoding" is not supported here: JSON files are always UTF-8. Received ${typeof encoding === 'string' ? encoding : `type ${typeof encoding}`}`,
     );
   }
-  return options;
+  return o;
+}
+
+/** Write options of a JSON write: its own options without the JSON format. */
+function writeOptionsOf(o: WriteJsonOptions): WriteOptions {
+  const write: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(o)) {
+    if (!Object.hasOwn(FORMAT_KEYS, key)) write[key] = value;
+  }
+  return write;
 }
 
 function stringify(value: unknown, { replacer, spaces }: Format): string | undefined {
@@ -406,7 +443,7 @@ export async function readJson<T = unknown>(
   options?: ReadJsonOptions<T>,
 ): Promise<T> {
   const dest = pathOf(path);
-  const fallback = fallbackOf(optionsObject(options) as ReadJsonOptions<T> | undefined);
+  const fallback = fallbackOf(jsonOptions<ReadJsonOptions<T>>(options, READ_JSON));
   const bytes = await runAsync(readCurrent(absolutePath(dest), dest, fallback !== undefined));
   if (bytes === undefined) return (fallback as { value: T }).value;
   return parseJson(bytes, dest) as T;
@@ -421,7 +458,7 @@ export async function readJson<T = unknown>(
  */
 export function readJsonSync<T = unknown>(path: string | URL, options?: ReadJsonOptions<T>): T {
   const dest = pathOf(path);
-  const fallback = fallbackOf(optionsObject(options) as ReadJsonOptions<T> | undefined);
+  const fallback = fallbackOf(jsonOptions<ReadJsonOptions<T>>(options, READ_JSON_SYNC));
   const bytes = runSync(readCurrent(absolutePath(dest), dest, fallback !== undefined));
   if (bytes === undefined) return (fallback as { value: T }).value;
   return parseJson(bytes, dest) as T;
@@ -445,9 +482,9 @@ export async function writeJson(
   options?: WriteJsonOptions,
 ): Promise<void> {
   pathOf(path);
-  const o = optionsObject(options) as WriteJsonOptions | undefined;
+  const o = jsonOptions<WriteJsonOptions>(options, WRITE_JSON);
   const text = serialize(value, formatOf(o), 'The "value" argument', 'ERR_INVALID_ARG_VALUE');
-  await writeFile(path, text, o);
+  await writeFile(path, text, writeOptionsOf(o));
 }
 
 /**
@@ -463,9 +500,9 @@ export function writeJsonSync(
   options?: WriteJsonOptions,
 ): void {
   pathOf(path);
-  const o = optionsObject(options) as WriteJsonOptions | undefined;
+  const o = jsonOptions<WriteJsonOptions>(options, WRITE_JSON_SYNC);
   const text = serialize(value, formatOf(o), 'The "value" argument', 'ERR_INVALID_ARG_VALUE');
-  writeFileSync(path, text, o);
+  writeFileSync(path, text, writeOptionsOf(o));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,12 +515,12 @@ interface JsonUpdate {
   readonly dest: string;
 }
 
-function jsonUpdateOf(path: unknown, options: UpdateJsonOptions | undefined): JsonUpdate {
+function jsonUpdateOf(path: unknown, options: unknown, list: OptionList): JsonUpdate {
   const dest = pathOf(path);
-  const o = optionsObject(options) as UpdateJsonOptions | undefined;
+  const o = jsonOptions<UpdateJsonOptions>(options, list);
   const format = formatOf(o);
   const fallback =
-    o?.default === undefined
+    o.default === undefined
       ? undefined
       : serialize(
           o.default,
@@ -571,8 +608,8 @@ export async function updateJson(
   fn: UpdateJsonFunction<unknown>,
   options?: UpdateJsonOptions,
 ): Promise<unknown> {
-  const json = jsonUpdateOf(path, options);
-  const prepared = prepareUpdate(path, fn, options);
+  const json = jsonUpdateOf(path, options, UPDATE_JSON);
+  const prepared = prepareUpdate(path, fn, options, UPDATE_JSON);
   return runUpdate(prepared, async (current) => {
     const begun = start(json, current);
     return finish(json, begun, await fn(begun.value), false);
@@ -601,8 +638,8 @@ export function updateJsonSync(
   fn: UpdateJsonSyncFunction<unknown>,
   options?: UpdateJsonOptions,
 ): unknown {
-  const json = jsonUpdateOf(path, options);
-  const prepared = prepareUpdate(path, fn, options);
+  const json = jsonUpdateOf(path, options, UPDATE_JSON_SYNC);
+  const prepared = prepareUpdate(path, fn, options, UPDATE_JSON_SYNC);
   return runUpdateSync(prepared, (current) => {
     const begun = start(json, current);
     return finish(json, begun, fn(begun.value), true);

@@ -9,7 +9,8 @@ import {
   DURABILITIES,
   SYMLINK_POLICIES,
 } from './constants.js';
-import { invalidArgument } from './errors.js';
+import { describeValue, invalidArgument } from './errors.js';
+import { type OptionKeys, type OptionList, checkOptionKeys, optionList } from './option-keys.js';
 import type { Durability, WriteSettings } from './steps.js';
 import type { SymlinkPolicy } from './target.js';
 
@@ -145,19 +146,6 @@ export interface Normalized {
   readonly unsafeShared: boolean;
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
-  if (typeof value === 'object' || typeof value === 'function') {
-    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-    return typeof name === 'string' && name !== '' ? `an instance of ${name}` : typeof value;
-  }
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
-    return `${typeof value} ${String(value)}`;
-  }
-  return typeof value;
-}
-
 function oneOf<T extends string>(
   name: string,
   value: unknown,
@@ -169,7 +157,7 @@ function oneOf<T extends string>(
     return value as T;
   throw invalidArgument(
     'ERR_INVALID_ARG_VALUE',
-    `The option "${name}" must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received ${describe(value)}`,
+    `The option "${name}" must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received ${describeValue(value)}`,
   );
 }
 
@@ -178,7 +166,7 @@ function bool(name: string, value: unknown, fallback: boolean): boolean {
   if (typeof value === 'boolean') return value;
   throw invalidArgument(
     'ERR_INVALID_ARG_TYPE',
-    `The option "${name}" must be of type boolean. Received ${describe(value)}`,
+    `The option "${name}" must be of type boolean. Received ${describeValue(value)}`,
   );
 }
 
@@ -187,7 +175,7 @@ function encodingOf(value: unknown): BufferEncoding {
   if (typeof value === 'string' && Buffer.isEncoding(value)) return value;
   throw invalidArgument(
     'ERR_INVALID_ARG_VALUE',
-    `The option "encoding" must be a Buffer encoding such as 'utf8'. Received ${describe(value)}`,
+    `The option "encoding" must be a Buffer encoding such as 'utf8'. Received ${describeValue(value)}`,
   );
 }
 
@@ -197,7 +185,7 @@ export function modeOf(value: unknown, name = 'mode'): number | undefined {
   if (typeof value !== 'number') {
     throw invalidArgument(
       'ERR_INVALID_ARG_TYPE',
-      `The option "${name}" must be of type number. Received ${describe(value)}`,
+      `The option "${name}" must be of type number. Received ${describeValue(value)}`,
     );
   }
   if (!Number.isInteger(value) || value < 0 || value > 0o7777) {
@@ -213,7 +201,7 @@ function idOf(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < -1 || value > 0xfffffffe) {
     throw invalidArgument(
       'ERR_INVALID_ARG_VALUE',
-      `The option "chown.${name}" must be an integer id (or -1 to keep it). Received ${describe(value)}`,
+      `The option "chown.${name}" must be an integer id (or -1 to keep it). Received ${describeValue(value)}`,
     );
   }
   return value;
@@ -224,7 +212,7 @@ function chownOf(value: unknown): WriteSettings['chown'] {
   if (typeof value !== 'object' || value === null) {
     throw invalidArgument(
       'ERR_INVALID_ARG_TYPE',
-      `The option "chown" must be { uid, gid } or false. Received ${describe(value)}`,
+      `The option "chown" must be { uid, gid } or false. Received ${describeValue(value)}`,
     );
   }
   const { uid, gid } = value as { uid?: unknown; gid?: unknown };
@@ -243,20 +231,44 @@ function signalOf(value: unknown): AbortSignal | undefined {
   }
   throw invalidArgument(
     'ERR_INVALID_ARG_TYPE',
-    `The option "signal" must be an AbortSignal. Received ${describe(value)}`,
+    `The option "signal" must be an AbortSignal. Received ${describeValue(value)}`,
   );
 }
 
-/** Validate and normalise write options; a string is the encoding, as in `fs.writeFile`. */
-export function normalizeOptions(options: WriteOptions | BufferEncoding | undefined): Normalized {
+/** The options of writeFile, writeFileSync, openAtomic and openAtomicSync. */
+export const WRITE_KEYS: OptionKeys<WriteOptions> = {
+  encoding: true,
+  mode: true,
+  chown: true,
+  xattrs: true,
+  durability: true,
+  overwrite: true,
+  mkdirs: true,
+  unsafeSharedDirectories: true,
+  coalesce: true,
+  symlinks: true,
+  signal: true,
+};
+
+const WRITE_FILE = optionList('writeFile', WRITE_KEYS);
+
+/**
+ * Validate and normalise write options; a string is the encoding, as in `fs.writeFile`. Every
+ * key must be one `list` accepts (the calling function's); the write options of it are read.
+ */
+export function normalizeOptions(
+  options: WriteOptions | BufferEncoding | undefined,
+  list: OptionList = WRITE_FILE,
+): Normalized {
   if ((options as unknown) === undefined || (options as unknown) === null) options = {};
   if (typeof options === 'string') options = { encoding: options };
   if (typeof options !== 'object') {
     throw invalidArgument(
       'ERR_INVALID_ARG_TYPE',
-      `The "options" argument must be an object or an encoding string. Received ${describe(options)}`,
+      `The "options" argument of ${list.fn}() must be an object or an encoding string. Received ${describeValue(options)}`,
     );
   }
+  checkOptionKeys(options, list);
   const o = options;
   return {
     settings: {
@@ -290,7 +302,7 @@ export function pathOf(value: unknown, name = 'path'): string {
   } else {
     throw invalidArgument(
       'ERR_INVALID_ARG_TYPE',
-      `The "${name}" argument must be of type string or an instance of URL. Received ${describe(value)}`,
+      `The "${name}" argument must be of type string or an instance of URL. Received ${describeValue(value)}`,
     );
   }
   if (path === '') {
@@ -299,7 +311,7 @@ export function pathOf(value: unknown, name = 'path'): string {
   if (path.includes('\u0000')) {
     throw invalidArgument(
       'ERR_INVALID_ARG_VALUE',
-      `The "${name}" argument must not contain null bytes. Received ${describe(path)}`,
+      `The "${name}" argument must not contain null bytes. Received ${describeValue(path)}`,
     );
   }
   return path;

@@ -5,17 +5,11 @@
  * step, and the directory is fsynced. Readers resolving `linkPath` at any moment find the
  * old target or the new one, never nothing.
  */
-import {
-  AtomicFsError,
-  errorCode,
-  invalidArgument,
-  ownError,
-  throwIfAborted,
-  wrapError,
-} from './errors.js';
+import { AtomicFsError, errorCode, ownError, throwIfAborted, wrapError } from './errors.js';
 import { trackTemp, untrackTemp } from './exit-cleanup.js';
 import { seam } from './fs.js';
 import { newJob, pathQueue } from './job.js';
+import { optionList, optionsObject } from './option-keys.js';
 import { type Durability, normalizeOptions, pathOf } from './options.js';
 import { type Plan, call, runAsync } from './plan.js';
 import { basename } from 'node:path';
@@ -298,15 +292,16 @@ interface SymlinkCall {
   readonly signal: AbortSignal | undefined;
 }
 
+const REPLACE_SYMLINK = optionList<ReplaceSymlinkOptions>('replaceSymlink', {
+  durability: true,
+  force: true,
+  mkdirs: true,
+  unsafeSharedDirectories: true,
+  signal: true,
+});
+
 function symlinkOptions(options: unknown): SymlinkCall {
-  if (options === undefined || options === null) options = {};
-  if (typeof options !== 'object') {
-    throw invalidArgument(
-      'ERR_INVALID_ARG_TYPE',
-      `The "options" argument must be an object. Received type ${typeof options}`,
-    );
-  }
-  const o = options as ReplaceSymlinkOptions;
+  const o = optionsObject<ReplaceSymlinkOptions>(options, REPLACE_SYMLINK);
   const common = normalizeOptions({ durability: o.durability, mkdirs: o.mkdirs, signal: o.signal });
   return {
     durability: common.settings.durability,

@@ -17,7 +17,14 @@ import {
   withLock,
   withLockSync,
 } from './lock.js';
-import type { Normalized, WriteOptions } from './options.js';
+import {
+  type OptionKeys,
+  type OptionList,
+  omitKeys,
+  optionList,
+  optionsObject,
+} from './option-keys.js';
+import { type Normalized, type WriteOptions, WRITE_KEYS } from './options.js';
 import { type Plan, call, runAsync, runSync } from './plan.js';
 import { type Job, writeWhole } from './steps.js';
 
@@ -73,28 +80,44 @@ function* refuseSpecial(path: string, dest: string): Plan<void> {
   if (kind !== undefined) throw refusal(kind, path, dest);
 }
 
-/** Validate an update call (`fn`, path, options) and resolve where it lands. */
-export function prepareUpdate(path: unknown, fn: unknown, options: unknown): PreparedUpdate {
+/** The options of update and updateSync. */
+export const UPDATE_KEYS: OptionKeys<UpdateOptions> = {
+  ...omitKeys(WRITE_KEYS, 'overwrite', 'coalesce', 'signal'),
+  timeoutMs: true,
+  signal: true,
+};
+
+const UPDATE = optionList('update', UPDATE_KEYS);
+const UPDATE_SYNC = optionList('updateSync', UPDATE_KEYS);
+
+/**
+ * Validate an update call (`fn`, path, options) and resolve where it lands; `list`: the
+ * options the calling function accepts.
+ */
+export function prepareUpdate(
+  path: unknown,
+  fn: unknown,
+  options: unknown,
+  list: OptionList,
+): PreparedUpdate {
   if (typeof fn !== 'function') {
     throw invalidArgument(
       'ERR_INVALID_ARG_TYPE',
       `The "fn" argument must be of type function. Received ${typeName(fn)}`,
     );
   }
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw invalidArgument(
-      'ERR_INVALID_ARG_TYPE',
-      `The "options" argument must be of type object. Received ${typeName(options)}`,
-    );
-  }
-  const o = (options ?? {}) as WriteOptions & LockOptions;
-  if (o.overwrite === false) {
+  const o = optionsObject<WriteOptions & LockOptions>(
+    options,
+    // Its own message below: an update always replaces.
+    { fn: list.fn, keys: new Set([...list.keys, 'overwrite']) },
+  );
+  if (o.overwrite !== undefined) {
     throw invalidArgument(
       'ERR_INVALID_ARG_VALUE',
       'The option "overwrite" cannot be used with an update: an update always replaces the file',
     );
   }
-  const valid = validateCall(path, o);
+  const valid = validateCall(path, o, list);
   const wait = lockWaitOf(o.timeoutMs, valid.options.signal);
   const { job, options: normalized } = resolveCall(valid);
   return { job, options: normalized, wait };
@@ -312,7 +335,7 @@ export async function update(
   fn: UpdateFunction,
   options?: UpdateOptions,
 ): Promise<Buffer | undefined> {
-  const prepared = prepareUpdate(path, fn, options);
+  const prepared = prepareUpdate(path, fn, options, UPDATE);
   const { encoding } = prepared.options;
   return runUpdate(prepared, async (current) =>
     decide(current, await fn(copyOf(current)), encoding, false),
@@ -335,7 +358,7 @@ export function updateSync(
   fn: UpdateSyncFunction,
   options?: UpdateOptions,
 ): Buffer | undefined {
-  const prepared = prepareUpdate(path, fn, options);
+  const prepared = prepareUpdate(path, fn, options, UPDATE_SYNC);
   const { encoding } = prepared.options;
   return runUpdateSync(prepared, (current) => decide(current, fn(copyOf(current)), encoding, true));
 }

@@ -22,7 +22,8 @@ import {
   runWhole,
   validateCall,
 } from './job.js';
-import type { WriteOptions } from './options.js';
+import { optionList } from './option-keys.js';
+import { type WriteOptions, WRITE_KEYS } from './options.js';
 import { runSync } from './plan.js';
 import { StagedWriter } from './staged-writer.js';
 import { type Job, type TempFile, inspectionOf, withLeftover, writeWhole } from './steps.js';
@@ -113,6 +114,9 @@ export function publishFilled(
   );
 }
 
+const WRITE_FILE = optionList('writeFile', WRITE_KEYS);
+const WRITE_FILE_SYNC = optionList('writeFileSync', WRITE_KEYS);
+
 /**
  * Replace `path` atomically and durably with `data`.
  *
@@ -133,7 +137,7 @@ export async function writeFile(
   data: Data,
   options?: WriteOptions | BufferEncoding,
 ): Promise<void> {
-  const valid = validateCall(path, options);
+  const valid = validateCall(path, options, WRITE_FILE);
   const bytes = chunkBytes(data, valid.options.encoding);
   const source = bytes === undefined ? chunkSource(data) : undefined;
   if (bytes === undefined && source === undefined) throw invalidData(data, false);
@@ -173,7 +177,7 @@ export function writeFileSync(
   data: string | NodeJS.ArrayBufferView | ArrayBuffer,
   options?: WriteOptions | BufferEncoding,
 ): void {
-  const valid = validateCall(path, options);
+  const valid = validateCall(path, options, WRITE_FILE_SYNC);
   // Written before this returns: no copy needed to capture it.
   const bytes = viewBytes(data, valid.options.encoding);
   if (bytes === undefined) throw invalidData(data, true);

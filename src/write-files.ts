@@ -42,7 +42,14 @@ import { isPristine, seam } from './fs.js';
 import { trackTemp, untrackTemp } from './exit-cleanup.js';
 import { pathQueue, resolveCall } from './job.js';
 import { canOffload, ioThreadReady, offload } from './offload.js';
-import { type Normalized, type WriteOptions, normalizeOptions, pathOf } from './options.js';
+import { type OptionKeys, omitKeys, optionList, optionsObject } from './option-keys.js';
+import {
+  type Normalized,
+  type WriteOptions,
+  WRITE_KEYS,
+  normalizeOptions,
+  pathOf,
+} from './options.js';
 import { runAsync } from './plan.js';
 import { fsyncsDirectories } from './platform.js';
 import { type Job, fsyncDirectory, unsyncedOf, withLeftover } from './steps.js';
@@ -499,6 +506,12 @@ function turn(group: Group, entry: Entry): Promise<void> {
   });
 }
 
+const WRITE_FILES = optionList('writeFiles', {
+  ...omitKeys(WRITE_KEYS, 'coalesce'),
+  concurrency: true,
+  stopOnError: true,
+} satisfies OptionKeys<WriteFilesOptions>);
+
 /**
  * Write many files, each atomically and durably on its own, committed as a group: the files
  * are prepared in parallel (their fsyncs overlap), renamed into place in entry order, and
@@ -522,14 +535,9 @@ export async function writeFiles(
   options?: WriteFilesOptions,
 ): Promise<WriteFilesOutcome[]> {
   const pairs = pairsOf(entries);
-  if (options !== undefined && (typeof options !== 'object' || (options as unknown) === null)) {
-    throw invalidArgument(
-      'ERR_INVALID_ARG_TYPE',
-      `The "options" argument must be an object. Received type ${typeof options}`,
-    );
-  }
-  const { concurrency, stopOnError } = settingsOf(options);
-  const normalized = normalizeOptions(options);
+  const o = optionsObject<WriteFilesOptions>(options, WRITE_FILES);
+  const { concurrency, stopOnError } = settingsOf(o);
+  const normalized = normalizeOptions(o, WRITE_FILES);
   const list = entriesOf(pairs, normalized);
   // A file whose turn could never come (this call is made from inside the fn of an update of
   // it, or would close a cycle): refuse the call before anything is touched.

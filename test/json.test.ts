@@ -107,8 +107,8 @@ test('writeJson: options are validated', async (t) => {
     [{ encoding: 'latin1' }, 'ERR_INVALID_ARG_VALUE'],
     [{ encoding: 5 }, 'ERR_INVALID_ARG_VALUE'],
     ['utf8', 'ERR_INVALID_ARG_TYPE'],
-    [null, 'ERR_INVALID_ARG_TYPE'],
     [{ mode: 0o10000 }, 'ERR_OUT_OF_RANGE'],
+    [{ indent: 2 }, 'ERR_INVALID_ARG_VALUE'],
   ];
   for (const [options, code] of cases) {
     await assert.rejects(writeJson(dest, 1, options as never), { code }, JSON.stringify(options));
@@ -122,6 +122,9 @@ test('writeJson: options are validated', async (t) => {
   await assert.rejects(writeJson('', 1), { code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(writeJson(42 as never, 1), { code: 'ERR_INVALID_ARG_TYPE' });
   await writeJson(dest, 1, { encoding: 'utf8' } as never);
+  // No options, as in fs: null.
+  await writeJson(dest, 2, null as never);
+  assert.equal(fs.readFileSync(dest, 'utf8'), '2\n');
   assert.deepEqual(list(dir), ['c.json']);
 });
 

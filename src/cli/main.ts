@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { VERSION } from '../constants.js';
 import { AuditSetupError } from '../audit/errors.js';
 import { errorCode } from '../errors.js';
+import { closestKey } from '../option-keys.js';
 import { type CliIo, type OptionsConfig, type ParsedArgs, UsageError } from './command.js';
 import { COMMANDS, type CommandEntry } from './commands.js';
 
@@ -57,6 +58,22 @@ function inFlags(text: string, options: OptionsConfig): string {
     const option = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
     return Object.hasOwn(options, option) ? `pass --${option}` : whole;
   });
+}
+
+/**
+ * A flag the command line could not take, in our words: Node's parseArgs messages quote
+ * unevenly and suggest `--` for what is nearly always a misspelt flag. An unknown flag is
+ * named, with the nearest known one when there is one.
+ */
+function parseProblem(error: unknown, options: OptionsConfig): string {
+  const code = errorCode(error);
+  const text = message(error).split('\n')[0] ?? '';
+  if (code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return text;
+  const flag = /'(-[^']*)'/.exec(text)?.[1] ?? text;
+  const meant = closestKey(flag.replace(/^-+/, '').split('=')[0] ?? '', Object.keys(options));
+  return meant === undefined
+    ? `unknown option '${flag}'`
+    : `unknown option '${flag}'. Did you mean '--${meant}'?`;
 }
 
 /**
@@ -110,7 +127,7 @@ export async function main(
       strict: true,
     });
   } catch (error) {
-    ctx.stderr.write(`${NAME} ${first}: ${message(error).split('\n')[0] ?? ''}\n${hint(first)}`);
+    ctx.stderr.write(`${NAME} ${first}: ${parseProblem(error, command.options)}\n${hint(first)}`);
     return 2;
   }
   if (parsed.values.help === true) {

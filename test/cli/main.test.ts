@@ -83,7 +83,11 @@ test('usage errors: one line, a hint to --help, exit status 2', async () => {
     [['frobnicate'], /^atomic-fs: unknown command 'frobnicate'\n/],
     [['toString'], /^atomic-fs: unknown command 'toString'\n/],
     [['--frob'], /^atomic-fs: unknown option '--frob'\n/],
-    [['audit', '--bogus', '--', 'true'], /^atomic-fs audit: Unknown option '--bogus'/],
+    [['audit', '--bogus', '--', 'true'], /^atomic-fs audit: unknown option '--bogus'\n/],
+    [
+      ['cp', 'a', 'b', '--mdoe', '600'],
+      /^atomic-fs cp: unknown option '--mdoe'. Did you mean '--mode'\?\n/,
+    ],
     [['audit'], /^atomic-fs audit: missing COMMAND \(after --\)\n/],
     [
       ['audit', '--model', 'zfs', '--', 'true'],
@@ -95,7 +99,7 @@ test('usage errors: one line, a hint to --help, exit status 2', async () => {
     ],
     [['audit', '--dir'], /^atomic-fs audit: Option '--dir <value>' argument missing/],
     [['demo', 'extra'], /^atomic-fs demo: Unexpected argument 'extra'/],
-    [['write', '--bogus', 'f'], /^atomic-fs write: Unknown option '--bogus'/],
+    [['write', '--bogus', 'f'], /^atomic-fs write: unknown option '--bogus'\n/],
     [['cp', 'a'], /^atomic-fs cp: missing DEST\n/],
     [['ln', 'a', 'b', 'c'], /^atomic-fs ln: unexpected argument 'c'\n/],
     [['clean', ''], /^atomic-fs clean: DIR must not be empty\n/],
