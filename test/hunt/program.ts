@@ -310,7 +310,8 @@ export function opArb(config: HuntConfig, depth = 0): fc.Arbitrary<Op> {
           k: fc.constant('download' as const),
           url: fc.constantFrom('ok' as const, 'ok' as const, '404' as const, 'short' as const),
           a,
-          o: abortable,
+          // download has no `coalesce` (each body is its own); an unknown option is refused.
+          o: abortable.map((o) => ({ ...o, coalesce: undefined })),
         }),
         weight: 1,
       },
