@@ -24,6 +24,7 @@ import {
   type UpdateOptions,
   isThenable,
   prepareUpdate,
+  refuseOverwrite,
   readCurrent,
   runUpdate,
   runUpdateSync,
@@ -517,6 +518,7 @@ interface JsonUpdate {
 
 function jsonUpdateOf(path: unknown, options: unknown, list: OptionList): JsonUpdate {
   const dest = pathOf(path);
+  refuseOverwrite(options);
   const o = jsonOptions<UpdateJsonOptions>(options, list);
   const format = formatOf(o);
   const fallback =

@@ -30,29 +30,59 @@ export function optionList<T>(
   return { fn, keys: new Set([...Object.keys(keys), ...extra]) };
 }
 
-/**
- * What to do here instead of an option that other writers (fs.writeFile, write-file-atomic,
- * atomically, fs-extra, write-json-file) take and this library does not.
- */
-const INSTEAD: Readonly<Record<string, string>> = {
-  fsync:
-    "durability sets what is fsynced: 'full' (the default: the file and its directory, a write survives a power cut), 'file', or 'none'",
-  fsyncWait:
-    "durability sets what is fsynced: 'full' (the default: the file and its directory, a write survives a power cut), 'file', or 'none'",
-  flush: "every write is flushed to the disk by default (durability: 'full')",
-  flag: "an atomic replace always writes a whole new file: it never appends or writes in place. To append, use update(path, (old) => …); to fail if the file exists (flag 'wx'), use overwrite: false",
-  tmpfileCreated:
-    'the temp file belongs to atomic-fs: it is made in the destination’s directory and removed on every failure; cleanupTemps() sweeps those a crash left',
-  tmpCreate:
-    'the temp file belongs to atomic-fs: it is made in the destination’s directory and removed on every failure; cleanupTemps() sweeps those a crash left',
-  tmpCreated:
-    'the temp file belongs to atomic-fs: it is made in the destination’s directory and removed on every failure; cleanupTemps() sweeps those a crash left',
-  tmpPurge:
-    'the temp file belongs to atomic-fs: it is made in the destination’s directory and removed on every failure; cleanupTemps() sweeps those a crash left',
-  schedule: 'writes to one file always run in call order here; no scheduler is needed',
-  indent: 'the JSON indentation is the option "spaces"',
-  timeout: 'the time to wait for the lock is the option "timeoutMs"',
+/** A sentence for an option of another writer, shown where the option it points to exists. */
+interface Instead {
+  /** The option the sentence names: shown only to a function that accepts it. */
+  readonly needs: string;
+  readonly text: string;
+}
+
+const DURABILITY: Instead = {
+  needs: 'durability',
+  text: "durability sets what is fsynced: 'full' (the default: the file and its directory, so that the write survives a power cut), 'file', or 'none'",
 };
+const FLUSHED: Instead = {
+  needs: 'durability',
+  text: "every write is flushed to the disk by default (durability: 'full')",
+};
+const NO_APPEND: Instead = {
+  needs: 'overwrite',
+  text: "an atomic replace always writes a whole new file: it never appends or writes in place. To append, read-modify-write with update(); to fail if the file exists (flag 'wx'), pass overwrite: false",
+};
+const OWN_TEMP: Instead = {
+  needs: 'durability',
+  text: 'the temp file belongs to atomic-fs: it is made in the destination’s directory and removed on every failure; cleanupTemps() sweeps those a crash left',
+};
+
+/**
+ * What to do here instead of an option that other writers (fs.writeFile, fs.createWriteStream,
+ * write-file-atomic, atomically, fs-extra, write-json-file) take and this library does not:
+ * the first sentence whose option the called function has.
+ */
+const INSTEAD: Readonly<Record<string, readonly Instead[]>> = {
+  fsync: [DURABILITY],
+  fsyncWait: [DURABILITY],
+  flush: [FLUSHED],
+  flag: [NO_APPEND],
+  flags: [NO_APPEND],
+  tmpfileCreated: [OWN_TEMP],
+  tmpCreate: [OWN_TEMP],
+  tmpCreated: [OWN_TEMP],
+  tmpPurge: [OWN_TEMP],
+  schedule: [{ needs: 'durability', text: 'writes to one file always run in call order here' }],
+  indent: [{ needs: 'spaces', text: 'the JSON indentation is the option "spaces"' }],
+  timeout: [
+    { needs: 'timeoutMs', text: 'the option is "timeoutMs", in milliseconds' },
+    { needs: 'signal', text: 'to give up after a time, pass signal: AbortSignal.timeout(ms)' },
+  ],
+};
+
+/** The sentence for `key` (or a near miss of one of INSTEAD's keys) that fits `list`. */
+function insteadOf(key: string, list: OptionList): string | undefined {
+  const known = Object.hasOwn(INSTEAD, key) ? key : closestKey(key, Object.keys(INSTEAD));
+  if (known === undefined) return undefined;
+  return INSTEAD[known]?.find((sentence) => list.keys.has(sentence.needs))?.text;
+}
 
 /** The number of one-character edits from `a` to `b` (Levenshtein). */
 function edits(a: string, b: string): number {
@@ -86,17 +116,22 @@ export function closestKey(key: string, keys: Iterable<string>): string | undefi
   return best?.key;
 }
 
-/** Throw for the first key of `options` that `list` does not accept. */
+/**
+ * Throw for the first key of `options` that `list` does not accept. Inherited enumerable keys
+ * count (`for…in`): an option is read by property access, so one on a prototype is given.
+ */
 export function checkOptionKeys(options: object, list: OptionList): void {
-  for (const key of Object.keys(options)) {
+  for (const key in options) {
     if (list.keys.has(key)) continue;
     if ((options as Record<string, unknown>)[key] === undefined) continue;
-    const meant = closestKey(key, list.keys);
-    const why = Object.hasOwn(INSTEAD, key)
-      ? `: ${INSTEAD[key]}.`
-      : meant === undefined
-        ? '.'
-        : `. Did you mean "${meant}"?`;
+    const instead = insteadOf(key, list);
+    const meant = instead === undefined ? closestKey(key, list.keys) : undefined;
+    const why =
+      instead !== undefined
+        ? `: ${instead}.`
+        : meant === undefined
+          ? '.'
+          : `. Did you mean "${meant}"?`;
     const accepted = [...list.keys].sort().join(', ');
     throw invalidArgument(
       'ERR_INVALID_ARG_VALUE',
@@ -105,20 +140,37 @@ export function checkOptionKeys(options: object, list: OptionList): void {
   }
 }
 
+/** Whether `value` is an array or a boxed primitive (`new String('utf8')`): not options. */
+function notOptions(value: object): boolean {
+  return (
+    Array.isArray(value) ||
+    value instanceof String ||
+    value instanceof Number ||
+    value instanceof Boolean
+  );
+}
+
 /**
  * The options argument of a call: `undefined` and `null` are no options (as in `fs`),
- * anything else must be an object whose every key `list` accepts.
+ * anything else must be an object whose every key `list` accepts. The result is a plain
+ * snapshot of the accepted keys, each read once (a getter, a prototype's value), so that what
+ * was checked is what is used.
  */
 export function optionsObject<T extends object>(options: unknown, list: OptionList): Partial<T> {
   if (options === undefined || options === null) return {};
-  if (typeof options !== 'object') {
+  if (typeof options !== 'object' || notOptions(options)) {
     throw invalidArgument(
       'ERR_INVALID_ARG_TYPE',
       `The "options" argument of ${list.fn}() must be an object. Received ${describeValue(options)}`,
     );
   }
   checkOptionKeys(options, list);
-  return options;
+  const snapshot: Record<string, unknown> = {};
+  for (const key of list.keys) {
+    const value: unknown = (options as Record<string, unknown>)[key];
+    if (value !== undefined) snapshot[key] = value;
+  }
+  return snapshot as Partial<T>;
 }
 
 /** `keys` without `names`: the list of an interface made with `Omit`. */

@@ -10,7 +10,7 @@ import {
   SYMLINK_POLICIES,
 } from './constants.js';
 import { describeValue, invalidArgument } from './errors.js';
-import { type OptionKeys, type OptionList, checkOptionKeys, optionList } from './option-keys.js';
+import { type OptionKeys, type OptionList, optionList, optionsObject } from './option-keys.js';
 import type { Durability, WriteSettings } from './steps.js';
 import type { SymlinkPolicy } from './target.js';
 
@@ -268,8 +268,7 @@ export function normalizeOptions(
       `The "options" argument of ${list.fn}() must be an object or an encoding string. Received ${describeValue(options)}`,
     );
   }
-  checkOptionKeys(options, list);
-  const o = options;
+  const o = optionsObject<WriteOptions>(options, list);
   return {
     settings: {
       mode: modeOf(o.mode),

@@ -80,6 +80,19 @@ function* refuseSpecial(path: string, dest: string): Plan<void> {
   if (kind !== undefined) throw refusal(kind, path, dest);
 }
 
+/**
+ * `overwrite` is a write option no update has: it always replaces the file. Said so, before
+ * the unknown-option check would call it unknown.
+ */
+export function refuseOverwrite(options: unknown): void {
+  if (typeof options !== 'object' || options === null) return;
+  if ((options as { overwrite?: unknown }).overwrite === undefined) return;
+  throw invalidArgument(
+    'ERR_INVALID_ARG_VALUE',
+    'The option "overwrite" cannot be used with an update: an update always replaces the file',
+  );
+}
+
 /** The options of update and updateSync. */
 export const UPDATE_KEYS: OptionKeys<UpdateOptions> = {
   ...omitKeys(WRITE_KEYS, 'overwrite', 'coalesce', 'signal'),
@@ -106,17 +119,8 @@ export function prepareUpdate(
       `The "fn" argument must be of type function. Received ${typeName(fn)}`,
     );
   }
-  const o = optionsObject<WriteOptions & LockOptions>(
-    options,
-    // Its own message below: an update always replaces.
-    { fn: list.fn, keys: new Set([...list.keys, 'overwrite']) },
-  );
-  if (o.overwrite !== undefined) {
-    throw invalidArgument(
-      'ERR_INVALID_ARG_VALUE',
-      'The option "overwrite" cannot be used with an update: an update always replaces the file',
-    );
-  }
+  refuseOverwrite(options);
+  const o = optionsObject<WriteOptions & LockOptions>(options, list);
   const valid = validateCall(path, o, list);
   const wait = lockWaitOf(o.timeoutMs, valid.options.signal);
   const { job, options: normalized } = resolveCall(valid);

@@ -27,6 +27,7 @@ import {
   writeJson,
   writeJsonSync,
 } from '../src/index.js';
+import { audit, auditCommand } from '../src/audit/index.js';
 import { ioThreadReady } from '../src/offload.js';
 import { list, openFdCount, tempDir } from './helpers.js';
 
@@ -104,12 +105,27 @@ test('options of other writers get a sentence saying what to do instead', async 
     [CALLS.writeFile, { tmpfileCreated: () => undefined }, /temp file belongs to atomic-fs/],
     [CALLS.openAtomic, { tmpPurge: false }, /cleanupTemps\(\) sweeps those a crash left/],
     [CALLS.writeJson, { indent: '\t' }, /"indent": the JSON indentation is the option "spaces"/],
-    [CALLS.updateJson, { timeout: 10 }, /"timeout": .* the option "timeoutMs"/],
+    [CALLS.updateJson, { timeout: 10 }, /"timeout": the option is "timeoutMs"/],
     [CALLS.cleanupTemps, { olderThan: 5 }, /"olderThan"\. Did you mean "olderThanMs"\?/],
     [CALLS.writeFile, { Mode: 0o600 }, /"Mode"\. Did you mean "mode"\?/],
     [CALLS.writeFiles, { concurency: 2 }, /"concurency"\. Did you mean "concurrency"\?/],
+    [CALLS.openAtomic, { flags: 'a' }, /"flags": an atomic replace .* never appends/],
+    [CALLS.writeFile, { Fsync: false }, /"Fsync": durability sets what is fsynced/],
+    // A sentence only where the option it points to exists.
+    [CALLS.writeFile, { timeout: 5 }, /"timeout": .* signal: AbortSignal\.timeout\(ms\)\./],
+    [CALLS.download, { timeout: 5 }, /"timeout": the option is "timeoutMs", in milliseconds\./],
+    [CALLS.copyFile, { indent: 2 }, /^copyFile\(\) has no option "indent"\. Its options: /],
+    [CALLS.readJson, { flag: 'r' }, /^readJson\(\) has no option "flag"\. Its options: /],
+    [CALLS.update, { flag: 'a' }, /^update\(\) has no option "flag"\. Its options: /],
+    [CALLS.cleanupTemps, { fsync: false }, /^cleanupTemps\(\) has no option "fsync"\. Its/],
     // `overwrite` is a write option, but an update always replaces: its own message.
     [CALLS.update, { overwrite: true }, /"overwrite" cannot be used with an update/],
+    [CALLS.updateJson, { overwrite: false }, /"overwrite" cannot be used with an update/],
+    [
+      CALLS.update,
+      { coalesce: false },
+      /^update\(\) has no option "coalesce"\. Its options: (?!.*overwrite)/,
+    ],
     // `encoding` on JSON functions: accepted as UTF-8 only.
     [CALLS.writeJson, { encoding: 'latin1' }, /JSON files are always UTF-8/],
   ];
@@ -149,7 +165,55 @@ test('a key set to undefined is absent; null options are no options; a JSON enco
   assert.deepEqual(list(dir).sort(), ['.file.afs-lock', 'copy', 'file']);
 });
 
+test('an option on a prototype is checked, and read once, as an own one is', async (t) => {
+  const dir = withFile(t);
+  const file = join(dir, 'file');
+  const error = await errorOf(() => writeFile(file, 'x', Object.create({ fsync: false }) as never));
+  assert.match(String(error), /writeFile\(\) has no option "fsync"/);
+  // Given through a prototype or a getter, an accepted option takes effect in every function.
+  class NoOverwrite {
+    get overwrite(): boolean {
+      return false;
+    }
+  }
+  await assert.rejects(writeJson(file, 'new', new NoOverwrite()), { code: 'EEXIST' });
+  assert.throws(
+    () => {
+      writeJsonSync(file, 'new', new NoOverwrite());
+    },
+    { code: 'EEXIST' },
+  );
+  await writeJson(join(dir, 'narrow.json'), 1, Object.create({ mode: 0o600 }) as never);
+  assert.equal(fs.statSync(join(dir, 'narrow.json')).mode & 0o777, 0o600);
+  await copyFile(file, join(dir, 'copy'), Object.create({ mode: 0o640 }) as never);
+  assert.equal(fs.statSync(join(dir, 'copy')).mode & 0o777, 0o640);
+  assert.equal(fs.readFileSync(file, 'utf8'), '"old"');
+});
+
+test('the audit functions refuse unknown options too', async (t) => {
+  const dir = tempDir(t);
+  await assert.rejects(
+    audit(() => undefined, { dir, maxstates: 5 } as never),
+    {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /^audit\(\) has no option "maxstates"\. Did you mean "maxStates"\?/,
+    },
+  );
+  await assert.rejects(auditCommand(['true'], { dir, cwdir: dir } as never), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /^auditCommand\(\) has no option "cwdir"/,
+  });
+  assert.deepEqual(list(dir), []);
+});
+
 test('an options value that is not an object names the function', async () => {
+  for (const options of [['utf8'], new String('utf8')]) {
+    await assert.rejects(writeFile('a', 'b', options as never), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message:
+        /^The "options" argument of writeFile\(\) must be an object\. Received an instance of/,
+    });
+  }
   await assert.rejects(copyFile('a', 'b', 5 as never), {
     code: 'ERR_INVALID_ARG_TYPE',
     message: 'The "options" argument of copyFile() must be an object. Received number 5',

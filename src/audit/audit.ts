@@ -8,6 +8,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { AUDIT_CHECK_TIMEOUT_MS } from '../constants.js';
 import { direct } from '../fs.js';
+import { type OptionKeys, optionList, optionsObject } from '../option-keys.js';
 import {
   type Content,
   type Transient,
@@ -159,6 +160,25 @@ interface Normalized {
   readonly watch: readonly string[] | undefined;
   readonly jobs: number;
 }
+
+const AUDIT_KEYS: OptionKeys<AuditOptions> = {
+  dir: true,
+  watch: true,
+  model: true,
+  maxStates: true,
+  check: true,
+  jobs: true,
+  exclude: true,
+  include: true,
+};
+const AUDIT = optionList('audit', AUDIT_KEYS);
+const AUDIT_COMMAND = optionList<CommandAuditOptions>('auditCommand', {
+  ...AUDIT_KEYS,
+  cwd: true,
+  env: true,
+  doneMarker: true,
+  output: true,
+});
 
 function invalid(message: string): TypeError {
   const error = new TypeError(message);
@@ -652,8 +672,9 @@ function example(
  * const report = await audit(() => writeFile('data/settings.json', '{}'), { dir: 'data' });
  * console.log(formatReport(report));
  */
-export async function audit(fn: () => unknown, options: AuditOptions = {}): Promise<AuditReport> {
+export async function audit(fn: () => unknown, given?: AuditOptions): Promise<AuditReport> {
   if (typeof fn !== 'function') throw invalid('The "fn" argument must be a function');
+  const options = optionsObject<AuditOptions>(given, AUDIT);
   const { scope } = normalize(options);
   const alias = bytesOf(resolve(options.dir ?? '.'));
   const root = realDirectory(resolve(options.dir ?? '.'));
@@ -680,11 +701,12 @@ export async function audit(fn: () => unknown, options: AuditOptions = {}): Prom
  */
 export async function auditCommand(
   command: readonly string[],
-  options: CommandAuditOptions = {},
+  given?: CommandAuditOptions,
 ): Promise<AuditReport> {
   if (!Array.isArray(command) || command.some((part) => typeof part !== 'string')) {
     throw invalid('The "command" argument must be an array of strings');
   }
+  const options = optionsObject<CommandAuditOptions>(given, AUDIT_COMMAND);
   const { scope } = normalize(options);
   const cwd = resolve(options.cwd ?? '.');
   const dirPath = resolve(cwd, options.dir ?? '.');

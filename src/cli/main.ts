@@ -70,9 +70,12 @@ function parseProblem(error: unknown, options: OptionsConfig): string {
   const text = message(error).split('\n')[0] ?? '';
   if (code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return text;
   const flag = /'(-[^']*)'/.exec(text)?.[1] ?? text;
-  const meant = closestKey(flag.replace(/^-+/, '').split('=')[0] ?? '', Object.keys(options));
+  const meant = closestKey(flag.replace(/^-+/, '').split('=')[0] ?? '', [
+    ...Object.keys(options),
+    'help',
+  ]);
   return meant === undefined
-    ? `unknown option '${flag}'`
+    ? `unknown option '${flag}' (an argument that starts with '-' goes after '--')`
     : `unknown option '${flag}'. Did you mean '--${meant}'?`;
 }
 

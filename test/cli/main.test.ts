@@ -83,7 +83,10 @@ test('usage errors: one line, a hint to --help, exit status 2', async () => {
     [['frobnicate'], /^atomic-fs: unknown command 'frobnicate'\n/],
     [['toString'], /^atomic-fs: unknown command 'toString'\n/],
     [['--frob'], /^atomic-fs: unknown option '--frob'\n/],
-    [['audit', '--bogus', '--', 'true'], /^atomic-fs audit: unknown option '--bogus'\n/],
+    [
+      ['audit', '--bogus', '--', 'true'],
+      /^atomic-fs audit: unknown option '--bogus' \(an argument that starts with '-' goes after '--'\)\n/,
+    ],
     [
       ['cp', 'a', 'b', '--mdoe', '600'],
       /^atomic-fs cp: unknown option '--mdoe'. Did you mean '--mode'\?\n/,
@@ -99,7 +102,8 @@ test('usage errors: one line, a hint to --help, exit status 2', async () => {
     ],
     [['audit', '--dir'], /^atomic-fs audit: Option '--dir <value>' argument missing/],
     [['demo', 'extra'], /^atomic-fs demo: Unexpected argument 'extra'/],
-    [['write', '--bogus', 'f'], /^atomic-fs write: unknown option '--bogus'\n/],
+    [['write', '--bogus', 'f'], /^atomic-fs write: unknown option '--bogus' \(/],
+    [['write', '--hlep'], /^atomic-fs write: unknown option '--hlep'. Did you mean '--help'\?\n/],
     [['cp', 'a'], /^atomic-fs cp: missing DEST\n/],
     [['ln', 'a', 'b', 'c'], /^atomic-fs ln: unexpected argument 'c'\n/],
     [['clean', ''], /^atomic-fs clean: DIR must not be empty\n/],
