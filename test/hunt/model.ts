@@ -847,6 +847,10 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
       if (kind === 'fifo' || kind === 'chr') early.push('special');
       // An entry whose update's fn this call is made from: the whole call is refused at once.
       if (outerTargets(rec).includes(name)) early.push(REENTRANT);
+      // Another entry may close a cycle of nested updates: the queue may find that first and
+      // refuse the call with ERR_ATOMIC_DEADLOCK instead (found at program 94,943 of seed
+      // 20261208: one entry re-entrant, the other closing a cycle).
+      if (mayCloseCycle(rec, name)) mayDeadlock.add(rec);
     }
     const outcome = rec.outcome;
     if (outcome === undefined) return;
