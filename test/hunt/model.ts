@@ -387,10 +387,13 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
       if (where.codes.includes('maybe')) {
         // Queued for that file like any write of it (a synchronous one beside it is refused).
         model.targets.set(rec, [aliasNamed(alias).entry]);
-        if (
-          judge(rec, { ok: false, codes: where.codes, why: 'maybe' }, label) ||
-          rec.outcome?.ok === true
-        ) {
+        // A call that fails of itself (a 404, a failing source) fails so whether or not the
+        // directories are there by its turn: it fetches or reads before its turn (found at
+        // program 21,135 of seed 20261209: a download of a 404 behind an aborted mkdirs).
+        const own = extra !== undefined && !extra.ok ? extra.codes : [];
+        const codes =
+          own.length > 0 ? [...where.codes.filter((c) => c !== 'mayPass'), ...own] : where.codes;
+        if (judge(rec, { ok: false, codes, why: 'maybe' }, label) || rec.outcome?.ok === true) {
           model.put(aliasNamed(alias).entry, content, o.mode ?? NEW_MODE);
         }
         return;
