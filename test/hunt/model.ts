@@ -566,7 +566,11 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
             op.o.mkdirs !== true &&
             rec.inFlight.some(
               (r) =>
-                queued(r) && 'a' in r.op && 'o' in r.op && a_deep(r.op.a) && r.op.o.mkdirs === true,
+                queued(r) &&
+                'o' in r.op &&
+                r.op.o.mkdirs === true &&
+                // a single write, or a writeFiles entry (found at program 42,205 of seed 20261213)
+                (('a' in r.op && a_deep(r.op.a)) || ('as' in r.op && r.op.as.some(a_deep))),
             );
           if (making && rec.outcome?.ok === false && errorCodeOf(rec.outcome.error) === 'ENOENT') {
             judge(rec, fail('its directories are still being made', 'ENOENT'), `${label} (open)`);
