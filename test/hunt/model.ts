@@ -653,7 +653,14 @@ export function check(program: Program, config: HuntConfig, run: Run): string[] 
             ? { name: aliasNamed(op.a).entry }
             : target;
         if ('codes' in where) {
-          judge(rec, fail(`the kernel refuses '${op.a}'`, ...where.codes), label);
+          // Directories that may not be there yet: a synchronous update may be refused first
+          // for the write in flight that is making them (found at program 15,053 of seed
+          // 20270101).
+          const pre = where.codes.includes('maybe')
+            ? precheck(rec, aliasNamed(op.a).entry)
+            : undefined;
+          const codes = pre !== undefined && !pre.ok ? [...where.codes, ...pre.codes] : where.codes;
+          judge(rec, fail(`the kernel refuses '${op.a}'`, ...codes), label);
           if (rec.fnInputs.length > 0)
             v.push(`#${rec.id} ${label}: fn was called, but the path is refused`);
           break;
