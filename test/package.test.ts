@@ -56,11 +56,19 @@ test('the published package: its files, both entry points with types, the I/O th
   assert.ok(files !== undefined);
 
   // Only what a user needs: the build, its sources (the source and declaration maps point
-  // there), and the documents.
+  // there), and the documents: the README's pages under docs/ are packed so that its links
+  // work in node_modules too (not docs/notes/, the history of changes).
   const documents = ['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json'];
-  const stray = files.filter((path) => !documents.includes(path) && !/^(dist|src)\//.test(path));
+  const stray = files.filter(
+    (path) =>
+      !documents.includes(path) && !/^(dist|src)\//.test(path) && !/^docs\/[^/]+\.md$/.test(path),
+  );
   assert.deepEqual(stray, [], 'files that should not be published');
   for (const document of documents) assert.ok(files.includes(document), `${document} is packed`);
+  const readme = fs.readFileSync(join(ROOT, 'README.md'), 'utf8');
+  for (const [, page] of readme.matchAll(/\]\((docs\/[^)#]+\.md)/g)) {
+    assert.ok(files.includes(page ?? ''), `${page} (linked from the README) is packed`);
+  }
   for (const path of referencedFiles()) assert.ok(files.includes(path), `${path} is packed`);
   assert.ok(files.includes('dist/worker.js'), 'the I/O thread is packed');
   // Every source a map names is in the package.
@@ -117,6 +125,39 @@ console.log(JSON.stringify({
   assert.equal(used.a, 'audited\n');
   assert.deepEqual(used.results, ['written', 'written']);
   assert.equal(used.auditOk, true);
+
+  // From CommonJS, by require(): Node loads ES modules synchronously since 20.19 and 22.12
+  // (`process.features.require_module`); the package has no top-level await in its graph.
+  fs.writeFileSync(
+    join(project, 'use.cjs'),
+    `const afs = require('atomic-fs');
+const { audit } = require('atomic-fs/audit');
+const { readFileSync } = require('node:fs');
+afs.writeFile('r.txt', 'from require\\n').then(() => {
+  console.log(JSON.stringify({
+    exports: Object.keys(afs).sort(),
+    audit: typeof audit,
+    r: readFileSync('r.txt', 'utf8'),
+  }));
+});
+`,
+  );
+  const features = process.features as { require_module?: boolean };
+  if (
+    needs(
+      t,
+      features.require_module === true,
+      `Node ${process.version} cannot require() an ES module`,
+    )
+  ) {
+    const required = JSON.parse(run(join(project, 'use.cjs'), [], project)) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(required.exports, used.exports, 'require() gets the same exports');
+    assert.equal(required.audit, 'function');
+    assert.equal(required.r, 'from require\n');
+  }
 
   // The command line, through the bin entry.
   const bin = join(installed, Object.values(manifest.bin)[0] ?? '');

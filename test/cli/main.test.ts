@@ -56,21 +56,24 @@ test('--help lists every command; --version prints the version of package.json',
   assert.match(none.stderr, /^Usage: atomic-fs <command>/);
 });
 
-test('every command has --help, and the README shows the same text', async () => {
+test('every command has --help, docs/cli.md shows the same text, the README lists them all', async () => {
+  const page = fs.readFileSync(join(repo, 'docs', 'cli.md'), 'utf8');
   const readme = fs.readFileSync(join(repo, 'README.md'), 'utf8');
   const top = await cli(['--help']);
   assert.equal(top.stdout, topHelp());
   assert.ok(
-    readme.includes(`## CLI\n\n\`\`\`\n${topHelp()}\`\`\`\n`),
-    "README shows 'atomic-fs --help'",
+    page.includes(`# CLI\n\n\`\`\`\n${topHelp()}\`\`\`\n`),
+    "docs/cli.md shows 'atomic-fs --help'",
   );
+  const listed = [...readme.matchAll(/^\| `atomic-fs (\w+)[ `]/gm)].map((match) => match[1]);
+  assert.deepEqual(listed, Object.keys(COMMANDS), "the README's command table lists every command");
   for (const [name, entry] of Object.entries(COMMANDS)) {
     const { command } = await entry.load();
     const result = await cli([name, '--help']);
     assert.deepEqual(result, { code: 0, stdout: command.help, stderr: '' }, name);
     assert.ok(
-      readme.includes(`\`\`\`\n${command.help}\`\`\`\n`),
-      `README shows 'atomic-fs ${name} --help'`,
+      page.includes(`\`\`\`\n${command.help}\`\`\`\n`),
+      `docs/cli.md shows 'atomic-fs ${name} --help'`,
     );
     assert.match(command.help, new RegExp(`^Usage: atomic-fs ${name} `));
     assert.match(command.help, /^ {2}-h, --help +show this help$/m);

@@ -273,7 +273,7 @@ export function markdown(run: GalleryRun): string {
     '**Models.** `posix` (the default) lets any operation not made durable by an fsync reach',
     'disk or not, in any order; `ext4-ordered` also makes data reach disk before the rename or',
     'link that exposes it. Neither orders directory operations in different directories',
-    '(ext4 and XFS do, by journaling them in order). See the README, "The model".',
+    '(ext4 and XFS do, by journaling them in order). See docs/audit.md, "The model".',
     '',
     '**A check command** runs inside each rebuilt crash state with `ATOMIC_FS_AUDIT_AFTER_DONE`',
     'set to `1` when the crash came after the program exited with status 0 (then the new',
