@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { PACKAGE_ROOT, needs, tempDir } from '../helpers.js';
 import { hasStrace } from '../audit/helpers.js';
-import { type Block, GENERATED, blocks, documents } from './markdown.js';
+import { GENERATED, blocks, documents } from './markdown.js';
 
 const RUN = new Set(['js', 'sh']);
 const KNOWN = new Set([...RUN, 'text', 'json', '']);
@@ -37,12 +37,6 @@ const SCRIPTS = Object.keys(
     }
   ).scripts,
 );
-
-/** The output a run block printed, for the text block after it. */
-interface Ran {
-  readonly block: Block;
-  readonly output: string;
-}
 
 /** Blocks that run, or check a run, in the documents a user reads. */
 const docs = documents().filter(
@@ -179,7 +173,8 @@ for (const doc of docs) {
     const { work, env } = project(root);
     const server = await exampleServer();
     t.after(server.close);
-    let last: Ran | undefined;
+    // What the last run block printed, for a text block right after it.
+    let last: string | undefined;
     for (const [index, block] of list.entries()) {
       const where = `${doc.name}:${block.line}`;
       if (block.lang === 'json') {
@@ -187,7 +182,7 @@ for (const doc of docs) {
         continue;
       }
       if (block.lang === 'text' && last !== undefined) {
-        assertPrints(last.output, block.body, where);
+        assertPrints(last, block.body, where);
         continue;
       }
       last = undefined;
@@ -215,7 +210,7 @@ for (const doc of docs) {
         0,
         `${where}: the ${block.lang} example failed (status ${status}):\n${output}`,
       );
-      last = { block, output };
+      last = output;
     }
   });
 }
