@@ -6,9 +6,9 @@
  * scales, the tick labels and the markup without a browser.
  */
 
-export type ScaleKind = 'linear' | 'log';
+type ScaleKind = 'linear' | 'log';
 
-export interface Axis {
+interface Axis {
   readonly label: string;
   readonly scale: ScaleKind;
   /** Tick values; by default 1-2-5 steps (linear) or decades, with 2 and 5 when few (log). */
@@ -43,7 +43,7 @@ export interface ChartSpec {
 }
 
 /** Okabe–Ito colours: distinguishable with the common colour-vision deficiencies. */
-export const PALETTE: readonly string[] = [
+const PALETTE: readonly string[] = [
   '#0072B2',
   '#D55E00',
   '#009E73',
@@ -53,8 +53,6 @@ export const PALETTE: readonly string[] = [
   '#000000',
   '#8C6D1F',
 ];
-
-export type Scale = (value: number) => number;
 
 /** Maps [d0, d1] onto [r0, r1] linearly. */
 export function linearScale(domain: readonly [number, number], range: readonly [number, number]) {

@@ -362,7 +362,7 @@ export const CONCURRENT: readonly Contender[] = [
  * internals are. Returns what it found, for the report.
  */
 export async function ioThreadOnline(): Promise<string> {
-  const specifier = '../src/offload.js';
+  const specifier = '../src/core/io-thread.js';
   let ready: unknown;
   try {
     ready = ((await import(specifier)) as { ioThreadReady?: unknown }).ioThreadReady;

@@ -24,7 +24,7 @@ const pattern = Buffer.concat([randomBytes(PERIOD), Buffer.alloc(WRAP)]);
 pattern.copy(pattern, PERIOD, 0, WRAP);
 
 /** The expected bytes at `offset .. offset + length` of large content (length ≤ 1 MiB). */
-export function patternAt(offset: number, length: number): Buffer {
+function patternAt(offset: number, length: number): Buffer {
   if (length > WRAP) throw new RangeError('patternAt: at most 1 MiB at a time');
   const start = offset % PERIOD;
   return pattern.subarray(start, start + length);

@@ -33,7 +33,7 @@ const FS_MAGIC: Readonly<Record<number, string>> = {
 };
 
 /** The file system type of `dir` by statfs magic number. */
-export function fsTypeOf(dir: string): string {
+function fsTypeOf(dir: string): string {
   const magic = statfsSync(dir).type;
   return FS_MAGIC[magic] ?? `0x${magic.toString(16)}`;
 }

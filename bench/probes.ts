@@ -72,7 +72,7 @@ function perWrite(counts: Map<string, number>, writes: number): [string, number]
 }
 
 /** The calls of a traced child between its two markers, and its calling thread's id. */
-export interface TracedWindow {
+interface TracedWindow {
   readonly calls: TracedCall[];
   /** The thread that made the marker calls: the main thread (its id is the process id). */
   readonly mainPid: number;
@@ -82,7 +82,7 @@ export interface TracedWindow {
  * Run the child (child.ts) with `args` under `strace -f -y` (UV_USE_IO_URING=0, so libuv's
  * io_uring cannot hide calls) and keep the calls between its two markers.
  */
-export function traceChild(args: readonly string[], dir: string): Probe<TracedWindow> {
+function traceChild(args: readonly string[], dir: string): Probe<TracedWindow> {
   const log = join(dir, `strace-${process.pid}.log`);
   const run = spawnSync(
     'strace',
@@ -217,7 +217,7 @@ export function measureRss(contender: string, dir: string, files: number, size: 
   return JSON.parse(line.slice(4)) as RssReport;
 }
 
-export interface ProfileEntry {
+interface ProfileEntry {
   readonly name: string;
   /** Share of the thread's sampled time that was not idle, 0..1. */
   readonly share: number;
@@ -253,7 +253,7 @@ function shortUrl(url: string, root: string): string {
  * samples taken between `from` and `to` (µs on V8's monotonic clock, the one
  * `process.hrtime` reads), so start-up and shut-down do not count.
  */
-export function summarizeProfile(
+function summarizeProfile(
   profile: CpuProfile,
   root: string,
   limit: number,

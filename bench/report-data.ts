@@ -14,7 +14,6 @@ export const FLOOR_NAME = 'floor: fs/promises';
 export const SYNC_FLOOR_NAME = 'floor: sync calls';
 export const WORKER_FLOOR_NAME = 'floor: sync calls on a worker';
 export const PARALLEL_FLOOR_NAME = 'floor: fs/promises ×N, Promise.all';
-export const PARALLEL_MINE_NAME = 'atomic-fs writeFile ×N, Promise.all';
 export const BATCH_NAME = 'atomic-fs writeFiles';
 export const MINE = 'atomic-fs';
 

@@ -115,7 +115,7 @@ function overheadEvidence(run: RunResult, id: 'S' | 'Sync'): string {
 }
 
 /** The kinds of call one atomic-fs overwrite makes beyond the floor's (from the listings). */
-export function extraCalls(run: RunResult, mode: 'async' | 'sync'): string {
+function extraCalls(run: RunResult, mode: 'async' | 'sync'): string {
   const listing = (contender: string): SyscallListing | undefined => {
     for (const probe of run.listings) {
       if ('ok' in probe && probe.ok.contender === contender && probe.ok.mode === mode) {

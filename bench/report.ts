@@ -652,7 +652,7 @@ export function renderReport(run: RunResult, charts: readonly ChartLink[] = []):
     '',
     '## What each file-system call of one overwrite buys',
     '',
-    "One overwrite of a 1 KiB file after a warm-up, traced with `strace -f -y`, call by call in the order the calls started, beside the floor's. Each call's reason comes from a table in `bench/syscalls.ts` keyed by what the call does and what it acts on; a call missing from that table is shown as unexplained (and fails `test/bench-syscalls.test.ts`).",
+    "One overwrite of a 1 KiB file after a warm-up, traced with `strace -f -y`, call by call in the order the calls started, beside the floor's. Each call's reason comes from a table in `bench/syscalls.ts` keyed by what the call does and what it acts on; a call missing from that table is shown as unexplained (and fails `test/bench/syscalls.test.ts`).",
     '',
     listingSection(run),
     '',
@@ -663,5 +663,3 @@ export function renderReport(run: RunResult, charts: readonly ChartLink[] = []):
   );
   return `${lines.join('\n')}\n`;
 }
-
-export { TITLES };

@@ -1,6 +1,6 @@
 /**
  * Small, pure helpers of the benchmark: order statistics, round-robin order, formatting,
- * and the parser of strace output. Kept free of I/O so that `test/bench-stats.test.ts` can
+ * and the parser of strace output. Kept free of I/O so that `test/bench/stats.test.ts` can
  * check them without running a benchmark.
  */
 

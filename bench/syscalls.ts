@@ -5,7 +5,7 @@
  * (the destination, a temp name beside it, its directory), and the pair is looked up in
  * REASONS. The report lists one atomic-fs overwrite call by call with these reasons, so
  * that it stays true when the sequence changes: a call with no entry here is shown as
- * "unexplained" (and `test/bench-syscalls.test.ts` fails on it). Pure: no I/O.
+ * "unexplained" (and `test/bench/syscalls.test.ts` fails on it). Pure: no I/O.
  */
 import { dirname, isAbsolute, join } from 'node:path';
 import { type TracedCall, isFileCall } from './stats.js';
@@ -14,7 +14,7 @@ import { type TracedCall, isFileCall } from './stats.js';
  * What a call acts on, relative to the file being written. `descriptor link`: the directory's
  * own `/proc/self/fd/<fd>`, looked at to know that names through it reach that directory.
  */
-export type Target = 'destination' | 'temp' | 'directory' | 'descriptor link' | 'other';
+type Target = 'destination' | 'temp' | 'directory' | 'descriptor link' | 'other';
 
 /** Why a call of this kind, on this target, is made. Keyed by `<operation> <target>`. */
 export const REASONS: Readonly<Record<string, string>> = {
@@ -175,7 +175,7 @@ export function pathOf(call: TracedCall): string | undefined {
  * `path` with a directory descriptor's link (`/proc/self/fd/<fd>/…`) spelled as the path that
  * descriptor was opened with (`open`: descriptor → path, from the results traced so far).
  */
-export function throughDescriptor(path: string | undefined, open: ReadonlyMap<string, string>) {
+function throughDescriptor(path: string | undefined, open: ReadonlyMap<string, string>) {
   const match = path === undefined ? null : /^\/proc\/self\/fd\/(\d+)(\/.*)?$/.exec(path);
   if (match === null) return path;
   const dir = open.get(match[1] ?? '');
@@ -184,7 +184,7 @@ export function throughDescriptor(path: string | undefined, open: ReadonlyMap<st
 }
 
 /** What `path` is to a write of `dest`. */
-export function targetOf(path: string | undefined, dest: string): Target {
+function targetOf(path: string | undefined, dest: string): Target {
   if (path === undefined) return 'other';
   if (path.endsWith('\0link')) return 'descriptor link';
   const dir = dirname(dest);

@@ -104,7 +104,7 @@ function message(error: unknown): string {
 }
 
 /** A directory-safe name for a contender. */
-export function slug(name: string): string {
+function slug(name: string): string {
   return name
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
@@ -300,7 +300,7 @@ export function newEntries(dir: string, count: number, size: number, tag: string
 }
 
 /** Problems with a directory that should hold exactly `entries` (at most a few reported). */
-export function checkEntries(dir: string, entries: readonly Entry[]): string[] {
+function checkEntries(dir: string, entries: readonly Entry[]): string[] {
   const problems = checkNames(
     dir,
     entries.map((entry) => basename(entry.path)),

@@ -1,5 +1,5 @@
 // Does this runtime survive an error from fs-native-extensions? The library loads the addon
-// only where it does (src/platform.ts, nativeAddonRefusal); this probe, run in a process of
+// only where it does (src/engine/platform.ts, nativeAddonRefusal); this probe, run in a process of
 // its own by compat/core.js, tells when Bun or Deno can be allowed again. It exchanges two
 // paths that do not exist: the addon must throw ENOENT, synchronously and asynchronously.
 import { createRequire } from 'node:module';

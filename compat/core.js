@@ -24,7 +24,7 @@ import {
   writeFile,
   writeFileSync,
 } from '../dist/index.js';
-import { ioThreadReady } from '../dist/offload.js';
+import { ioThreadReady } from '../dist/core/io-thread.js';
 
 const versions = process.versions;
 const runtime = versions.bun !== undefined ? 'bun' : versions.deno !== undefined ? 'deno' : 'node';

@@ -2,17 +2,21 @@
  * atomic-fs: replace files atomically and durably.
  * @packageDocumentation
  */
-export { writeFile, writeFileSync } from './write-file.js';
-export { openAtomic, openAtomicSync } from './atomic-file.js';
-export type { AtomicFile, AtomicFileSync } from './atomic-file.js';
-export { AtomicFsError } from './errors.js';
-export type { Phase } from './errors.js';
-export type { WriteOptions, Durability, SymlinkPolicy } from './options.js';
-export type { Chunk, Data } from './data.js';
-export { writeDirectory } from './directory.js';
-export type { DirectoryFiles, WriteDirectoryOptions, WriteDirectoryResult } from './directory.js';
-export { replaceSymlink } from './symlink.js';
-export type { ReplaceSymlinkOptions } from './symlink.js';
+export { writeFile, writeFileSync } from './core/write-file.js';
+export { openAtomic, openAtomicSync } from './core/open-atomic.js';
+export type { AtomicFile, AtomicFileSync } from './core/open-atomic.js';
+export { AtomicFsError } from './engine/errors.js';
+export type { Phase } from './engine/errors.js';
+export type { WriteOptions, Durability, SymlinkPolicy } from './core/options.js';
+export type { Chunk, Data } from './core/data.js';
+export { writeDirectory } from './tree/write-directory.js';
+export type {
+  DirectoryFiles,
+  WriteDirectoryOptions,
+  WriteDirectoryResult,
+} from './tree/write-directory.js';
+export { replaceSymlink } from './tree/replace-symlink.js';
+export type { ReplaceSymlinkOptions } from './tree/replace-symlink.js';
 export {
   readJson,
   readJsonSync,
@@ -20,7 +24,7 @@ export {
   writeJsonSync,
   updateJson,
   updateJsonSync,
-} from './json.js';
+} from './json/json.js';
 export type {
   ReadJsonOptions,
   WriteJsonOptions,
@@ -29,16 +33,20 @@ export type {
   UpdateJsonSyncFunction,
   JsonFormat,
   JsonReplacer,
-} from './json.js';
-export { update, updateSync } from './update.js';
-export type { UpdateOptions, UpdateFunction, UpdateSyncFunction } from './update.js';
-export type { LockOptions } from './lock.js';
+} from './json/json.js';
+export { update, updateSync } from './json/update.js';
+export type { UpdateOptions, UpdateFunction, UpdateSyncFunction } from './json/update.js';
+export type { LockOptions } from './json/lock.js';
 // toolkit (copyFile, download, cleanupTemps, writeFiles)
-export { copyFile } from './copy.js';
-export type { CopyOptions, Progress } from './copy.js';
-export { download } from './download.js';
-export type { DownloadOptions, DownloadHeaders } from './download.js';
-export { cleanupTemps } from './cleanup.js';
-export type { CleanupOptions } from './cleanup.js';
-export { writeFiles } from './write-files.js';
-export type { WriteFilesOptions, WriteFilesOutcome, WriteFilesEntries } from './write-files.js';
+export { copyFile } from './toolkit/copy-file.js';
+export type { CopyOptions, Progress } from './toolkit/copy-file.js';
+export { download } from './toolkit/download.js';
+export type { DownloadOptions, DownloadHeaders } from './toolkit/download.js';
+export { cleanupTemps } from './toolkit/cleanup-temps.js';
+export type { CleanupOptions } from './toolkit/cleanup-temps.js';
+export { writeFiles } from './toolkit/write-files.js';
+export type {
+  WriteFilesOptions,
+  WriteFilesOutcome,
+  WriteFilesEntries,
+} from './toolkit/write-files.js';

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AtomicFsError, openAtomic, writeFile, writeFileSync } from '../src/index.js';
-import { ioThreadReady } from '../src/offload.js';
-import { isLinux, isRoot, list, needs, openFdCount, tempDir } from './helpers.js';
+import { ioThreadReady } from '../src/core/io-thread.js';
+import { isLinux, isRoot, list, needs, openFdCount, tempDir } from './support/helpers.js';
 
 await ioThreadReady();
 

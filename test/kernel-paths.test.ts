@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type TestContext, after, before, describe, test } from 'node:test';
-import { LOCK_TAG } from '../src/constants.js';
+import { LOCK_TAG } from '../src/json/constants.js';
 import {
   copyFile,
   download,
@@ -31,9 +31,9 @@ import {
   writeJson,
   writeJsonSync,
 } from '../src/index.js';
-import { cli } from './cli/helpers.js';
-import { type TestServer, serve } from './http.js';
-import { isLinux, needs, tempDir } from './helpers.js';
+import { cli } from './support/cli.js';
+import { type TestServer, serve } from './support/http.js';
+import { isLinux, needs, tempDir } from './support/helpers.js';
 
 /** The kernel's limits on Linux: a component of 255 bytes, a path of 4095 (4096 with NUL). */
 const NAME_MAX = 255;

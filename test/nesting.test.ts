@@ -1,6 +1,6 @@
 /**
  * Calls made from inside `update`'s fn (and from inside a streamed write's data source), and
- * the promise that nothing deadlocks silently within a process (src/queue.ts).
+ * the promise that nothing deadlocks silently within a process (src/core/path-queue.ts).
  *
  * Every write function called from inside the fn of an update of the same file must settle at
  * once with ERR_ATOMIC_LOCK_REENTRANT, having released whatever it opened: no temp file, the
@@ -29,9 +29,9 @@ import {
   writeFiles,
   writeJson,
 } from '../src/index.js';
-import { heldLocks } from '../src/lock.js';
-import { newFds, openFds, tempDir, temps } from './helpers.js';
-import { type TestServer, serve } from './http.js';
+import { heldLocks } from '../src/json/lock.js';
+import { newFds, openFds, tempDir, temps } from './support/helpers.js';
+import { type TestServer, serve } from './support/http.js';
 
 const BOUND_MS = 15_000;
 

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { PACKAGE_ROOT as ROOT, needs, tempDir } from './helpers.js';
+import { PACKAGE_ROOT as ROOT, needs, tempDir } from './support/helpers.js';
 
 const manifest = JSON.parse(fs.readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   version: string;
@@ -70,7 +70,7 @@ test('the published package: its files, both entry points with types, the I/O th
     assert.ok(files.includes(page ?? ''), `${page} (linked from the README) is packed`);
   }
   for (const path of referencedFiles()) assert.ok(files.includes(path), `${path} is packed`);
-  assert.ok(files.includes('dist/worker.js'), 'the I/O thread is packed');
+  assert.ok(files.includes('dist/core/io-thread-worker.js'), 'the I/O thread is packed');
   // Every source a map names is in the package.
   for (const map of files.filter((path) => path.endsWith('.map'))) {
     const { sources } = JSON.parse(fs.readFileSync(join(ROOT, map), 'utf8')) as {
@@ -104,7 +104,7 @@ import { audit } from 'atomic-fs/audit';
 import { readFileSync } from 'node:fs';
 // The module the package loaded, reached by its file: is the packed worker file online?
 const { ioThreadReady } = await import(
-  new URL('./node_modules/atomic-fs/dist/offload.js', import.meta.url).href
+  new URL('./node_modules/atomic-fs/dist/core/io-thread.js', import.meta.url).href
 );
 await afs.writeFile('a.txt', 'from the package\\n');
 const results = await afs.writeFiles({ 'b.txt': 'b', 'c.txt': 'c' });

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isLinux, isRoot, needs, tempDir } from './helpers.js';
+import { isLinux, isRoot, needs, tempDir } from './support/helpers.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/special-files.js', import.meta.url));
 

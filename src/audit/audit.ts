@@ -6,9 +6,9 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join, posix, resolve } from 'node:path';
-import { AUDIT_CHECK_TIMEOUT_MS } from '../constants.js';
-import { direct } from '../fs.js';
-import { type OptionKeys, optionList, optionsObject } from '../option-keys.js';
+import { AUDIT_CHECK_TIMEOUT_MS } from './constants.js';
+import { direct } from '../engine/fs.js';
+import { type OptionKeys, optionList, optionsObject } from '../engine/option-keys.js';
 import {
   type Content,
   type Transient,

@@ -59,7 +59,7 @@ export function contentAt(state: MutableState, path: Bytes): Content {
 }
 
 /** One complete version of a watched file. */
-export interface Version {
+interface Version {
   readonly content: Content;
   /** Index of the op after which it was in place; -1 for the version before the run. */
   readonly at: number;

@@ -17,7 +17,7 @@ export interface Explanation {
 const n = (index: number): string => `#${index + 1}`;
 
 /** "the rename at #5", "the data written at #2", … */
-export function opRef(op: Op | undefined, index: number): string {
+function opRef(op: Op | undefined, index: number): string {
   switch (op?.kind) {
     case 'write':
       return `the data written at ${n(index)}`;

@@ -19,7 +19,7 @@ import {
   AUDIT_MAX_STATES,
   AUDIT_PAGE_BYTES,
   AUDIT_PARTIAL_BOUNDARIES,
-} from '../constants.js';
+} from './constants.js';
 import {
   type Bytes,
   type FsNode,

@@ -62,25 +62,25 @@ export function display(bytes: Bytes): string {
 
 export type NodeId = number;
 
-export interface FileNode {
+interface FileNode {
   readonly type: 'file';
   readonly data: Uint8Array;
   readonly mode: number;
 }
 
-export interface DirNode {
+interface DirNode {
   readonly type: 'dir';
   readonly entries: ReadonlyMap<Bytes, NodeId>;
   readonly mode: number;
 }
 
-export interface SymlinkNode {
+interface SymlinkNode {
   readonly type: 'symlink';
   readonly target: Bytes;
 }
 
 /** A fifo, socket or device: present, never modelled further. */
-export interface OtherNode {
+interface OtherNode {
   readonly type: 'other';
 }
 
@@ -182,8 +182,6 @@ export type Op =
       /** The program reported that it is done (exit 0, a done marker, or the audited function returned). */
       readonly kind: 'done';
     };
-
-export type OpKind = Op['kind'];
 
 /** Operations that change what is on disk (the others only order or mark things). */
 export function isEffect(op: Op): boolean {

@@ -1,5 +1,5 @@
 /**
- * The in-process front end (any OS): patch the library's fs seam (src/fs.ts) for the length
+ * The in-process front end (any OS): patch the library's fs seam (src/engine/fs.ts) for the length
  * of one function, and turn each successful seam call into the logical operations of
  * model.ts through the same builder the strace front end uses. It sees exactly the calls
  * atomic-fs makes — nothing the function does with `node:fs` directly — which is what the
@@ -8,7 +8,7 @@
  * Patching the seam also keeps every call on the calling thread (the I/O thread only runs
  * while the seam is pristine), so no write escapes the recorder.
  */
-import { type AsyncOps, type OpName, type Ops, direct, openFlagBits, seam } from '../fs.js';
+import { type AsyncOps, type OpName, type Ops, direct, openFlagBits, seam } from '../engine/fs.js';
 import { RecordingBuilder, type SyncToken, absolute } from './builder.js';
 import { AuditSetupError } from './errors.js';
 import { type Bytes, type NodeId, type Recording, bytesOf } from './model.js';
@@ -76,7 +76,7 @@ class SeamRecorder {
 
   /**
    * A path through a directory descriptor, `/proc/self/fd/<fd>/<name>` (how the library names
-   * an entry of a pinned directory, see src/pinned-dir.ts): that entry of the directory the
+   * an entry of a pinned directory, see src/engine/pinned-dir.ts): that entry of the directory the
    * descriptor was opened on. `undefined` for any other path.
    */
   #throughDescriptor(path: string): Bytes | undefined {

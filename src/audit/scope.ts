@@ -6,7 +6,7 @@
  * that needs a skipped path (`git fsck` needs `.git`) is never silently run without it.
  */
 import { posix } from 'node:path';
-import { AUDIT_EXCLUDED_NAMES } from '../constants.js';
+import { AUDIT_EXCLUDED_NAMES } from './constants.js';
 import { AuditSetupError } from './errors.js';
 import { type Bytes, bytesOf, display } from './model.js';
 

@@ -3,8 +3,8 @@
  * can always fall back to), and write a model state back out as a real directory for a
  * user's `--check` command. Names are bytes throughout, so any name survives.
  */
-import { AUDIT_SNAPSHOT_MAX_BYTES, AUDIT_SNAPSHOT_MAX_ENTRIES } from '../constants.js';
-import { direct } from '../fs.js';
+import { AUDIT_SNAPSHOT_MAX_BYTES, AUDIT_SNAPSHOT_MAX_ENTRIES } from './constants.js';
+import { direct } from '../engine/fs.js';
 import { AuditSetupError } from './errors.js';
 import { type Bytes, type FsNode, type FsState, type NodeId, bufferOf, display } from './model.js';
 import { DEFAULT_SCOPE, type Scope } from './scope.js';

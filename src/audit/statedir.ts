@@ -13,7 +13,7 @@
  * replaced, never written through, so that a link a check made cannot carry a change to
  * another name.
  */
-import { direct } from '../fs.js';
+import { direct } from '../engine/fs.js';
 import { type Bytes, type FsNode, type FsState, type NodeId, bufferOf } from './model.js';
 import { materialize } from './snapshot.js';
 

@@ -12,8 +12,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { AUDIT_STRACE_STRING_BYTES } from '../constants.js';
-import { direct } from '../fs.js';
+import { AUDIT_STRACE_STRING_BYTES } from './constants.js';
+import { direct } from '../engine/fs.js';
 import { type OpenIntent, RecordingBuilder, absolute } from './builder.js';
 import { AuditSetupError } from './errors.js';
 import { type Bytes, type NodeId, type Recording, bufferOf, display } from './model.js';
@@ -245,7 +245,7 @@ class TraceInterpreter {
 
   /**
    * A path through a directory descriptor, `/proc/self/fd/<fd>/<name>` (the library's own way
-   * to name an entry of a pinned directory, see src/pinned-dir.ts): the entry of the
+   * to name an entry of a pinned directory, see src/engine/pinned-dir.ts): the entry of the
    * directory that descriptor was opened on. `undefined` for any other path.
    */
   #throughDescriptor(proc: Process, path: Bytes): Bytes | undefined {

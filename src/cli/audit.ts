@@ -2,7 +2,7 @@
 import { auditCommand } from '../audit/audit.js';
 import { type PersistenceModel, PERSISTENCE_MODELS } from '../audit/model.js';
 import { AUDIT_EXIT_STATUS, formatReport } from '../audit/report.js';
-import { AUDIT_MAX_STATES } from '../constants.js';
+import { AUDIT_MAX_STATES } from '../audit/constants.js';
 import { type Command, UsageError, flag, stringOption, stringsOption } from './command.js';
 
 export const help = `Usage: atomic-fs audit [options] -- COMMAND [ARGS...]

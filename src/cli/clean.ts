@@ -1,8 +1,8 @@
 /** `atomic-fs clean`: remove the temp files crashed writers left (cleanupTemps). */
 import { isAbsolute, relative } from 'node:path';
-import { cleanupTemps } from '../cleanup.js';
-import { seam } from '../fs.js';
-import { absolutePath } from '../target.js';
+import { cleanupTemps } from '../toolkit/cleanup-temps.js';
+import { seam } from '../engine/fs.js';
+import { absolutePath } from '../core/target.js';
 import { type Command, flag, positionalsOf, stringOption } from './command.js';
 import { durationOf } from './flags.js';
 

@@ -34,7 +34,7 @@ export interface ParsedArgs {
 }
 
 export interface Command {
-  /** The full `--help` text (also the README's CLI section). */
+  /** The full `--help` text (also docs/cli.md, checked by the tests). */
   readonly help: string;
   /** Options for `util.parseArgs` (`--help` is added to every command). */
   readonly options: OptionsConfig;

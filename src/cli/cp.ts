@@ -1,8 +1,8 @@
 /** `atomic-fs cp`: an atomic, durable copy (copyFile), with a progress bar on a terminal. */
-import { CLI_COPY_PROGRESS_MIN_BYTES } from '../constants.js';
-import { copyFile } from '../copy.js';
-import { seam } from '../fs.js';
-import { absolutePath } from '../target.js';
+import { CLI_COPY_PROGRESS_MIN_BYTES } from './constants.js';
+import { copyFile } from '../toolkit/copy-file.js';
+import { seam } from '../engine/fs.js';
+import { absolutePath } from '../core/target.js';
 import { type Command, flag, positionalsOf } from './command.js';
 import { WRITE_FLAGS, writeFlagsOf } from './flags.js';
 import { progressBar } from './progress.js';

@@ -1,5 +1,5 @@
 /** `atomic-fs demo`: four ways to save a file, each audited for power cuts, in one table. */
-import { runDemo } from '../audit/demo.js';
+import { runDemo } from './demo-writers.js';
 import { type Command, flag } from './command.js';
 
 export const help = `Usage: atomic-fs demo [--in-process]

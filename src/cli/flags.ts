@@ -3,8 +3,8 @@
  * `--older-than 1h`, …). A bad value is a UsageError naming the flag and what it accepts, so
  * the user sees one line and exit status 2, never a library TypeError.
  */
-import { DURABILITIES } from '../constants.js';
-import type { Durability } from '../options.js';
+import { DURABILITIES } from '../core/constants.js';
+import type { Durability } from '../core/options.js';
 import {
   type OptionsConfig,
   type ParsedArgs,

@@ -1,7 +1,7 @@
 /** `atomic-fs get`: an atomic, verified download (download), with a progress bar on a terminal. */
-import { DOWNLOAD_MAX_REDIRECTS, DOWNLOAD_TIMEOUT_MS } from '../constants.js';
-import { download } from '../download.js';
-import { absolutePath } from '../target.js';
+import { DOWNLOAD_MAX_REDIRECTS, DOWNLOAD_TIMEOUT_MS } from '../toolkit/constants.js';
+import { download } from '../toolkit/download.js';
+import { absolutePath } from '../core/target.js';
 import { type Command, flag, positionalsOf, stringOption } from './command.js';
 import { WRITE_FLAGS, headersOf, httpUrlOf, secondsOf, sha256Of, writeFlagsOf } from './flags.js';
 import { progressBar } from './progress.js';

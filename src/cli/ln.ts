@@ -1,6 +1,6 @@
 /** `atomic-fs ln`: the atomic symlink switch (replaceSymlink). */
-import { replaceSymlink } from '../symlink.js';
-import { absolutePath } from '../target.js';
+import { replaceSymlink } from '../tree/replace-symlink.js';
+import { absolutePath } from '../core/target.js';
 import { type Command, flag, positionalsOf, stringOption } from './command.js';
 import { durabilityOf } from './flags.js';
 

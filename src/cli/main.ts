@@ -6,10 +6,10 @@
  * a negative result (an audit that found violations), 2 bad usage or a setup problem.
  */
 import { parseArgs } from 'node:util';
-import { VERSION } from '../constants.js';
+import { VERSION } from './constants.js';
 import { AuditSetupError } from '../audit/errors.js';
-import { errorCode } from '../errors.js';
-import { closestKey } from '../option-keys.js';
+import { errorCode } from '../engine/errors.js';
+import { closestKey } from '../engine/option-keys.js';
 import { type CliIo, type OptionsConfig, type ParsedArgs, UsageError } from './command.js';
 import { COMMANDS, type CommandEntry } from './commands.js';
 

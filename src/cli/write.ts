@@ -1,10 +1,10 @@
 /** `atomic-fs write`: a crash-safe `sponge` — standard input, to its end, replaces FILE. */
 import { pipeline } from 'node:stream/promises';
-import { openAtomic } from '../atomic-file.js';
-import { AtomicFsError, wrapError } from '../errors.js';
-import { seam } from '../fs.js';
-import { errnoLike } from '../steps.js';
-import { absolutePath } from '../target.js';
+import { openAtomic } from '../core/open-atomic.js';
+import { AtomicFsError, wrapError } from '../engine/errors.js';
+import { seam } from '../engine/fs.js';
+import { errnoError } from '../engine/errors.js';
+import { absolutePath } from '../core/target.js';
 import { type Command, positionalsOf } from './command.js';
 import { WRITE_FLAGS, writeFlagsOf } from './flags.js';
 
@@ -44,7 +44,7 @@ async function checkInput(input: NodeJS.ReadableStream, path: string): Promise<v
   if ((input as { fd?: unknown }).fd !== 0) return;
   const stats = await seam.async.fstat(0).catch(() => undefined);
   if (stats?.isDirectory() === true) {
-    const error = errnoLike('EISDIR', 'read', '<stdin>', 'standard input is a directory');
+    const error = errnoError('EISDIR', 'read', '<stdin>', 'standard input is a directory');
     throw wrapError(error, 'read-source', path);
   }
 }

@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { needs } from '../helpers.js';
+import { needs } from '../support/helpers.js';
 import { ROWS } from './gallery/rows.js';
 import { MODELS, PROJECT, expectedWords, installed, mismatch, runRow } from './gallery/run.js';
-import { hasStrace } from './helpers.js';
+import { hasStrace } from '../support/audit.js';
 
 const all = process.env.ATOMIC_FS_GALLERY_ALL === '1';
 const page = readFileSync(join(PROJECT, 'docs', 'audit-gallery.md'), 'utf8');

@@ -17,7 +17,7 @@ import { Explorer } from '../../src/audit/explore.js';
 import type { FsNode, FsState, Recording } from '../../src/audit/model.js';
 import { materialize } from '../../src/audit/snapshot.js';
 import { StateDir } from '../../src/audit/statedir.js';
-import { tempDir } from '../helpers.js';
+import { tempDir } from '../support/helpers.js';
 
 const ROOT = '/virtual/dir';
 const CREATE: OpenIntent = {

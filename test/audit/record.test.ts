@@ -1,10 +1,10 @@
 /** The in-process recorder sees every seam operation that can change a file, or refuses. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type OpName, restoreSeam, seam } from '../../src/fs.js';
+import { type OpName, restoreSeam, seam } from '../../src/engine/fs.js';
 import { audit } from '../../src/audit/index.js';
 import { PASSIVE_OPS } from '../../src/audit/record.js';
-import { tempDir } from '../helpers.js';
+import { tempDir } from '../support/helpers.js';
 
 test('every seam operation is either recorded or known to change nothing', async (t) => {
   const real = { sync: { ...seam.sync }, async: { ...seam.async } };

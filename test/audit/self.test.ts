@@ -19,8 +19,8 @@ import type { AuditReport } from '../../src/audit/report.js';
 import { realDirectory, snapshot } from '../../src/audit/snapshot.js';
 import { parseTrace, readTrace, runTraced } from '../../src/audit/trace.js';
 import { writeFile } from '../../src/index.js';
-import { needs, tempDir } from '../helpers.js';
-import { hasStrace, normalOps, withoutOwnChowns } from './helpers.js';
+import { needs, tempDir } from '../support/helpers.js';
+import { hasStrace, normalOps, withoutOwnChowns } from '../support/audit.js';
 import {
   type Case,
   DURABILITIES,

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hex } from './helpers.js';
+import { hex } from '../support/audit.js';
 import {
   type Syscall,
   type TraceProblems,

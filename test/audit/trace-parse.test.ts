@@ -12,8 +12,8 @@ import { AuditSetupError } from '../../src/audit/errors.js';
 import { type Op, type Recording, display } from '../../src/audit/model.js';
 import { realDirectory, snapshot } from '../../src/audit/snapshot.js';
 import { parseTrace } from '../../src/audit/trace.js';
-import { tempDir } from '../helpers.js';
-import { hex } from './helpers.js';
+import { tempDir } from '../support/helpers.js';
+import { hex } from '../support/audit.js';
 
 interface Setup {
   readonly root: string;

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { auditCommand } from '../../src/audit/index.js';
 import type { AuditReport } from '../../src/audit/report.js';
-import { isLinux, isRoot, needs, tempDir } from '../helpers.js';
-import { hasStrace, python } from './helpers.js';
+import { isLinux, isRoot, needs, tempDir } from '../support/helpers.js';
+import { hasStrace, python } from '../support/audit.js';
 
 const NEW = 'new settings line, longer than the old one\n'.repeat(240);
 const OLD = 'old settings\n'.repeat(700);

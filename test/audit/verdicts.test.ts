@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AUDIT_EXIT_STATUS, audit, auditCommand, formatReport } from '../../src/audit/index.js';
 import { writeFile } from '../../src/index.js';
-import { cli } from '../cli/helpers.js';
-import { needs, tempDir } from '../helpers.js';
-import { hasStrace, python } from './helpers.js';
+import { cli } from '../support/cli.js';
+import { needs, tempDir } from '../support/helpers.js';
+import { hasStrace, python } from '../support/audit.js';
 
 const library = new URL('../../src/index.js', import.meta.url).href;
 

@@ -15,7 +15,7 @@ import { type CrashPoint, Explorer } from '../../src/audit/explore.js';
 import type { FsNode, Recording } from '../../src/audit/model.js';
 import { type AuditReport, formatReport, table, verdict, wrap } from '../../src/audit/report.js';
 import { materialize, realDirectory, snapshot } from '../../src/audit/snapshot.js';
-import { isLinux, tempDir } from '../helpers.js';
+import { isLinux, tempDir } from '../support/helpers.js';
 
 const ROOT = '/virtual';
 const OPEN: OpenIntent = {

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { HOST_TAG } from '../../src/temp.js';
-import { list, tempDir } from '../helpers.js';
-import { cli, spawnCli } from './helpers.js';
+import { HOST_TAG } from '../../src/core/temp-names.js';
+import { list, tempDir } from '../support/helpers.js';
+import { cli, spawnCli } from '../support/cli.js';
 
 /** A pid no process can have (above Linux's largest pid_max): its owner is certainly gone. */
 const DEAD = 0x7ffffffe;

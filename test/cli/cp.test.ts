@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CLI_COPY_PROGRESS_MIN_BYTES } from '../../src/constants.js';
-import { instrument, openFdCount, temps, tempDir } from '../helpers.js';
-import { cli, screenLines, spawnCli } from './helpers.js';
+import { CLI_COPY_PROGRESS_MIN_BYTES } from '../../src/cli/constants.js';
+import { instrument, openFdCount, temps, tempDir } from '../support/helpers.js';
+import { cli, screenLines, spawnCli } from '../support/cli.js';
 
 const mode = (path: string): number => fs.statSync(path).mode & 0o7777;
 

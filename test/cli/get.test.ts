@@ -8,9 +8,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { temps, tempDir } from '../helpers.js';
-import { serve, type TestServer } from '../http.js';
-import { cli, screenLines, spawnCli } from './helpers.js';
+import { temps, tempDir } from '../support/helpers.js';
+import { serve, type TestServer } from '../support/http.js';
+import { cli, screenLines, spawnCli } from '../support/cli.js';
 
 const BODY = randomBytes(200_000);
 const SHA = createHash('sha256').update(BODY).digest('hex');

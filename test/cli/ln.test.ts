@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { list, tempDir } from '../helpers.js';
-import { cli, spawnCli } from './helpers.js';
+import { list, tempDir } from '../support/helpers.js';
+import { cli, spawnCli } from '../support/cli.js';
 
 test('ln: creates, then switches the link; TARGET is stored as given', async (t) => {
   const dir = tempDir(t);

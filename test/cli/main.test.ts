@@ -13,9 +13,9 @@ import { help as auditHelp } from '../../src/cli/audit.js';
 import type { Command } from '../../src/cli/command.js';
 import { COMMANDS } from '../../src/cli/commands.js';
 import { main, topHelp } from '../../src/cli/main.js';
-import { VERSION } from '../../src/constants.js';
-import { needs, tempDir } from '../helpers.js';
-import { hasStrace } from '../audit/helpers.js';
+import { VERSION } from '../../src/cli/constants.js';
+import { needs, tempDir } from '../support/helpers.js';
+import { hasStrace } from '../support/audit.js';
 
 interface Captured {
   code: number;

@@ -15,10 +15,10 @@ import {
   progressBar,
   renderFrame,
 } from '../../src/cli/progress.js';
-import { CLI_COPY_PROGRESS_MIN_BYTES } from '../../src/constants.js';
-import { needs, tempDir } from '../helpers.js';
-import { serve } from '../http.js';
-import { hasScript, screenLines, spawnCli, spawnCliOnTerminal } from './helpers.js';
+import { CLI_COPY_PROGRESS_MIN_BYTES } from '../../src/cli/constants.js';
+import { needs, tempDir } from '../support/helpers.js';
+import { serve } from '../support/http.js';
+import { hasScript, screenLines, spawnCli, spawnCliOnTerminal } from '../support/cli.js';
 
 const MiB = 1024 * 1024;
 

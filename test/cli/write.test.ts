@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
-import { instrument, openFdCount, temps, tempDir } from '../helpers.js';
-import { cli, shellQuote, spawnCli, spawnProcess, BIN } from './helpers.js';
+import { instrument, openFdCount, temps, tempDir } from '../support/helpers.js';
+import { cli, shellQuote, spawnCli, spawnProcess, BIN } from '../support/cli.js';
 
 const mode = (path: string): number => fs.statSync(path).mode & 0o7777;
 

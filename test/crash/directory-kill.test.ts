@@ -13,8 +13,8 @@ import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cleanupTemps, writeDirectory } from '../../src/index.js';
-import { parseStagingName, parseTempName } from '../../src/temp.js';
-import { isLinux, list, needs, tempDir } from '../helpers.js';
+import { parseStagingName, parseTempName } from '../../src/core/temp-names.js';
+import { isLinux, list, needs, tempDir } from '../support/helpers.js';
 import { checkTree, readTree, versionFiles } from '../fixtures/versions.js';
 
 const WRITER = fileURLToPath(new URL('../fixtures/directory-writer.js', import.meta.url));

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startReader } from '../fixtures/reader-process.js';
 import { writeDirectory } from '../../src/index.js';
-import { isLinux, list, needs, tempDir } from '../helpers.js';
+import { isLinux, list, needs, tempDir } from '../support/helpers.js';
 import { versionFiles } from '../fixtures/versions.js';
 
 const READER = fileURLToPath(new URL('../fixtures/tree-reader.js', import.meta.url));

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanupTemps } from '../../src/index.js';
-import { runSync } from '../../src/plan.js';
-import { parseStagingName, parseTempName } from '../../src/temp.js';
-import { reclaimStaged } from '../../src/tree.js';
+import { runSync } from '../../src/engine/executors.js';
+import { parseStagingName, parseTempName } from '../../src/core/temp-names.js';
+import { reclaimStaged } from '../../src/core/remove-tree.js';
 import type { Operation, Reading } from '../fixtures/ops.js';
 
 const WRITER = fileURLToPath(new URL('../fixtures/op-writer.js', import.meta.url));
@@ -167,7 +167,7 @@ export function judge(
 export type LeftoverKind = 'temp file' | 'staged tree' | 'temp symlink' | 'other';
 
 /** What kind of leftover `name` in `dir` is. */
-export function kindOf(dir: string, name: string): LeftoverKind {
+function kindOf(dir: string, name: string): LeftoverKind {
   let stats: fs.Stats;
   try {
     stats = fs.lstatSync(join(dir, name));
@@ -183,7 +183,7 @@ export function kindOf(dir: string, name: string): LeftoverKind {
 }
 
 /** Names in `dir` that are not part of the operation's live state. */
-export function leftovers(dir: string, op: Operation): string[] {
+function leftovers(dir: string, op: Operation): string[] {
   return fs
     .readdirSync(dir)
     .filter((name) => !op.live.includes(name))

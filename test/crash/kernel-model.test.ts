@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import type { PersistenceModel } from '../../src/audit/model.js';
-import { isLinux, isRoot, needs } from '../helpers.js';
-import { hasCommand, missingTools } from '../loopfs.js';
+import { isLinux, isRoot, needs } from '../support/helpers.js';
+import { hasCommand, missingTools } from '../support/loopfs.js';
 import {
   type Workload,
   galleryWorkloads,

@@ -28,7 +28,7 @@ import { parseTrace, straceArguments } from '../../src/audit/trace.js';
 import { ENV, ROWS } from '../audit/gallery/rows.js';
 import { prepare as prepareRow, runnable } from '../audit/gallery/run.js';
 import { cases, prepare as prepareCase } from '../audit/self-paths.js';
-import { type FsKind, LoopFs, armShutdown } from '../loopfs.js';
+import { type FsKind, LoopFs, armShutdown } from '../support/loopfs.js';
 
 /** One program saving files in a directory of its own. */
 export interface Workload {
@@ -117,10 +117,7 @@ const SLOWED = [
 const SLOW_US = 3000;
 
 /** A tree, as the comparison sees it (see the top of this file): each path and what it is. */
-export function flatTree(
-  get: (id: NodeId) => FsNode | undefined,
-  root: NodeId,
-): Map<string, string> {
+function flatTree(get: (id: NodeId) => FsNode | undefined, root: NodeId): Map<string, string> {
   const out = new Map<string, string>();
   const visit = (id: NodeId, path: string, depth: number): void => {
     const node = get(id);
@@ -205,7 +202,7 @@ function clocks(): { realUs: number; monoNs: bigint } {
   };
 }
 
-export interface ModelStates {
+interface ModelStates {
   readonly keys: Set<string>;
   /** The explorer stopped at its bound. */
   readonly bounded: boolean;

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type Operation, type Reading, libraryOperations } from '../fixtures/ops.js';
-import { isLinux, needs, tempDir } from '../helpers.js';
+import { isLinux, needs, tempDir } from '../support/helpers.js';
 import {
   type LeftoverKind,
   Writer,

@@ -36,7 +36,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { type Operation, type Reading, libraryOperations, operation } from '../fixtures/ops.js';
-import { isLinux, isRoot, needs } from '../helpers.js';
+import { isLinux, isRoot, needs } from '../support/helpers.js';
 import {
   type Cut,
   type FsKind,
@@ -45,7 +45,7 @@ import {
   hasCommand,
   loopFs,
   missingTools,
-} from '../loopfs.js';
+} from '../support/loopfs.js';
 import {
   type Confirmed,
   type LeftoverKind,

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startReader } from '../fixtures/reader-process.js';
 import { replaceSymlink } from '../../src/index.js';
-import { list, tempDir } from '../helpers.js';
+import { list, tempDir } from '../support/helpers.js';
 
 const READER = fileURLToPath(new URL('../fixtures/link-reader.js', import.meta.url));
 const SWITCHES = Number(process.env.ATOMIC_FS_SWITCHES ?? 2000);

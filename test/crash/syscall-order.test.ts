@@ -14,12 +14,12 @@ import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseTempName } from '../../src/temp.js';
-import { isLinux, needs, tempDir } from '../helpers.js';
+import { parseTempName } from '../../src/core/temp-names.js';
+import { isLinux, needs, tempDir } from '../support/helpers.js';
 
 const hasStrace = spawnSync('strace', ['-V']).status === 0;
 const library = fileURLToPath(new URL('../../src/index.js', import.meta.url));
-const offload = fileURLToPath(new URL('../../src/offload.js', import.meta.url));
+const offload = fileURLToPath(new URL('../../src/core/io-thread.js', import.meta.url));
 
 interface Syscall {
   readonly name: string;

@@ -24,8 +24,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { PACKAGE_ROOT, needs, tempDir } from '../helpers.js';
-import { hasStrace } from '../audit/helpers.js';
+import { PACKAGE_ROOT, needs, tempDir } from '../support/helpers.js';
+import { hasStrace } from '../support/audit.js';
 import { GENERATED, blocks, documents } from './markdown.js';
 
 const RUN = new Set(['js', 'sh']);

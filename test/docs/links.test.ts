@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { test } from 'node:test';
-import { PACKAGE_ROOT } from '../helpers.js';
+import { PACKAGE_ROOT } from '../support/helpers.js';
 import { anchors, documents, links } from './markdown.js';
 
 test('every link between the documents lands on a file and a heading', () => {

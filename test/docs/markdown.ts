@@ -5,7 +5,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { PACKAGE_ROOT } from '../helpers.js';
+import { PACKAGE_ROOT } from '../support/helpers.js';
 
 export interface Block {
   /** The fence's language (`js`, `sh`, `text`, …); `''` for a bare fence. */
@@ -117,7 +117,7 @@ export function anchors(text: string): Set<string> {
 }
 
 /** GitHub's heading slug: lower case, punctuation dropped, each space a hyphen. */
-export function slug(heading: string): string {
+function slug(heading: string): string {
   return heading
     .toLowerCase()
     .replace(/[^\p{L}\p{N}\s_-]/gu, '')

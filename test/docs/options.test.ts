@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as afs from '../../src/index.js';
 import * as audit from '../../src/audit/index.js';
-import { PACKAGE_ROOT } from '../helpers.js';
+import { PACKAGE_ROOT } from '../support/helpers.js';
 
 type Call = (options: object) => unknown;
 const none = (): undefined => undefined;

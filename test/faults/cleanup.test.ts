@@ -10,9 +10,9 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AtomicFsError, cleanupTemps } from '../../src/index.js';
-import { restoreSeam } from '../../src/fs.js';
-import { tempName } from '../../src/temp.js';
-import { instrument, isLinux, tempDir } from '../helpers.js';
+import { restoreSeam } from '../../src/engine/fs.js';
+import { tempName } from '../../src/core/temp-names.js';
+import { instrument, isLinux, tempDir } from '../support/helpers.js';
 import { fileFdCount } from './table.js';
 
 const CODES = ['EIO', 'ENOSPC', 'EMFILE', 'ENOENT', 'EACCES'];

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { copyFile } from '../../src/index.js';
-import { flags } from '../../src/fs.js';
-import { parseTempName } from '../../src/temp.js';
-import type { SeamCall } from '../helpers.js';
-import { isLinux } from '../helpers.js';
+import { flags } from '../../src/engine/fs.js';
+import { parseTempName } from '../../src/core/temp-names.js';
+import type { SeamCall } from '../support/helpers.js';
+import { isLinux } from '../support/helpers.js';
 import { type Expected, type TableCase, runTable } from './table.js';
 
 const OLD = Buffer.from('old content\n');

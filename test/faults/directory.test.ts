@@ -12,14 +12,14 @@ import * as fs from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { type TestContext, describe, test } from 'node:test';
-import { KEPT_TAG } from '../../src/constants.js';
-import { restoreSeam, seam } from '../../src/fs.js';
-import { trackedTrees, untrackTree } from '../../src/exit-cleanup.js';
+import { KEPT_TAG } from '../../src/tree/constants.js';
+import { restoreSeam, seam } from '../../src/engine/fs.js';
+import { trackedTrees, untrackTree } from '../../src/core/exit-handler.js';
 import { type Phase, writeDirectory } from '../../src/index.js';
-import type { WriteDirectoryOptions } from '../../src/directory.js';
-import { runSync } from '../../src/plan.js';
-import { parseStagingName, parseTempName } from '../../src/temp.js';
-import { reclaimStaged, removeTree } from '../../src/tree.js';
+import type { WriteDirectoryOptions } from '../../src/tree/write-directory.js';
+import { runSync } from '../../src/engine/executors.js';
+import { parseStagingName, parseTempName } from '../../src/core/temp-names.js';
+import { reclaimStaged, removeTree } from '../../src/core/remove-tree.js';
 import {
   type Recorder,
   type SeamCall,
@@ -29,7 +29,7 @@ import {
   list,
   openFdCount,
   tempDir,
-} from '../helpers.js';
+} from '../support/helpers.js';
 import { assertStepError, caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 const OLD_FILES: Record<string, string> = {

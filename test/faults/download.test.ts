@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { download } from '../../src/index.js';
-import { parseTempName } from '../../src/temp.js';
-import { type SeamCall, isLinux } from '../helpers.js';
-import { type TestServer, serve } from '../http.js';
+import { parseTempName } from '../../src/core/temp-names.js';
+import { type SeamCall, isLinux } from '../support/helpers.js';
+import { type TestServer, serve } from '../support/http.js';
 import { type Expected, runTable, tempCreation } from './table.js';
 
 const OLD = Buffer.from('old content\n');

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
-import { restoreSeam, seam } from '../../src/fs.js';
+import { restoreSeam, seam } from '../../src/engine/fs.js';
 import { type Phase, replaceSymlink } from '../../src/index.js';
-import { parseTempName } from '../../src/temp.js';
+import { parseTempName } from '../../src/core/temp-names.js';
 import {
   type Recorder,
   type SeamCall,
@@ -19,7 +19,7 @@ import {
   isLinux,
   openFdCount,
   tempDir,
-} from '../helpers.js';
+} from '../support/helpers.js';
 import { assertStepError, caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 interface Scenario {

@@ -11,8 +11,8 @@ import * as fs from 'node:fs';
 import { relative, sep } from 'node:path';
 import type { TestContext } from 'node:test';
 import { AtomicFsError, type Phase } from '../../src/index.js';
-import { restoreSeam } from '../../src/fs.js';
-import { parseTempName } from '../../src/temp.js';
+import { restoreSeam } from '../../src/engine/fs.js';
+import { parseTempName } from '../../src/core/temp-names.js';
 import {
   type FaultRule,
   type Recorder,
@@ -22,9 +22,9 @@ import {
   list,
   openFdCount,
   tempDir,
-} from '../helpers.js';
+} from '../support/helpers.js';
 
-export const CODES = ['EIO', 'ENOSPC', 'EMFILE'];
+const CODES = ['EIO', 'ENOSPC', 'EMFILE'];
 
 /** One way a step is failed: with `code`, and perhaps with the cleanup failing too. */
 export interface FailureMode {

@@ -27,9 +27,9 @@ import {
   writeJson,
   writeJsonSync,
 } from '../../src/index.js';
-import { flags, restoreSeam, seam } from '../../src/fs.js';
-import { heldLocks } from '../../src/lock.js';
-import { parseTempName } from '../../src/temp.js';
+import { flags, restoreSeam, seam } from '../../src/engine/fs.js';
+import { heldLocks } from '../../src/json/lock.js';
+import { parseTempName } from '../../src/core/temp-names.js';
 import {
   type Recorder,
   type SeamCall,
@@ -38,7 +38,7 @@ import {
   openFdCount,
   realOps,
   tempDir,
-} from '../helpers.js';
+} from '../support/helpers.js';
 import { assertStepError, caseLabel, cleanupFailed, failureModes, stepFaults } from './table.js';
 
 const OLD_JSON = '{"old":true}\n';

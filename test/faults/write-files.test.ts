@@ -22,9 +22,9 @@ import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AtomicFsError, type Phase, type WriteFilesOutcome, writeFiles } from '../../src/index.js';
-import { restoreSeam } from '../../src/fs.js';
-import { parseTempName } from '../../src/temp.js';
-import { type FaultRule, type SeamCall, instrument, isLinux, tempDir } from '../helpers.js';
+import { restoreSeam } from '../../src/engine/fs.js';
+import { parseTempName } from '../../src/core/temp-names.js';
+import { type FaultRule, type SeamCall, instrument, isLinux, tempDir } from '../support/helpers.js';
 import {
   assertNoLeaks,
   caseLabel,

@@ -19,8 +19,8 @@ import {
   writeFile,
   writeFileSync,
 } from '../../src/index.js';
-import { restoreSeam } from '../../src/fs.js';
-import { parseTempName } from '../../src/temp.js';
+import { restoreSeam } from '../../src/engine/fs.js';
+import { parseTempName } from '../../src/core/temp-names.js';
 import {
   type Recorder,
   type SeamCall,
@@ -32,7 +32,7 @@ import {
   openFdCount,
   temps,
   tempDir,
-} from '../helpers.js';
+} from '../support/helpers.js';
 import {
   assertStepError,
   caseLabel,

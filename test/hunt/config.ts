@@ -10,7 +10,7 @@
  */
 
 /** The known classes a switch can turn on, by the short name used in the environment. */
-export const CLASSES = {
+const CLASSES = {
   /** `..` after a symlink, `regular/.`, `nonexistent/..`: paths as the kernel resolves them. */
   dotdot: 'class 4: paths resolved lexically',
   /** A FIFO, a character device at the destination, directly or through a link. */
@@ -64,7 +64,7 @@ export type ClassName = keyof typeof CLASSES;
  * asynchronous write still in flight: `'refuse'` — it fails with an own code at once and
  * changes nothing (the rule being introduced); `'order'` — it must still apply in call order.
  */
-export type SyncRule = 'refuse' | 'order';
+type SyncRule = 'refuse' | 'order';
 
 export interface HuntConfig {
   readonly classes: ReadonlySet<ClassName>;
@@ -114,9 +114,4 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HuntConfig 
 export function isSyncRefusal(config: HuntConfig, code: string | undefined): boolean {
   if (code === undefined) return false;
   return config.syncRefusalCodes?.has(code) ?? code.startsWith('ERR_ATOMIC_');
-}
-
-/** A config with exactly these classes on (tests of the hunter itself). */
-export function configWith(classes: readonly ClassName[], base = configFromEnv()): HuntConfig {
-  return { ...base, classes: new Set(classes) };
 }

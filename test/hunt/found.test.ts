@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { AtomicFsError, openAtomic, writeFile } from '../../src/index.js';
-import { PACKAGE_ROOT, instrument, list, openFdCount, tempDir, temps } from '../helpers.js';
+import { PACKAGE_ROOT, instrument, list, openFdCount, tempDir, temps } from '../support/helpers.js';
 
 // Fixed: these run (and must pass) everywhere.
 const skip = false;

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { needs } from '../helpers.js';
+import { needs } from '../support/helpers.js';
 import { randomSeed } from './hunt.js';
 import { MATRIX, unavailable } from './matrix.js';
 

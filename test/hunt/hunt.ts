@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { serve, type TestServer } from '../http.js';
+import { serve, type TestServer } from '../support/http.js';
 import type { HuntConfig } from './config.js';
 import { type Program, programArb, programText } from './program.js';
 import { type Env, runAndCheck } from './runner.js';
@@ -47,7 +47,7 @@ export interface HuntResult {
 }
 
 /** A server for `download`: /ok/<body>, /short/<body> (cut before its Content-Length), /404. */
-export function downloadServer(): Promise<TestServer> {
+function downloadServer(): Promise<TestServer> {
   return serve((req, res) => {
     const [, kind = '', body = ''] = (req.url ?? '').split('/');
     if (kind === 'ok') {

@@ -4,8 +4,8 @@
  * elsewhere a run is skipped with a printed reason — except under ATOMIC_FS_REQUIRE_ALL=1,
  * where a missing file system is a failure.
  */
-import { isLinux, isRoot, requireAll } from '../helpers.js';
-import { type FsKind, LoopFs, missingTools } from '../loopfs.js';
+import { isLinux, isRoot, requireAll } from '../support/helpers.js';
+import { type FsKind, LoopFs, missingTools } from '../support/loopfs.js';
 
 export const MATRIX = [
   'tmpfs',

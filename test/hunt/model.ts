@@ -17,8 +17,8 @@
  * file was ever wider than the mode it ended with.
  */
 import { basename } from 'node:path';
-import { AtomicFsError } from '../../src/errors.js';
-import { parseTempName } from '../../src/temp.js';
+import { AtomicFsError } from '../../src/engine/errors.js';
+import { parseTempName } from '../../src/core/temp-names.js';
 import { type HuntConfig, isSyncRefusal } from './config.js';
 import { type CallOptions, type Op, type Program, targetsOf } from './program.js';
 import { type Rec, type Run, jsonText } from './runner.js';

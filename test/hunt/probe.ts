@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { LoopFs } from '../loopfs.js';
+import { LoopFs } from '../support/loopfs.js';
 import { MATRIX, type MatrixKind, unavailable } from './matrix.js';
 
 const native = createRequire(import.meta.url)('fs-native-extensions') as {

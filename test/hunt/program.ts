@@ -5,11 +5,11 @@
  * an earlier call, a turn of the event loop, or an abort; plus faults to inject at the fs seam.
  */
 import fc from 'fast-check';
-import type { OpName } from '../../src/fs.js';
+import type { OpName } from '../../src/engine/fs.js';
 import type { HuntConfig } from './config.js';
 import { ALIASES, type Alias, type Init, aliasNamed } from './world.js';
 
-export type Signal = 'none' | 'aborted' | 'step' | 'seam';
+type Signal = 'none' | 'aborted' | 'step' | 'seam';
 
 export interface CallOptions {
   readonly mode?: number;
@@ -22,7 +22,7 @@ export interface CallOptions {
   readonly signal?: Signal;
 }
 
-export type FnReturn = 'append' | 'none' | 'same' | 'throw';
+type FnReturn = 'append' | 'none' | 'same' | 'throw';
 
 export interface FnSpec {
   readonly ret: FnReturn;
@@ -31,7 +31,7 @@ export interface FnSpec {
   readonly nested: readonly Op[];
 }
 
-export type UpdateOp = Extract<Op, { readonly fn: FnSpec }>;
+type UpdateOp = Extract<Op, { readonly fn: FnSpec }>;
 
 export type Op =
   | {
@@ -71,10 +71,10 @@ export type Op =
   /** Switch the symlink `link` to `to` (`force`: also over a file left at its name). */
   | { readonly k: 'replaceSymlink'; readonly to: 'f' | 'g'; readonly force: boolean };
 
-export type After = 'none' | 'await' | 'tick';
+type After = 'none' | 'await' | 'tick';
 
 /** A step as generated. */
-export interface RawStep {
+interface RawStep {
   readonly op: Op;
   /** After starting the call: go on at once, wait for it to settle, or let the loop turn. */
   readonly after: After;
@@ -85,7 +85,7 @@ export interface RawStep {
 }
 
 /** A step as run: a call (numbered by its place among the calls), or a wait for one. */
-export type Step =
+type Step =
   | {
       readonly kind: 'call';
       readonly index: number;
@@ -134,7 +134,7 @@ const FAULT_OPS: readonly OpName[] = [
 ];
 
 /** Whether an op is a synchronous call. */
-export function isSync(op: Op): boolean {
+function isSync(op: Op): boolean {
   return op.k.endsWith('Sync');
 }
 
@@ -153,12 +153,12 @@ export function targetsOf(op: Op): string[] {
 }
 
 /** The family of an alias (see world.ts). */
-export function familyOf(alias: string): string {
+function familyOf(alias: string): string {
   return aliasNamed(alias).family;
 }
 
 /** Ops that queue in the per-file queue (or write the file some other way). */
-export function writes(op: Op): boolean {
+function writes(op: Op): boolean {
   return op.k !== 'readJson' && op.k !== 'readJsonSync' && op.k !== 'cleanupTemps';
 }
 
@@ -219,7 +219,7 @@ function fnArb(config: HuntConfig, depth: number): fc.Arbitrary<FnSpec> {
   });
 }
 
-export function opArb(config: HuntConfig, depth = 0): fc.Arbitrary<Op> {
+function opArb(config: HuntConfig, depth = 0): fc.Arbitrary<Op> {
   const a = aliasArb(config);
   const plain = sparseOptions(false);
   const abortable = sparseOptions(true);
@@ -383,11 +383,11 @@ export function programArb(config: HuntConfig, maxSteps = 8): fc.Arbitrary<Progr
  * Make a generated program fit the switches that are off: steer around each known class, so
  * that what the hunter finds with them off is new. Deterministic, so shrinking keeps working.
  */
-export interface RawProgram extends Omit<Program, 'steps'> {
+interface RawProgram extends Omit<Program, 'steps'> {
   readonly steps: readonly RawStep[];
 }
 
-export function normalize(program: RawProgram, config: HuntConfig): Program {
+function normalize(program: RawProgram, config: HuntConfig): Program {
   const on = config.classes;
   const pristine = program.pristine;
   // replaceSymlink can point `link` (and so `chain`, `<dir>/dirlink/link`) at g: from the
@@ -632,7 +632,7 @@ function optionsText(o: CallOptions): string {
   return parts.length === 0 ? '' : `, { ${parts.join(', ')} }`;
 }
 
-export function opText(op: Op, id: string): string {
+function opText(op: Op, id: string): string {
   const data = (prefix: string): string => `'${prefix}${id}'`;
   switch (op.k) {
     case 'writeFile':

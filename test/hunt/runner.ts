@@ -8,16 +8,16 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as api from '../../src/index.js';
-import { heldLocks } from '../../src/lock.js';
-import { pathQueue } from '../../src/queue.js';
-import { openFds } from '../helpers.js';
+import { heldLocks } from '../../src/json/lock.js';
+import { pathQueue } from '../../src/core/path-queue.js';
+import { openFds } from '../support/helpers.js';
 import type { HuntConfig } from './config.js';
 import { check } from './model.js';
 import type { CallOptions, FnSpec, Op, Program } from './program.js';
 import { type Patch, type SeamLog, patchSeam } from './seam.js';
 import { LONG_1, LONG_2, aliasNamed, buildWorld, initialState } from './world.js';
 
-export type Outcome =
+type Outcome =
   { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
 /** One call as it happened. */
@@ -481,7 +481,7 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
 
 /**
  * This program's keys still in the per-file queue (another program's hang must not count
- * here): a key is a directory's identity and a name (see src/target.ts), or a path.
+ * here): a key is a directory's identity and a name (see src/core/target.ts), or a path.
  */
 function queuesOf(dir: string): string[] {
   const names = new Set<string>([
@@ -519,12 +519,12 @@ function queuesOf(dir: string): string[] {
 }
 
 /** Directories a program's temps can appear in. */
-export const WATCHED_DIRS = ['.', 'sub', 'mk/a'];
+const WATCHED_DIRS = ['.', 'sub', 'mk/a'];
 
 let serial = 0;
 
 /** Run `program`; returns what happened (the checks are in model.ts). */
-export async function runProgram(program: Program, config: HuntConfig, env: Env): Promise<Run> {
+async function runProgram(program: Program, config: HuntConfig, env: Env): Promise<Run> {
   serial += 1;
   const dir = fs.mkdtempSync(join(env.root, `p${serial}-`));
   const state = initialState(

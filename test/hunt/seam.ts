@@ -6,12 +6,12 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { type OpName, restoreSeam, seam } from '../../src/fs.js';
-import { errnoError } from '../helpers.js';
+import { type OpName, restoreSeam, seam } from '../../src/engine/fs.js';
+import { errnoError } from '../support/helpers.js';
 import type { Fault } from './program.js';
 
 /** One look at one entry: name (relative), inode, mode, and when the inode was born. */
-export interface ModeSample {
+interface ModeSample {
   readonly name: string;
   readonly ino: number;
   readonly birth: bigint;
@@ -28,7 +28,7 @@ export interface SeamLog {
 }
 
 /** Marks an injected fault, so that the hunter can tell who it was blamed on. */
-export const FAULT_TAG = Symbol('hunt fault');
+const FAULT_TAG = Symbol('hunt fault');
 
 type AnyFn = (...args: readonly unknown[]) => unknown;
 
@@ -40,7 +40,7 @@ export interface Patch {
 }
 
 /** Look at every entry of `dirs` (relative to `root`) and note its mode. */
-export function sampleModes(root: string, dirs: readonly string[], into: ModeSample[]): void {
+function sampleModes(root: string, dirs: readonly string[], into: ModeSample[]): void {
   for (const dir of dirs) {
     let names: string[];
     try {

@@ -121,7 +121,7 @@ export type Entry =
   | { readonly kind: 'fifo' }
   | { readonly kind: 'chr' };
 
-export interface Inode {
+interface Inode {
   readonly content: string;
   readonly mode: number;
 }
@@ -168,7 +168,7 @@ export function initialState(init: Init, special: boolean, longNames: boolean): 
 }
 
 /** Names the model never tracks (links to directories, which no program writes). */
-export const FIXED_LINKS: Readonly<Record<string, string>> = { dirlink: '.', jump: 'sub/deep' };
+const FIXED_LINKS: Readonly<Record<string, string>> = { dirlink: '.', jump: 'sub/deep' };
 
 /** Make the world on disk, as `initialState` describes it. */
 export function buildWorld(dir: string, state: State): void {

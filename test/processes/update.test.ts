@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { list, tempDir, temps } from '../helpers.js';
+import { list, tempDir, temps } from '../support/helpers.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/json-child.js', import.meta.url));
 const SOAK = process.env.ATOMIC_FS_SOAK === '1';

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { FdReport } from '../fixtures/fd-child.js';
-import { isLinux, isRoot, needs, tempDir } from '../helpers.js';
+import { isLinux, isRoot, needs, tempDir } from '../support/helpers.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/fd-child.js', import.meta.url));
 const LIMIT = 64;

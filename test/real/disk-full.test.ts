@@ -37,10 +37,10 @@ import {
   writeFileSync,
   writeJson,
 } from '../../src/index.js';
-import { ioThreadReady } from '../../src/offload.js';
-import { HOST_TAG } from '../../src/temp.js';
-import { isLinux, isRoot, needs, openFdCount, tempDir } from '../helpers.js';
-import { type LoopFs, loopFs, missingTools } from '../loopfs.js';
+import { ioThreadReady } from '../../src/core/io-thread.js';
+import { HOST_TAG } from '../../src/core/temp-names.js';
+import { isLinux, isRoot, needs, openFdCount, tempDir } from '../support/helpers.js';
+import { type LoopFs, loopFs, missingTools } from '../support/loopfs.js';
 
 await ioThreadReady();
 

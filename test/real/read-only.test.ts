@@ -22,9 +22,9 @@ import {
   writeJson,
   writeJsonSync,
 } from '../../src/index.js';
-import { ioThreadReady } from '../../src/offload.js';
-import { isLinux, isRoot, needs, openFdCount, tempDir } from '../helpers.js';
-import { loopFs } from '../loopfs.js';
+import { ioThreadReady } from '../../src/core/io-thread.js';
+import { isLinux, isRoot, needs, openFdCount, tempDir } from '../support/helpers.js';
+import { loopFs } from '../support/loopfs.js';
 
 await ioThreadReady();
 

@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
-import { restoreSeam, seam } from '../../src/fs.js';
+import { restoreSeam, seam } from '../../src/engine/fs.js';
 import { writeDirectory } from '../../src/index.js';
-import { list, needs, tempDir } from '../helpers.js';
+import { list, needs, tempDir } from '../support/helpers.js';
 import { assertUntouched, snapshot, victimDirectory, victimFile } from './plant.js';
 
 interface Scene {

@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { basename, join } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
-import { type OpName, restoreSeam, seam } from '../../src/fs.js';
+import { type OpName, restoreSeam, seam } from '../../src/engine/fs.js';
 import { AtomicFsError, cleanupTemps, replaceSymlink, writeDirectory } from '../../src/index.js';
-import { parseStagingName, stagingName } from '../../src/temp.js';
-import { isLinux, isRoot, list, needs, newFds, openFds, tempDir } from '../helpers.js';
+import { parseStagingName, stagingName } from '../../src/core/temp-names.js';
+import { isLinux, isRoot, list, needs, newFds, openFds, tempDir } from '../support/helpers.js';
 import { pathNow } from './plant.js';
 
 const NOBODY = 65534;

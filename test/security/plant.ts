@@ -9,11 +9,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import type { TestContext } from 'node:test';
-import { type OpName, restoreSeam, seam } from '../../src/fs.js';
+import { type OpName, restoreSeam, seam } from '../../src/engine/fs.js';
 
 /**
  * A path named through a pinned directory's descriptor (`/proc/self/fd/<fd>/<name>`, see
- * src/pinned-dir.ts) as the directory's path now, so that rules can match its names.
+ * src/engine/pinned-dir.ts) as the directory's path now, so that rules can match its names.
  */
 export function pathNow(path: string): string {
   const match = /^\/proc\/self\/fd\/(\d+)\/(.+)$/.exec(path);
@@ -26,7 +26,7 @@ export function pathNow(path: string): string {
 }
 
 /** The path a seam call is about to create (or open), by operation. */
-export function createdPath(name: OpName, args: readonly unknown[]): string | undefined {
+function createdPath(name: OpName, args: readonly unknown[]): string | undefined {
   const at = (index: number): string | undefined => {
     const value = args[index];
     return typeof value === 'string' ? pathNow(value) : undefined;

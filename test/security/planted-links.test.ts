@@ -15,8 +15,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { basename, join } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
-import { trackedTemps, trackedTrees } from '../../src/exit-cleanup.js';
-import { flags, restoreSeam, seam } from '../../src/fs.js';
+import { trackedTemps, trackedTrees } from '../../src/core/exit-handler.js';
+import { flags, restoreSeam, seam } from '../../src/engine/fs.js';
 import {
   AtomicFsError,
   copyFile,
@@ -35,10 +35,10 @@ import {
   writeJson,
   writeJsonSync,
 } from '../../src/index.js';
-import { LOCK_TAG } from '../../src/constants.js';
-import { parseStagingName, parseTempName } from '../../src/temp.js';
-import { serve } from '../http.js';
-import { list, needs, newFds, openFds, tempDir } from '../helpers.js';
+import { LOCK_TAG } from '../../src/json/constants.js';
+import { parseStagingName, parseTempName } from '../../src/core/temp-names.js';
+import { serve } from '../support/http.js';
+import { list, needs, newFds, openFds, tempDir } from '../support/helpers.js';
 import {
   type PlantRule,
   type Snapshot,

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cleanupTemps, copyFile, openAtomic, writeDirectory, writeFile } from '../../src/index.js';
-import { isLinux, isRoot, needs, tempDir } from '../helpers.js';
+import { isLinux, isRoot, needs, tempDir } from '../support/helpers.js';
 
 const ATTACKER = fileURLToPath(new URL('../fixtures/swap-attacker.js', import.meta.url));
 const NOBODY = 65534;

@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type OpName, restoreSeam, seam } from '../../src/fs.js';
+import { type OpName, restoreSeam, seam } from '../../src/engine/fs.js';
 import {
   copyFile,
   openAtomic,
@@ -37,8 +37,8 @@ import {
   writeFiles,
   writeJson,
 } from '../../src/index.js';
-import { parseStagingName, parseTempName } from '../../src/temp.js';
-import { isLinux, needs, tempDir } from '../helpers.js';
+import { parseStagingName, parseTempName } from '../../src/core/temp-names.js';
+import { isLinux, needs, tempDir } from '../support/helpers.js';
 import { pathNow } from './plant.js';
 
 const WATCHER = fileURLToPath(new URL('../fixtures/mode-watcher.js', import.meta.url));

@@ -13,14 +13,23 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type TestContext, describe, test } from 'node:test';
-import { restoreSeam, seam } from '../../src/fs.js';
+import { restoreSeam, seam } from '../../src/engine/fs.js';
 import { AtomicFsError, cleanupTemps, replaceSymlink, writeDirectory } from '../../src/index.js';
-import { stagingName, tempName } from '../../src/temp.js';
-import { instrument, isLinux, isRoot, list, needs, newFds, openFds, tempDir } from '../helpers.js';
+import { stagingName, tempName } from '../../src/core/temp-names.js';
+import {
+  instrument,
+  isLinux,
+  isRoot,
+  list,
+  needs,
+  newFds,
+  openFds,
+  tempDir,
+} from '../support/helpers.js';
 
 const NOBODY = 65534;
 const LIBRARY = fileURLToPath(new URL('../../src/index.js', import.meta.url));
-const SEAM = fileURLToPath(new URL('../../src/fs.js', import.meta.url));
+const SEAM = fileURLToPath(new URL('../../src/engine/fs.js', import.meta.url));
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
 /** A writer that cannot exist (beyond any pid_max): its temps are a dead writer's. */
 const DEAD = 999_999_999;

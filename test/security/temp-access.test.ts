@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import { basename, join } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { flags, restoreSeam, seam } from '../../src/fs.js';
+import { flags, restoreSeam, seam } from '../../src/engine/fs.js';
 import {
   copyFile,
   openAtomic,
@@ -32,9 +32,9 @@ import {
   writeFileSync,
   writeFiles,
 } from '../../src/index.js';
-import { parseTempName } from '../../src/temp.js';
-import { isLinux, isRoot, needs, tempDir } from '../helpers.js';
-import { hasCommand } from '../loopfs.js';
+import { parseTempName } from '../../src/core/temp-names.js';
+import { isLinux, isRoot, needs, tempDir } from '../support/helpers.js';
+import { hasCommand } from '../support/loopfs.js';
 
 const GRABBER = fileURLToPath(new URL('../fixtures/temp-grabber.js', import.meta.url));
 const NOBODY = 65534;

@@ -25,8 +25,8 @@ import {
   parseTempName,
   stagingName,
   tempName,
-} from '../../src/temp.js';
-import { isLinux, isRoot, list, needs, tempDir } from '../helpers.js';
+} from '../../src/core/temp-names.js';
+import { isLinux, isRoot, list, needs, tempDir } from '../support/helpers.js';
 
 const NAMES = 40_000;
 const BITS = 64;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ViolationKind, VIOLATION_KINDS } from '../../../src/audit/check.js';
+import { VIOLATION_KINDS } from '../../../src/audit/check.js';
 import type { PersistenceModel } from '../../../src/audit/model.js';
 import { type AuditReport, AUDIT_EXIT_STATUS, verdict } from '../../../src/audit/report.js';
 import { ENV, type Expected, type GalleryRow, ROWS } from './rows.js';
@@ -37,7 +37,7 @@ function environment(row: GalleryRow): NodeJS.ProcessEnv {
 }
 
 /** The version of a package in this checkout's node_modules (or of this package). */
-export function packageVersion(name: string): string {
+function packageVersion(name: string): string {
   const file =
     name === 'atomic-fs'
       ? join(PROJECT, 'package.json')
@@ -102,7 +102,7 @@ export interface RunOptions {
 }
 
 /** The arguments of `atomic-fs audit` for a row under a model (as run; `--json` added). */
-export function auditArgs(row: GalleryRow, options: RunOptions = {}): string[] {
+function auditArgs(row: GalleryRow, options: RunOptions = {}): string[] {
   const model = options.model ?? 'posix';
   return [
     ...(model === 'posix' ? [] : ['--model', model]),
@@ -148,7 +148,7 @@ export async function runRow(row: GalleryRow, options: RunOptions = {}): Promise
 }
 
 /** Quote a word for sh, only when it needs it. */
-export function shellWord(word: string): string {
+function shellWord(word: string): string {
   if (/^[\w@%+=:,./-]+$/.test(word)) return word;
   // Single quotes, unless the word has some and nothing double quotes would expand.
   if (word.includes("'") && !/["$`\\!]/.test(word)) return `"${word}"`;
@@ -156,7 +156,7 @@ export function shellWord(word: string): string {
 }
 
 /** The row as a reader types it: files as here-documents, packages, setup, the audit. */
-export function script(row: GalleryRow): string {
+function script(row: GalleryRow): string {
   const lines: string[] = [];
   if (row.needs.includes('git')) {
     lines.push(
@@ -193,7 +193,7 @@ function versionOf(command: string[], pattern: RegExp): string {
 }
 
 /** The versions a gallery ran with. */
-export function versions(): string[] {
+function versions(): string[] {
   return [
     `git ${versionOf(['git', '--version'], /git version (\S+)/)}`,
     `sqlite3 ${versionOf(['sqlite3', '--version'], /^(\S+)/)}`,
@@ -406,5 +406,3 @@ export function mismatch(result: RowResult): string | undefined {
   if (same && result.exitCode === AUDIT_EXIT_STATUS[result.got.status]) return undefined;
   return `${result.row.id} (${result.model}): expected ${expectedWords(want)}, got ${expectedWords(result.got)} (exit status ${result.exitCode})`;
 }
-
-export type { ViolationKind };
