@@ -26,6 +26,7 @@ export {
   updateJsonSync,
 } from './json/json.js';
 export type {
+  JsonEncoding,
   ReadJsonOptions,
   WriteJsonOptions,
   UpdateJsonOptions,

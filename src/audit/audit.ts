@@ -253,11 +253,13 @@ function watchedPath(root: Bytes, cwd: string, path: string): Bytes {
     }
   }
   if (relative === '') {
-    throw new AuditSetupError(`--watch ${path}: that is the audited directory itself`);
+    throw new AuditSetupError(
+      `watched path '${path}' is the audited directory itself: watch the files in it`,
+    );
   }
   if (relative === undefined) {
     throw new AuditSetupError(
-      `--watch ${path} is outside the audited directory ${display(root)} (pass --dir)`,
+      `watched path '${path}' is outside the audited directory ${display(root)} (a relative watched path starts from the current directory, not from the audited one)`,
     );
   }
   return relative;

@@ -1,5 +1,7 @@
 /** `atomic-fs cp`: an atomic, durable copy (copyFile), with a progress bar on a terminal. */
+import { basename, join } from 'node:path';
 import { CLI_COPY_PROGRESS_MIN_BYTES } from './constants.js';
+import { AtomicFsError } from '../engine/errors.js';
 import { copyFile } from '../toolkit/copy-file.js';
 import { seam } from '../engine/fs.js';
 import { absolutePath } from '../core/target.js';
@@ -31,6 +33,15 @@ Exit status: 0 copied, 1 failure (one line naming the path and the error code), 
 error.
 `;
 
+/** Whether `path` is a directory now (EISDIR also means "a path ending in / names no directory"). */
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await seam.async.stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Whether a copy of `src` is worth a progress bar (only a regular file is copied). */
 async function large(src: string): Promise<boolean> {
   try {
@@ -52,10 +63,24 @@ export const command: Command = {
     const options = writeFlagsOf(args);
     let bar = progressBar(io.stderr, flag(args, 'quiet'));
     if (bar !== undefined && !(await large(source))) bar = undefined;
+    const target = absolutePath(dest, io.cwd);
     try {
-      await copyFile(source, absolutePath(dest, io.cwd), { ...options, onProgress: bar?.update });
+      await copyFile(source, target, { ...options, onProgress: bar?.update });
     } catch (error) {
       bar?.clear();
+      // DEST is the copy itself: an atomic replace of one name, never "into" a directory.
+      if (
+        error instanceof AtomicFsError &&
+        error.code === 'EISDIR' &&
+        (await isDirectory(target))
+      ) {
+        throw Object.assign(
+          new Error(
+            `EISDIR: DEST '${dest}' is a directory: name the copy itself, such as '${join(dest, basename(src))}'`,
+          ),
+          { code: 'EISDIR' },
+        );
+      }
       throw error;
     }
     bar?.finish();

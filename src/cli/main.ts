@@ -62,12 +62,27 @@ function inFlags(text: string, options: OptionsConfig): string {
 
 /**
  * A flag the command line could not take, in our words: Node's parseArgs messages quote
- * unevenly and suggest `--` for what is nearly always a misspelt flag. An unknown flag is
- * named, with the nearest known one when there is one.
+ * unevenly ("Option '-f, --force' does not take an argument") and suggest `--` for what is
+ * nearly always a misspelt flag. An unknown flag is named, with the nearest known one when
+ * there is one; every message names one flag or argument, quoted once.
  */
 function parseProblem(error: unknown, options: OptionsConfig): string {
   const code = errorCode(error);
   const text = message(error).split('\n')[0] ?? '';
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    // Node: "Option '-f, --force' does not take an argument", "Option '--mode <value>' argument missing".
+    const name = /--([\w-]+)/.exec(text)?.[1];
+    if (name !== undefined && text.endsWith('does not take an argument')) {
+      return `option '--${name}' takes no value`;
+    }
+    if (name !== undefined && text.endsWith('argument missing')) {
+      return `option '--${name}' needs a value`;
+    }
+  }
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    const argument = /^Unexpected argument '(.*)'\. This command does not take/s.exec(text)?.[1];
+    if (argument !== undefined) return `unexpected argument '${argument}'`;
+  }
   if (code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return text;
   const flag = /'(-[^']*)'/.exec(text)?.[1] ?? text;
   const meant = closestKey(flag.replace(/^-+/, '').split('=')[0] ?? '', [

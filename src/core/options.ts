@@ -188,9 +188,14 @@ function encodingOf(value: unknown): BufferEncoding {
 export function modeOf(value: unknown, name = 'mode'): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number') {
+    // write-file-atomic and atomically take `mode: false` for "not the existing file's mode".
+    const instead =
+      value === false
+        ? `. Leave it out to keep the existing file's mode (a new file gets 0o666 & ~umask), or pass the mode to give, such as 0o644`
+        : '';
     throw invalidArgument(
       'ERR_INVALID_ARG_TYPE',
-      `The option "${name}" must be of type number. Received ${describeValue(value)}`,
+      `The option "${name}" must be of type number. Received ${describeValue(value)}${instead}`,
     );
   }
   if (!Number.isInteger(value) || value < 0 || value > 0o7777) {

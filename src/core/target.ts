@@ -220,7 +220,7 @@ function* walk(
       if (errorCode(error) !== 'ENOENT') throw error;
       if (last) return { dir, name: part.name, stats: undefined, dirStats: seen.get(dir), missing };
       if (!mkdirs) {
-        throw failure('ENOENT', next, 'parent directory does not exist (pass mkdirs: true)');
+        throw failure('ENOENT', next, 'parent directory does not exist');
       }
       // As `mkdir -p`: never a directory that a symlink names (a dangling link stays dangling).
       if (part.fromLink) throw failure('ENOENT', next, 'a symlink names a missing directory');
@@ -421,7 +421,7 @@ function named(path: string, dest: string, mkdirs = false): Target {
   } catch (error) {
     if (errorCode(error) !== 'ENOENT') throw wrapError(error, 'resolve', dest);
     if (mkdirs) return { target: path, dir, key: byPath };
-    return fail('ENOENT', dest, dir, 'parent directory does not exist (pass mkdirs: true)');
+    return fail('ENOENT', dest, dir, 'parent directory does not exist');
   }
   if (!stats.isDirectory()) fail('ENOTDIR', dest, dir, 'not a directory');
   return { target: path, dir, key: `in:${identity(stats)}/${basename(path)}` };

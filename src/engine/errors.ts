@@ -162,6 +162,56 @@ function errnoOf(error: unknown): number | undefined {
 }
 
 /**
+ * What went wrong, from a system error's message: Node's `CODE: what, syscall 'path'` without
+ * the code and the path, which the wrapped message says once each (a path can be 4 KiB long);
+ * `second`: the other path of a rename or link.
+ */
+function describe(
+  detail: string,
+  code: string,
+  syscall: string | undefined,
+  where: string | undefined,
+): { what: string; second?: string } {
+  const what = detail.startsWith(`${code}: `) ? detail.slice(code.length + 2) : detail;
+  if (syscall === undefined || where === undefined) return { what };
+  const tail = `, ${syscall} '${where}'`;
+  const at = what.lastIndexOf(tail);
+  if (at < 0) return { what };
+  const rest = what.slice(at + tail.length);
+  if (rest === '') return { what: what.slice(0, at) };
+  const other = /^ -> '(.*)'$/s.exec(rest);
+  return other?.[1] === undefined ? { what } : { what: what.slice(0, at), second: other[1] };
+}
+
+/**
+ * A path a system call used, as short as it can be said beside `dest`: an entry of a
+ * directory pinned by its descriptor (`/proc/self/fd/<fd>/<name>`) or of the destination's
+ * own directory by its name alone.
+ */
+function shortPath(path: string, dest: string): string {
+  const pinned = /^\/proc\/self\/fd\/\d+\/([^/]+)$/.exec(path);
+  if (pinned?.[1] !== undefined) return pinned[1];
+  const slash = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+  const destSlash = Math.max(dest.lastIndexOf('/'), dest.lastIndexOf('\\'));
+  if (slash > 0 && path.slice(0, slash) === dest.slice(0, destSlash)) return path.slice(slash + 1);
+  return path;
+}
+
+/** What a user can do about a failure, where the code alone does not say it. */
+function hintFor(code: string, phase: Phase, what: string): string {
+  if (code === 'EISDIR' && phase === 'resolve') {
+    return '. The destination names the file itself, not a directory to put it in';
+  }
+  if (code === 'ENOENT' && what === 'parent directory does not exist') {
+    return '; pass mkdirs: true to create it';
+  }
+  if ((code === 'EACCES' || code === 'EPERM') && phase === 'create-temp') {
+    return ". The file's directory must be writable by this process: the new content is written to a temp file beside the file, then renamed over it";
+  }
+  return '';
+}
+
+/**
  * Wrap a failure of `phase` for destination `dest`. An AtomicFsError passes through
  * unchanged (it already names its phase); anything else becomes the `cause`.
  */
@@ -183,13 +233,16 @@ export function wrapError(
   const code = errorCode(error) ?? 'ERR_ATOMIC_UNKNOWN';
   const syscall = field(error, 'syscall');
   const where = field(error, 'path');
-  const detail = field(error, 'message') ?? String(error);
+  const { what, second } = describe(field(error, 'message') ?? String(error), code, syscall, where);
   const committed = extra?.committed === true;
+  const place =
+    syscall === undefined || where === undefined || (where === dest && second === undefined)
+      ? ''
+      : `: ${syscall} '${shortPath(where, dest)}'${second === undefined ? '' : ` -> '${shortPath(second, dest)}'`}`;
   const message =
-    (detail.startsWith(code) ? detail : `${code}: ${detail}`) +
-    ` (while ${PHASE_WORDS[phase]} for '${dest}'` +
-    `${where !== undefined && where !== dest ? `; syscall path '${where}'` : ''})` +
-    (committed ? ': the new content is in place, but its durability is unknown' : '');
+    `${code}: ${what} (while ${PHASE_WORDS[phase]} for '${dest}'${place})` +
+    (committed ? ': the new content is in place, but its durability is unknown' : '') +
+    hintFor(code, phase, what);
   return new AtomicFsError(message, {
     code,
     phase,

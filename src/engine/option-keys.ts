@@ -32,8 +32,8 @@ export function optionList<T>(
 
 /** A sentence for an option of another writer, shown where the option it points to exists. */
 interface Instead {
-  /** The option the sentence names: shown only to a function that accepts it. */
-  readonly needs: string;
+  /** The option the sentence names: shown only to a function that accepts it (else always). */
+  readonly needs?: string;
   readonly text: string;
 }
 
@@ -49,6 +49,10 @@ const NO_APPEND: Instead = {
   needs: 'overwrite',
   text: "an atomic replace always writes a whole new file: it never appends or writes in place. To append, read-modify-write with update(); to fail if the file exists (flag 'wx'), pass overwrite: false",
 };
+const UPDATE_APPEND: Instead = {
+  needs: 'timeoutMs',
+  text: 'an update always writes a whole new file: to append, return the old content with the new added from fn',
+};
 const OWN_TEMP: Instead = {
   needs: 'durability',
   text: 'the temp file belongs to atomic-fs: it is made in the destination’s directory and removed on every failure; cleanupTemps() sweeps those a crash left',
@@ -63,8 +67,8 @@ const INSTEAD: Readonly<Record<string, readonly Instead[]>> = {
   fsync: [DURABILITY],
   fsyncWait: [DURABILITY],
   flush: [FLUSHED],
-  flag: [NO_APPEND],
-  flags: [NO_APPEND],
+  flag: [NO_APPEND, UPDATE_APPEND],
+  flags: [NO_APPEND, UPDATE_APPEND],
   tmpfileCreated: [OWN_TEMP],
   tmpCreate: [OWN_TEMP],
   tmpCreated: [OWN_TEMP],
@@ -75,13 +79,39 @@ const INSTEAD: Readonly<Record<string, readonly Instead[]>> = {
     { needs: 'timeoutMs', text: 'the option is "timeoutMs", in milliseconds' },
     { needs: 'signal', text: 'to give up after a time, pass signal: AbortSignal.timeout(ms)' },
   ],
+  // jsonfile and fs-extra's JSON functions.
+  EOL: [{ needs: 'spaces', text: "JSON is written with '\\n' line ends" }],
+  finalEOL: [{ needs: 'spaces', text: 'the JSON text always ends with one newline' }],
+  reviver: [
+    {
+      needs: 'default',
+      text: 'there is no reviver: transform the value readJson() returns, or JSON.parse() the text read with fs.readFile()',
+    },
+  ],
+  throws: [
+    {
+      needs: 'default',
+      text: 'invalid JSON always rejects (ERR_ATOMIC_JSON_PARSE, the file left as it is); a missing file gives the "default" when one is passed',
+    },
+  ],
+  fs: [{ text: 'atomic-fs always uses node:fs; a custom fs module cannot keep its guarantees' }],
+  // conf.
+  configFileMode: [{ needs: 'mode', text: 'the option is "mode"' }],
 };
 
 /** The sentence for `key` (or a near miss of one of INSTEAD's keys) that fits `list`. */
 function insteadOf(key: string, list: OptionList): string | undefined {
-  const known = Object.hasOwn(INSTEAD, key) ? key : closestKey(key, Object.keys(INSTEAD));
+  // Near misses only of longer keys: two edits turn almost any short key into `fs` or `EOL`.
+  const known = Object.hasOwn(INSTEAD, key)
+    ? key
+    : closestKey(
+        key,
+        Object.keys(INSTEAD).filter((name) => name.length >= 5),
+      );
   if (known === undefined) return undefined;
-  return INSTEAD[known]?.find((sentence) => list.keys.has(sentence.needs))?.text;
+  return INSTEAD[known]?.find(
+    (sentence) => sentence.needs === undefined || list.keys.has(sentence.needs),
+  )?.text;
 }
 
 /** The number of one-character edits from `a` to `b` (Levenshtein). */

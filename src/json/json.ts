@@ -35,6 +35,12 @@ import { writeFile, writeFileSync } from '../core/write-file.js';
 export type JsonReplacer =
   ((this: unknown, key: string, value: unknown) => unknown) | readonly (string | number)[];
 
+/**
+ * The encoding a JSON function may be given in place of its options, as `fs.readFile` is
+ * (`readJson(path, 'utf8')`): JSON files are UTF-8, so it changes nothing.
+ */
+export type JsonEncoding = 'utf8' | 'utf-8';
+
 /** Options of `readJson` and `readJsonSync`. */
 export interface ReadJsonOptions<T = unknown> {
   /**
@@ -360,10 +366,10 @@ function formatOf(options: JsonFormat | undefined): Format {
 
 /**
  * The options of a JSON function: its keys checked against `list`; `encoding` may be given
- * only as UTF-8 (what JSON files are).
+ * only as UTF-8 (what JSON files are), in the options or, as with `fs.readFile`, instead of them.
  */
 function jsonOptions<T extends object>(options: unknown, list: OptionList): Partial<T> {
-  const o = optionsObject<T>(options, list);
+  const o = optionsObject<T>(typeof options === 'string' ? { encoding: options } : options, list);
   const { encoding } = o as { encoding?: unknown };
   if (encoding !== undefined && encoding !== 'utf8' && encoding !== 'utf-8') {
     throw invalidArgument(
@@ -444,7 +450,7 @@ function fallbackOf<T>(options: ReadJsonOptions<T> | undefined): { value: T } | 
  */
 export async function readJson<T = unknown>(
   path: string | URL,
-  options?: ReadJsonOptions<T>,
+  options?: ReadJsonOptions<T> | JsonEncoding,
 ): Promise<T> {
   const dest = pathOf(path);
   const fallback = fallbackOf(jsonOptions<ReadJsonOptions<T>>(options, READ_JSON));
@@ -460,7 +466,10 @@ export async function readJson<T = unknown>(
  * import { readJsonSync } from 'atomic-fs';
  * const config = readJsonSync('config.json', { default: {} });
  */
-export function readJsonSync<T = unknown>(path: string | URL, options?: ReadJsonOptions<T>): T {
+export function readJsonSync<T = unknown>(
+  path: string | URL,
+  options?: ReadJsonOptions<T> | JsonEncoding,
+): T {
   const dest = pathOf(path);
   const fallback = fallbackOf(jsonOptions<ReadJsonOptions<T>>(options, READ_JSON_SYNC));
   const bytes = runSync(readCurrent(absolutePath(dest), dest, fallback !== undefined));
@@ -483,7 +492,7 @@ export function readJsonSync<T = unknown>(path: string | URL, options?: ReadJson
 export async function writeJson(
   path: string | URL,
   value: unknown,
-  options?: WriteJsonOptions,
+  options?: WriteJsonOptions | JsonEncoding,
 ): Promise<void> {
   pathOf(path);
   const o = jsonOptions<WriteJsonOptions>(options, WRITE_JSON);
@@ -501,7 +510,7 @@ export async function writeJson(
 export function writeJsonSync(
   path: string | URL,
   value: unknown,
-  options?: WriteJsonOptions,
+  options?: WriteJsonOptions | JsonEncoding,
 ): void {
   pathOf(path);
   const o = jsonOptions<WriteJsonOptions>(options, WRITE_JSON_SYNC);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { CLI_COPY_PROGRESS_MIN_BYTES } from '../../src/cli/constants.js';
 import { instrument, openFdCount, temps, tempDir } from '../support/helpers.js';
@@ -43,10 +44,9 @@ test('cp: failures are one line naming the path and the code; DEST stays', async
     [['cp', '--no-overwrite', 'src', 'dest'], /^atomic-fs cp: EEXIST: .*'[^']*\/dest'/],
     [['cp', 'src', 'src'], /^atomic-fs cp: ERR_ATOMIC_SAME_FILE: .*'[^']*\/src'/],
     [['cp', '.', 'dest'], /^atomic-fs cp: EISDIR: /],
-    [['cp', 'src', '.'], /^atomic-fs cp: EISDIR: /],
     [
       ['cp', 'src', 'no/dir/dest'],
-      /^atomic-fs cp: ENOENT: parent directory does not exist \(pass --mkdirs\)/,
+      /^atomic-fs cp: ENOENT: parent directory does not exist \(while .*\); pass --mkdirs to create it\n$/,
     ],
   ];
   for (const [argv, expected] of cases) {
@@ -73,6 +73,28 @@ test('cp: usage errors exit 2', async () => {
     assert.equal(result.code, 2, argv.join(' '));
     assert.match(result.stderr, /\nRun 'atomic-fs cp --help' for usage\.\n$/);
   }
+});
+
+test('cp: DEST names the copy itself; a directory there is an error that says so', async (t) => {
+  const dir = tempDir(t);
+  fs.writeFileSync(join(dir, 'src.txt'), 'source\n');
+  fs.mkdirSync(join(dir, 'out'));
+  for (const dest of ['out', 'out/']) {
+    const result = await cli(['cp', 'src.txt', dest], { cwd: dir });
+    assert.equal(result.code, 1, dest);
+    assert.equal(
+      result.stderr,
+      `atomic-fs cp: EISDIR: DEST '${dest}' is a directory: name the copy itself, such as '${join(dest, 'src.txt')}'\n`,
+    );
+    assert.deepEqual(fs.readdirSync(join(dir, 'out')), [], 'nothing was written into it');
+  }
+  // The library says it too, in its own words.
+  const write = await cli(['write', 'out'], { cwd: dir, stdin: Readable.from(['x']) });
+  assert.equal(write.code, 1);
+  assert.match(
+    write.stderr,
+    /^atomic-fs write: EISDIR: .*\. The destination names the file itself, not a directory to put it in\n$/,
+  );
 });
 
 test('cp: a progress bar on a terminal for a large source, not with --quiet or a small one', async (t) => {

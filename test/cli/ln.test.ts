@@ -44,7 +44,7 @@ test('ln: a file or a directory at LINK is refused (naming --force), replaced wi
   assert.equal(file.code, 1);
   assert.match(
     file.stderr,
-    /^atomic-fs ln: EEXIST: not a symlink \(pass --force to replace it\), .*'[^']*\/current'/,
+    /^atomic-fs ln: EEXIST: not a symlink \(pass --force to replace it\) \(while resolving the destination for '[^']*\/current'\)\n$/,
   );
   assert.equal(file.stderr.trimEnd().split('\n').length, 1);
   assert.equal(fs.readFileSync(join(dir, 'current'), 'utf8'), 'a file');

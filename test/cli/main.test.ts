@@ -103,14 +103,16 @@ test('usage errors: one line, a hint to --help, exit status 2', async () => {
       ['audit', '--max-states', '0', '--', 'true'],
       /^atomic-fs audit: --max-states must be a positive integer, not '0'\n/,
     ],
-    [['audit', '--dir'], /^atomic-fs audit: Option '--dir <value>' argument missing/],
-    [['demo', 'extra'], /^atomic-fs demo: Unexpected argument 'extra'/],
+    [['audit', '--dir'], /^atomic-fs audit: option '--dir' needs a value\n/],
+    [['demo', 'extra'], /^atomic-fs demo: unexpected argument 'extra'\n/],
+    [['ln', '--force=yes', 'a', 'b'], /^atomic-fs ln: option '--force' takes no value\n/],
+    [['clean', '--recursive=1', 'd'], /^atomic-fs clean: option '--recursive' takes no value\n/],
     [['write', '--bogus', 'f'], /^atomic-fs write: unknown option '--bogus' \(/],
     [['write', '--hlep'], /^atomic-fs write: unknown option '--hlep'. Did you mean '--help'\?\n/],
     [['cp', 'a'], /^atomic-fs cp: missing DEST\n/],
     [['ln', 'a', 'b', 'c'], /^atomic-fs ln: unexpected argument 'c'\n/],
     [['clean', ''], /^atomic-fs clean: DIR must not be empty\n/],
-    [['get', '--timeout'], /^atomic-fs get: Option '--timeout <value>' argument missing/],
+    [['get', '--timeout'], /^atomic-fs get: option '--timeout' needs a value\n/],
   ];
   for (const [argv, expected] of cases) {
     const result = await cli(argv);

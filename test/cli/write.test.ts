@@ -89,7 +89,7 @@ test('write: --mkdirs creates parents; without it, ENOENT names the path and the
   assert.equal(missing.code, 1);
   assert.match(
     missing.stderr,
-    /^atomic-fs write: ENOENT: parent directory does not exist \(pass --mkdirs\)/,
+    /^atomic-fs write: ENOENT: parent directory does not exist \(while resolving the destination for '[^']*\/a\/b\/c\.txt': open '[^']*\/a'\); pass --mkdirs to create it\n$/,
   );
   assert.match(missing.stderr, /a\/b\/c\.txt/);
   assert.deepEqual(fs.readdirSync(dir), []);

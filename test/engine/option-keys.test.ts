@@ -116,7 +116,25 @@ test('options of other writers get a sentence saying what to do instead', async 
     [CALLS.download, { timeout: 5 }, /"timeout": the option is "timeoutMs", in milliseconds\./],
     [CALLS.copyFile, { indent: 2 }, /^copyFile\(\) has no option "indent"\. Its options: /],
     [CALLS.readJson, { flag: 'r' }, /^readJson\(\) has no option "flag"\. Its options: /],
-    [CALLS.update, { flag: 'a' }, /^update\(\) has no option "flag"\. Its options: /],
+    // An update has no `overwrite`: its own sentence for `flag`.
+    [CALLS.update, { flag: 'a' }, /"flag": an update always writes a whole new file: to append/],
+    [CALLS.updateJson, { flags: 'a' }, /"flags": an update always writes a whole new file/],
+    // jsonfile's and fs-extra's JSON options, conf's configFileMode.
+    [CALLS.writeJson, { EOL: '\r\n' }, /"EOL": JSON is written with '\\n' line ends/],
+    [CALLS.writeJsonSync, { finalEOL: false }, /"finalEOL": the JSON text always ends with one/],
+    [CALLS.readJson, { reviver: () => 1 }, /"reviver": there is no reviver: transform the value/],
+    [CALLS.readJsonSync, { throws: false }, /"throws": invalid JSON always rejects/],
+    [CALLS.readJson, { fs }, /"fs": atomic-fs always uses node:fs/],
+    [CALLS.writeJson, { fs }, /"fs": atomic-fs always uses node:fs/],
+    [CALLS.updateJson, { configFileMode: 0o600 }, /"configFileMode": the option is "mode"/],
+    // A short unknown key is not taken for a near miss of a short peer key (`fs`, `EOL`).
+    [CALLS.writeFile, { ms: 1 }, /^writeFile\(\) has no option "ms"\. Its options: [^:]*$/],
+    // write-file-atomic's and atomically's `mode: false`.
+    [
+      CALLS.writeFile,
+      { mode: false },
+      /Received boolean false\. Leave it out to keep the existing/,
+    ],
     [CALLS.cleanupTemps, { fsync: false }, /^cleanupTemps\(\) has no option "fsync"\. Its/],
     // `overwrite` is a write option, but an update always replaces: its own message.
     [CALLS.update, { overwrite: true }, /"overwrite" cannot be used with an update/],
@@ -204,6 +222,19 @@ test('the audit functions refuse unknown options too', async (t) => {
     message: /^auditCommand\(\) has no option "cwdir"/,
   });
   assert.deepEqual(list(dir), []);
+});
+
+test('a JSON function takes a UTF-8 encoding in place of its options, as fs.readFile does', async (t) => {
+  const dir = withFile(t);
+  await writeJson(join(dir, 'file'), { n: 1 }, 'utf8');
+  writeJsonSync(join(dir, 'file'), { n: 2 }, 'utf-8');
+  assert.deepEqual(await readJson(join(dir, 'file'), 'utf8'), { n: 2 });
+  assert.deepEqual(readJsonSync(join(dir, 'file'), 'utf-8'), { n: 2 });
+  await assert.rejects(readJson(join(dir, 'file'), 'latin1' as never), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /JSON files are always UTF-8\. Received latin1/,
+  });
+  assert.equal(fs.readFileSync(join(dir, 'file'), 'utf8'), '{\n  "n": 2\n}\n');
 });
 
 test('an options value that is not an object names the function', async () => {

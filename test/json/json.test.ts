@@ -106,7 +106,9 @@ test('writeJson: options are validated', async (t) => {
     [{ replacer: [{}] }, 'ERR_INVALID_ARG_TYPE'],
     [{ encoding: 'latin1' }, 'ERR_INVALID_ARG_VALUE'],
     [{ encoding: 5 }, 'ERR_INVALID_ARG_VALUE'],
-    ['utf8', 'ERR_INVALID_ARG_TYPE'],
+    // A string in place of the options is an encoding, as for fs.readFile: UTF-8 only.
+    ['latin1', 'ERR_INVALID_ARG_VALUE'],
+    [5, 'ERR_INVALID_ARG_TYPE'],
     [{ mode: 0o10000 }, 'ERR_OUT_OF_RANGE'],
     [{ indent: 2 }, 'ERR_INVALID_ARG_VALUE'],
   ];
