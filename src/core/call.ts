@@ -25,6 +25,7 @@ import {
 } from './replace-plans.js';
 import { type Target, resolveTarget } from './target.js';
 import type { Stats } from '../engine/fs.js';
+import { isPinned } from './target-dir.js';
 import { tempName } from './temp-names.js';
 
 export { pathQueue };
@@ -153,7 +154,9 @@ export async function runWhole(
   try {
     // With a signal, every step checks it on this thread.
     // A write that creates directories stays here, where other writes see them (new-dirs.ts).
-    const here = signal !== undefined || job.missing !== undefined;
+    // So does one whose directory this thread pinned already (an update's): a descriptor is
+    // closed on the thread that opened it.
+    const here = signal !== undefined || job.missing !== undefined || isPinned(job);
     if (!here && total(chunks) <= OFFLOAD_MAX_BYTES && canOffload()) {
       // A view into a larger buffer (e.g. Buffer's 8 KiB pool) is copied out first: the copy
       // is ours to move, and the larger buffer never crosses.

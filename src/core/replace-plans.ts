@@ -196,7 +196,7 @@ export function inspectionOf(job: Job, stats: Stats | undefined): Inspection {
  * directory was missing when its turn began (target-dir.ts). Nothing is then named by path:
  * by path, a symlink put at the directory's name meanwhile would be followed.
  */
-function mustPin(job: Job): boolean {
+export function mustPin(job: Job): boolean {
   return job.pin !== undefined && job.pin.dir === undefined && canPin();
 }
 

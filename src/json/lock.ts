@@ -36,6 +36,7 @@ import {
 import { NEW_FILE_MODE, TEMP_BASE_MAX_BYTES } from '../core/constants.js';
 import {
   type AtomicFsError,
+  errnoError,
   errorCode,
   invalidArgument,
   ownError,
@@ -46,7 +47,8 @@ import { flags, seam } from '../engine/fs.js';
 import { type Plan, call, closeQuietly, runAsync, runSync } from '../engine/executors.js';
 import { hasPosixMetadata, isIgnorableChownError } from '../engine/platform.js';
 import { reentrantError } from '../core/path-queue.js';
-import { type Job, makeParents } from '../core/replace-plans.js';
+import { type Job, makeParents, mustPin } from '../core/replace-plans.js';
+import { nameIn, pinTargetDir, releaseTargetDir } from '../core/target-dir.js';
 import { truncateUtf8 } from '../core/temp-names.js';
 
 /** Options of the lock taken by `update`, `updateJson` and their sync twins. */
@@ -155,7 +157,7 @@ function* lockFileMetadata(job: Job): Plan<LockFileMetadata> {
   }
   let existing: { readonly mode: number; readonly uid: number; readonly gid: number } | undefined;
   try {
-    const stats = yield* call('lstat', job.target);
+    const stats = yield* call('lstat', nameIn(job, job.target));
     if (stats.isFile()) existing = { mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
   } catch (error) {
     if (errorCode(error) !== 'ENOENT') throw error;
@@ -181,27 +183,46 @@ function* giveLockFileMetadata(fd: number, metadata: LockFileMetadata): Plan<voi
   if (mode !== undefined) yield* call('fchmod', fd, mode);
 }
 
-/** Open the lock file, creating it (and, with `mkdirs`, its directory) if needed. */
+/**
+ * Open the lock file, creating it (and, with `mkdirs`, its directory) if needed: through the
+ * job's pinned directory when the update pinned it (see update.ts), so that no rename or
+ * symlink put at a directory above it can make root lock, create or read a file elsewhere.
+ */
 function* openLockFile(job: Job, path: string): Plan<number> {
   let madeParents = false;
+  if (mustPin(job)) {
+    // The directory was not there to pin when the turn began: never go on by path, where a
+    // symlink put at a missing name since would be followed. Make it (pinned), or fail as
+    // the open would.
+    if (!job.settings.mkdirs) throw errnoError('ENOENT', 'open', path, 'no such file or directory');
+    yield* makeParents(job);
+    madeParents = true;
+    if (mustPin(job)) throw errnoError('ENOENT', 'open', path, 'no such file or directory');
+  }
   for (;;) {
     try {
-      return yield* call('open', path, flags.lockFile, 0);
+      return yield* call('open', nameIn(job, path), flags.lockFile, 0);
     } catch (error) {
       if (errorCode(error) !== 'ENOENT') throw error;
     }
     const metadata = yield* lockFileMetadata(job);
     let fd: number;
     try {
-      fd = yield* call('open', path, flags.createLockFile, metadata.mode ?? NEW_FILE_MODE);
+      fd = yield* call(
+        'open',
+        nameIn(job, path),
+        flags.createLockFile,
+        metadata.mode ?? NEW_FILE_MODE,
+      );
     } catch (error) {
       const code = errorCode(error);
       // Another process created it between our two opens: open theirs.
       if (code === 'EEXIST') continue;
       if (code !== 'ENOENT' || !job.settings.mkdirs || madeParents) throw error;
       // The directories stay even if the update fails later: the lock file lives in them.
-      // Made by path, as the lock file is named (the write pins its directory in its turn).
-      yield* makeParents({ ...job, pin: undefined });
+      // Each is made through the one above it, and the last stays pinned for the lock file,
+      // the read and the write.
+      yield* makeParents(job);
       madeParents = true;
       continue;
     }
@@ -257,7 +278,7 @@ function* acquire(job: Job, path: string, wait: LockWait): Plan<number> {
     try {
       fd = yield* openLockFile(job, path);
       yield* lockDescriptor(job, path, fd, wait);
-      if (yield* stillNamed(path, fd)) {
+      if (yield* stillNamed(nameIn(job, path), fd)) {
         const held = fd;
         fd = undefined;
         return held;
@@ -356,7 +377,10 @@ function within(hold: Hold): Hold[] {
 
 /**
  * Run `body` holding the exclusive lock of `job`'s destination: this process's hold, then the
- * kernel lock. The lock is released however `body` ends. Called from the file's turn in the
+ * kernel lock. The destination's directory is pinned first (core/target-dir.ts) and stays
+ * pinned while `body` runs, so that the lock file, and what `body` reads and writes, are
+ * entries of the directory the call resolved, whatever is renamed above it meanwhile. The
+ * lock is released however `body` ends. Called from the file's turn in the
  * per-file write queue, which orders the asynchronous updates of one file in this process.
  */
 export async function withLock<R>(job: Job, wait: LockWait, body: () => Promise<R>): Promise<R> {
@@ -364,11 +388,16 @@ export async function withLock<R>(job: Job, wait: LockWait, body: () => Promise<
   const path = lockPathOf(job);
   const hold = enter(job);
   try {
-    const fd = await runAsync(acquire(job, path, wait));
+    await runAsync(pinTargetDir(job));
     try {
-      return await holding.run(within(hold), body);
+      const fd = await runAsync(acquire(job, path, wait));
+      try {
+        return await holding.run(within(hold), body);
+      } finally {
+        await runAsync(release(fd));
+      }
     } finally {
-      await runAsync(release(fd));
+      await runAsync(releaseTargetDir(job));
     }
   } finally {
     leave(hold);
@@ -381,11 +410,16 @@ export function withLockSync<R>(job: Job, wait: LockWait, body: () => R): R {
   const path = lockPathOf(job);
   const hold = enter(job);
   try {
-    const fd = runSync(acquire(job, path, wait));
+    runSync(pinTargetDir(job));
     try {
-      return holding.run(within(hold), body);
+      const fd = runSync(acquire(job, path, wait));
+      try {
+        return holding.run(within(hold), body);
+      } finally {
+        runSync(release(fd));
+      }
     } finally {
-      runSync(release(fd));
+      runSync(releaseTargetDir(job));
     }
   } finally {
     leave(hold);

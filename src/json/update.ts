@@ -34,6 +34,7 @@ import {
 import { type Normalized, type WriteOptions, WRITE_KEYS } from '../core/options.js';
 import { type Plan, call, runAsync, runSync } from '../engine/executors.js';
 import { type Job, writeWhole } from '../core/replace-plans.js';
+import { nameIn } from '../core/target-dir.js';
 
 /**
  * Options of `update` and `updateSync`: the write options (except `overwrite` and
@@ -246,8 +247,9 @@ export function runUpdate<R>(
           if (gaveUp) return;
           started = true;
           stopWatching();
+          // withLock pins the file's directory: the read and the write go through it too.
           result = await withLock(job, wait, async () => {
-            const current = await runAsync(readCurrent(job.target, job.dest));
+            const current = await runAsync(readCurrent(nameIn(job, job.target), job.dest));
             const outcome = await transform(current);
             if (outcome.write !== undefined) await runWhole(job, [outcome.write], options.signal);
             return outcome.result;
@@ -282,7 +284,7 @@ export function runUpdateSync<R>(
   const refused = syncLockRefusal(job) ?? pathQueue.syncRefusal(job.key, job.dest);
   if (refused !== undefined) throw refused;
   return withLockSync(job, wait, () => {
-    const current = runSync(readCurrent(job.target, job.dest));
+    const current = runSync(readCurrent(nameIn(job, job.target), job.dest));
     const outcome = transform(current);
     if (outcome.write !== undefined) runSync(writeWhole(job, [outcome.write], options.signal));
     return outcome.result;

@@ -158,6 +158,7 @@ function phases(kind: Kind, calls: readonly SeamCall[], dest: string): Step[] {
     kind === 'read' ? 'read' : 'resolve';
   if (kind === 'write') stage = 'write';
   let tempOpens = 0;
+  let pinningSeen = false;
   const tempOpensTotal = calls.filter(
     (call) => subjectOf(call, dest) === 'temp' && call.name === 'open',
   ).length;
@@ -172,7 +173,10 @@ function phases(kind: Kind, calls: readonly SeamCall[], dest: string): Step[] {
   // Pinning (the directories that exist, one by one) ends where the making begins: its first
   // lstat, of the missing directory.
   const pinOpen = calls.findIndex((call, index) => index > pinned && call.name === 'lstat') - 1;
+  // An update's directories are made when its lock file is created, through the directory
+  // pinned when the update took its turn (json/lock.ts): phase mkdirs, within the lock stage.
   const madeFirst =
+    kind !== 'update' &&
     pinned >= 0 &&
     pinOpen >= 0 &&
     calls.slice(pinOpen, firstTemp).some((call) => call.name === 'mkdir');
@@ -180,6 +184,13 @@ function phases(kind: Kind, calls: readonly SeamCall[], dest: string): Step[] {
     const subject = subjectOf(call, dest);
     const label = `${call.name}:${subject}`;
     if (stage === 'resolve' && (subject === 'lock' || call.name === 'sleep')) stage = 'lock';
+    // An update whose directories are missing makes them first thing under its lock, once
+    // its turn's pinning (the opens of the directories that exist) met the missing one: its
+    // look up the path for the deepest one that exists is the first lstat after that.
+    if (stage === 'resolve' && call.name === 'open' && subject === 'dir') pinningSeen = true;
+    if (stage === 'resolve' && kind === 'update' && pinningSeen && call.name === 'lstat') {
+      stage = 'lock';
+    }
     if (stage === 'lock' && subject === 'dest' && call.name === 'open') stage = 'read';
     // The write begins: its directory pinned (open, fstat, stat of the descriptor link), or
     // where it cannot be, the look at the destination.

@@ -477,14 +477,21 @@ test('a lock file that never stays put fails with ERR_ATOMIC_LOCK_UNSTABLE', asy
   // As if another program kept replacing it: lstat always names another inode.
   const realLstat = seam.sync.lstat;
   const realAsyncLstat = seam.async.lstat;
+  // The sidecar is named through its pinned directory (/proc/self/fd/<fd>/<name>).
+  const spelled = (path: string): string => {
+    const pinned = /^\/proc\/self\/fd\/(\d+)\/([^/]+)$/.exec(path);
+    if (pinned === null) return path;
+    return join(fs.readlinkSync(`/proc/self/fd/${pinned[1] ?? ''}`), pinned[2] ?? '');
+  };
   const fake = (path: string): fs.Stats => {
     const stats = realLstat(path);
-    if (path === sidecar) return Object.assign(Object.create(stats) as fs.Stats, { ino: -1 });
+    if (spelled(path) === sidecar)
+      return Object.assign(Object.create(stats) as fs.Stats, { ino: -1 });
     return stats;
   };
   seam.sync.lstat = fake;
   seam.async.lstat = (path) =>
-    path === sidecar ? Promise.resolve(fake(path)) : realAsyncLstat(path);
+    spelled(path) === sidecar ? Promise.resolve(fake(path)) : realAsyncLstat(path);
   t.after(restoreSeam);
   const fds = openFdCount();
   const error = await rejection(updateJson(dest, () => 1));

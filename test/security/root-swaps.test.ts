@@ -11,6 +11,10 @@
  * - cleanupTemps removing a planted, dead-looking staged tree whose subdirectory is swapped
  *   (the same unlinks).
  *
+ * And the single-file writers, whose directory is swapped for a symlink to the victim and
+ * back: writeFile, openAtomic, copyFile, writeFile with mkdirs, and the updates (which also
+ * lock a sidecar and read the current content there).
+ *
  * The victim must never change: owner, mode, names and bytes. Each test also asserts that the
  * attacker really swapped something during root's work (a race that never ran proves
  * nothing). `ATOMIC_FS_SWAP_ROUNDS` sets the number of rounds per attack (a soak: 2000).
@@ -21,7 +25,16 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { cleanupTemps, copyFile, openAtomic, writeDirectory, writeFile } from '../../src/index.js';
+import {
+  cleanupTemps,
+  copyFile,
+  openAtomic,
+  update,
+  updateJson,
+  updateSync,
+  writeDirectory,
+  writeFile,
+} from '../../src/index.js';
 import { isLinux, isRoot, needs, tempDir } from '../support/helpers.js';
 
 const ATTACKER = fileURLToPath(new URL('../fixtures/swap-attacker.js', import.meta.url));
@@ -256,6 +269,48 @@ describe('root in a directory another user can write: a racing swap never redire
     });
     summary('file directory swapped', outcome, attacker);
     assert.ok(attacker.swaps > 0, 'the attacker swapped the directory');
+  });
+
+  test("update, updateSync, updateJson: the file's directory swapped while root reads, locks and writes", async (t) => {
+    if (!runnable(t)) return;
+    const { shared, victim, aside } = arena(t);
+    const app = join(shared, 'app');
+    realDirectory(app);
+    // Redirected, root would lock, read and replace a victim file, or hand its bytes to fn (and
+    // so write them where the user can read them).
+    const dest = join(app, VICTIM_FILES[2] ?? 'v002');
+    const attacker = new Attacker(t, ['dir-swap', shared, victim, aside, 'app']);
+    await attacker.ready();
+    const seen: string[] = [];
+    const fn = (old: Buffer | undefined): string => {
+      seen.push(old?.toString('utf8') ?? '');
+      return '"updated by root"\n';
+    };
+    let round = 0;
+    const outcome = await race(victim, attacker, async () => {
+      round += 1;
+      realDirectory(app);
+      const kind = round % 3;
+      if (kind === 0) await update(dest, fn, { durability: 'none' });
+      else if (kind === 1) updateSync(dest, fn, { durability: 'none' });
+      else {
+        await updateJson(
+          dest,
+          (old: unknown) => {
+            seen.push(JSON.stringify(old ?? null));
+            return { by: 'root' };
+          },
+          { durability: 'none', default: null },
+        );
+      }
+    });
+    summary('update directory swapped', outcome, attacker);
+    assert.ok(attacker.swaps > 0, 'the attacker swapped the directory');
+    assert.deepEqual(
+      seen.filter((text) => text.includes('precious')),
+      [],
+      "fn never saw a victim file's bytes",
+    );
   });
 
   test('writeFile with mkdirs: the directory it just made swapped for a symlink', async (t) => {
