@@ -35,6 +35,7 @@ export interface Doc {
 export const GENERATED: ReadonlySet<string> = new Set([
   'docs/audit-gallery.md',
   'docs/kernel-check.md',
+  'docs/long-runs.md',
 ]);
 
 /** Every Markdown document of the package: the README, the root's other pages, docs/. */
