@@ -185,7 +185,7 @@ function* giveLockFileMetadata(fd: number, metadata: LockFileMetadata): Plan<voi
 
 /**
  * Open the lock file, creating it (and, with `mkdirs`, its directory) if needed: through the
- * job's pinned directory when the update pinned it (see update.ts), so that no rename or
+ * job's pinned directory, which withLock pinned before it (below), so that no rename or
  * symlink put at a directory above it can make root lock, create or read a file elsewhere.
  */
 function* openLockFile(job: Job, path: string): Plan<number> {
