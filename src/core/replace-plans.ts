@@ -36,7 +36,7 @@ import {
   openExpected,
   releaseDir,
 } from '../engine/pinned-dir.js';
-import { type Plan, call } from '../engine/executors.js';
+import { type Plan, call, closeQuietly } from '../engine/executors.js';
 import type { Top } from './target.js';
 import {
   POSIX_ACL_ACCESS,
@@ -531,11 +531,8 @@ function* finishOwnerOnly(job: Job, fd: number, final: Final, mode: number): Pla
  * to it, so whoever opened it holds an empty, nameless file.
  */
 function* dropTemp(job: Job, fd: number): Plan<void> {
-  try {
-    yield* call('close', fd);
-  } catch {
-    // Released all the same; nothing was written through it.
-  }
+  // Released all the same; nothing was written through it.
+  yield* closeQuietly(fd);
   try {
     yield* call('unlink', nameIn(job, job.tmp));
   } catch (error) {
@@ -767,13 +764,8 @@ export function* fsyncDirectory(dir: string): Plan<void> {
     open = undefined;
     yield* call('close', fd);
   } finally {
-    if (open !== undefined) {
-      try {
-        yield* call('close', open);
-      } catch {
-        // The fsync error is the one to report.
-      }
-    }
+    // The fsync error is the one to report.
+    if (open !== undefined) yield* closeQuietly(open);
   }
 }
 
@@ -927,13 +919,8 @@ export function* discardTemp(
       failure = withLeftover(wrapError(error, 'unlink-temp', job.dest), leftover);
     }
   }
-  if (fd !== undefined) {
-    try {
-      yield* call('close', fd);
-    } catch {
-      // The error that made us discard is the one to report.
-    }
-  }
+  // The error that made us discard is the one to report.
+  if (fd !== undefined) yield* closeQuietly(fd);
   yield* releaseTargetDir(job);
   yield* removeDirectories(created);
   return failure === undefined ? { leftover } : { leftover, error: failure };

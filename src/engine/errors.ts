@@ -3,6 +3,7 @@
  * said (`code`, `syscall`, `cause`) and whether the new content was already published
  * (`committed`).
  */
+import { basename, dirname, parse } from 'node:path';
 
 /** The step of an operation that failed. */
 export type Phase =
@@ -191,9 +192,9 @@ function describe(
 function shortPath(path: string, dest: string): string {
   const pinned = /^\/proc\/self\/fd\/\d+\/([^/]+)$/.exec(path);
   if (pinned?.[1] !== undefined) return pinned[1];
-  const slash = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
-  const destSlash = Math.max(dest.lastIndexOf('/'), dest.lastIndexOf('\\'));
-  if (slash > 0 && path.slice(0, slash) === dest.slice(0, destSlash)) return path.slice(slash + 1);
+  const dir = dirname(path);
+  // Not for a name at the root or without a directory: there the name is the whole path.
+  if (dir !== parse(path).root && dir !== '.' && dir === dirname(dest)) return basename(path);
   return path;
 }
 

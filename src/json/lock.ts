@@ -194,9 +194,10 @@ function* openLockFile(job: Job, path: string): Plan<number> {
     // The directory was not there to pin when the turn began: never go on by path, where a
     // symlink put at a missing name since would be followed. Make it (pinned), or fail as
     // the open would.
-    if (!job.settings.mkdirs) throw errnoError('ENOENT', 'open', path, 'no such file or directory');
-    yield* makeParents(job);
-    madeParents = true;
+    if (job.settings.mkdirs) {
+      yield* makeParents(job);
+      madeParents = true;
+    }
     if (mustPin(job)) throw errnoError('ENOENT', 'open', path, 'no such file or directory');
   }
   for (;;) {

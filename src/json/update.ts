@@ -32,7 +32,7 @@ import {
   optionsObject,
 } from '../engine/option-keys.js';
 import { type Normalized, type WriteOptions, WRITE_KEYS } from '../core/options.js';
-import { type Plan, call, runAsync, runSync } from '../engine/executors.js';
+import { type Plan, call, closeQuietly, runAsync, runSync } from '../engine/executors.js';
 import { type Job, writeWhole } from '../core/replace-plans.js';
 import { nameIn } from '../core/target-dir.js';
 
@@ -183,13 +183,8 @@ export function* readCurrent(
   } catch (error) {
     throw wrapError(error, 'read', dest);
   } finally {
-    if (open !== undefined) {
-      try {
-        yield* call('close', open);
-      } catch {
-        // The read error is the one to report.
-      }
-    }
+    // The read error is the one to report.
+    if (open !== undefined) yield* closeQuietly(open);
   }
 }
 
