@@ -13,32 +13,20 @@ import { trackedTemps } from '../../src/core/exit-handler.js';
 import { AtomicFsError, openAtomic, openAtomicSync, writeFile } from '../../src/index.js';
 import { restoreSeam, seam } from '../../src/engine/fs.js';
 import { canPin } from '../../src/core/target-dir.js';
-import { instrument, isLinux, needs, tempDir, temps } from '../support/helpers.js';
+import {
+  instrument,
+  isLinux,
+  needs,
+  rejection,
+  tempDir,
+  temps,
+  thrown,
+} from '../support/helpers.js';
 
 /** Names go by path in this test, as on a platform that cannot pin directories. */
 function byPath(t: TestContext): void {
   t.after(restoreSeam);
   if (canPin()) seam.platform = 'darwin';
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AtomicFsError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof AtomicFsError, String(error));
-    return error;
-  }
-  return assert.fail('expected a rejection');
-}
-
-function thrown(run: () => unknown): AtomicFsError {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(error instanceof AtomicFsError, String(error));
-    return error;
-  }
-  return assert.fail('expected a throw');
 }
 
 /** A directory `a` holding the destination, and where it is moved to (`b`). */

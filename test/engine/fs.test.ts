@@ -11,21 +11,11 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type NativeLoader, setNativeLoader } from '../../src/engine/fs.js';
-import { AtomicFsError, update, writeDirectory } from '../../src/index.js';
+import { update, writeDirectory } from '../../src/index.js';
 import { hasAtomicExchange } from '../../src/engine/platform.js';
-import { list, needs, tempDir, temps } from '../support/helpers.js';
+import { list, needs, rejection, tempDir, temps } from '../support/helpers.js';
 
 const library = fileURLToPath(new URL('../../src/index.js', import.meta.url));
-
-async function rejection(promise: Promise<unknown>): Promise<AtomicFsError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof AtomicFsError, String(error));
-    return error;
-  }
-  return assert.fail('expected a rejection');
-}
 
 const requireNative = (): ReturnType<NativeLoader> =>
   createRequire(import.meta.url)('fs-native-extensions') as ReturnType<NativeLoader>;

@@ -30,7 +30,10 @@ import {
   needs,
   openFdCount,
   realOps,
+  rejection,
   tempDir,
+  temps,
+  thrown,
 } from '../support/helpers.js';
 
 const sidecarOf = (dir: string, name: string): string => join(dir, `.${name}.afs-lock`);
@@ -60,26 +63,6 @@ function isFree(sidecar: string): boolean {
   } finally {
     realOps.close(fd);
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AtomicFsError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof AtomicFsError, String(error));
-    return error;
-  }
-  return assert.fail('expected a rejection');
-}
-
-function thrown(run: () => unknown): AtomicFsError {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(error instanceof AtomicFsError, String(error));
-    return error;
-  }
-  return assert.fail('expected a throw');
 }
 
 test('the sidecar: beside the file, created for a file that does not exist, left in place', async (t) => {
@@ -632,4 +615,77 @@ test('two files whose long names share their first 200 bytes have locks of their
     ].sort(),
   );
   assert.deepEqual(heldLocks(), []);
+});
+
+test('a directory gone when the update takes its turn: never looked for again by path', async (t) => {
+  if (!needs(t, process.platform === 'linux', 'Linux, where the directory is pinned')) return;
+  const dir = tempDir(t);
+  const app = join(dir, 'app');
+  fs.mkdirSync(app);
+  const dest = join(app, 'c.json');
+  const fds = openFdCount();
+  // The first update holds the file's turn; meanwhile the directory is moved away.
+  let release = (): void => undefined;
+  let started = (): void => undefined;
+  const running = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const first = updateJson(dest, async () => {
+    started();
+    await new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    return 1;
+  });
+  await running;
+  // Called from outside that fn (not nested): they queue behind it.
+  const second = updateJson(dest, () => 2).catch((error: unknown) => error);
+  const secondMkdirs = updateJson(dest, () => 3, { mkdirs: true }).catch((error: unknown) => error);
+  fs.renameSync(app, join(dir, 'moved'));
+  release();
+  await first;
+  const refused = await second;
+  assert.ok(refused instanceof AtomicFsError, String(refused));
+  assert.equal(refused.code, 'ENOENT');
+  assert.equal(refused.phase, 'lock');
+  // With mkdirs the missing directory is made anew, through its parent, and pinned.
+  assert.equal(await secondMkdirs, 3);
+  assert.equal(fs.readFileSync(join(app, 'c.json'), 'utf8'), '3\n');
+  assert.equal(fs.readFileSync(join(dir, 'moved', 'c.json'), 'utf8'), '1\n');
+  assert.deepEqual(temps(dir), []);
+  assert.deepEqual(temps(join(dir, 'moved')), []);
+  assert.deepEqual(temps(app), []);
+  assert.equal(openFdCount(), fds);
+});
+
+test("a symlink put at the missing directory's name after the turn began is never followed", async (t) => {
+  if (!needs(t, process.platform === 'linux', 'Linux, where the directory is pinned')) return;
+  const dir = tempDir(t);
+  const app = join(dir, 'app');
+  const other = join(dir, 'other');
+  fs.mkdirSync(app);
+  fs.mkdirSync(other);
+  const dest = join(app, 'c.json');
+  const fds = openFdCount();
+  // The directory goes away after the call, and its turn finds it missing; a symlink appears
+  // at its name at once, before the lock file is opened (as another user could make it).
+  const realOpen = seam.async.open;
+  seam.async.open = async (path, flag, mode) => {
+    if (path !== app) return realOpen(path, flag, mode);
+    fs.renameSync(app, join(dir, 'moved'));
+    try {
+      return await realOpen(path, flag, mode);
+    } finally {
+      fs.symlinkSync(other, app);
+    }
+  };
+  t.after(restoreSeam);
+  const error = await rejection(updateJson(dest, () => 2));
+  restoreSeam();
+  assert.equal(error.code, 'ENOENT');
+  assert.equal(error.phase, 'lock');
+  assert.deepEqual(fs.readdirSync(other), [], 'nothing was created through the symlink');
+  assert.deepEqual(fs.readdirSync(join(dir, 'moved')), []);
+  assert.deepEqual(temps(dir), []);
+  assert.equal(openFdCount(), fds);
 });

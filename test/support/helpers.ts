@@ -10,6 +10,7 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type OpName, type Ops, restoreSeam, seam } from '../../src/engine/fs.js';
 import { parseTempName } from '../../src/core/temp-names.js';
+import { AtomicFsError } from '../../src/engine/errors.js';
 
 /** A fresh directory for one test, removed when the test ends. */
 export function tempDir(t: TestContext, prefix = 'afs-test-'): string {
@@ -252,3 +253,25 @@ export function instrument(t: TestContext, rules: readonly FaultRule[] = []): Re
 
 /** The real operations, for tests that must call the file system behind the seam. */
 export const realOps: Ops = { ...seam.sync };
+
+/** The AtomicFsError `promise` rejects with (failing the test if it resolves or rejects otherwise). */
+export async function rejection(promise: Promise<unknown>): Promise<AtomicFsError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof AtomicFsError, String(error));
+    return error;
+  }
+  return assert.fail('expected a rejection');
+}
+
+/** The AtomicFsError `run` throws (failing the test if it returns or throws otherwise). */
+export function thrown(run: () => unknown): AtomicFsError {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof AtomicFsError, String(error));
+    return error;
+  }
+  return assert.fail('expected a throw');
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { AtomicFsError, copyFile, writeFile } from '../../src/index.js';
+import { copyFile, writeFile } from '../../src/index.js';
 import { flags, restoreSeam, seam } from '../../src/engine/fs.js';
 import {
   instrument,
@@ -15,22 +15,13 @@ import {
   list,
   needs,
   openFdCount,
+  rejection,
   tempDir,
   temps,
 } from '../support/helpers.js';
 
 function modeOf(path: string): number {
   return fs.statSync(path).mode & 0o7777;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AtomicFsError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof AtomicFsError, String(error));
-    return error;
-  }
-  return assert.fail('expected a rejection');
 }
 
 function source(dir: string, bytes: Buffer | string, mode = 0o644, name = 'src.bin'): string {
