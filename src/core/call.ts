@@ -25,7 +25,6 @@ import {
 } from './replace-plans.js';
 import { type Target, resolveTarget } from './target.js';
 import type { Stats } from '../engine/fs.js';
-import { isPinned } from './target-dir.js';
 import { tempName } from './temp-names.js';
 
 export { pathQueue };
@@ -154,9 +153,10 @@ export async function runWhole(
   try {
     // With a signal, every step checks it on this thread.
     // A write that creates directories stays here, where other writes see them (new-dirs.ts).
-    // So does one whose directory this thread pinned already (an update's): a descriptor is
-    // closed on the thread that opened it.
-    const here = signal !== undefined || job.missing !== undefined || isPinned(job);
+    // So does one whose directory this thread holds already (an update's, opened for its lock
+    // and its read), pinned or not (without /proc it is a plain descriptor): the write uses it
+    // and closes it here, where it was opened, never a second time on the I/O thread.
+    const here = signal !== undefined || job.missing !== undefined || job.pin?.dir !== undefined;
     if (!here && total(chunks) <= OFFLOAD_MAX_BYTES && canOffload()) {
       // A view into a larger buffer (e.g. Buffer's 8 KiB pool) is copied out first: the copy
       // is ours to move, and the larger buffer never crosses.

@@ -21,6 +21,7 @@ import {
 import { flags, restoreSeam, seam } from '../../src/engine/fs.js';
 import { heldLocks } from '../../src/json/lock.js';
 import { parseTempName } from '../../src/core/temp-names.js';
+import { hasStrace } from '../support/audit.js';
 import {
   fdsInto,
   instrument,
@@ -688,4 +689,50 @@ test("a symlink put at the missing directory's name after the turn began is neve
   assert.deepEqual(fs.readdirSync(join(dir, 'moved')), []);
   assert.deepEqual(temps(dir), []);
   assert.equal(openFdCount(), fds);
+});
+
+test('without /proc, an update closes its directory once, on the thread that opened it', async (t) => {
+  if (!needs(t, isLinux && isRoot, 'root on Linux, to hide /proc in a mount namespace')) return;
+  if (!needs(t, hasStrace, 'strace, to see every close')) return;
+  const unshare = spawnSync('unshare', ['--mount', '--fork', 'true']);
+  if (!needs(t, unshare.status === 0, 'unshare (util-linux) with mount namespaces')) return;
+  const dir = tempDir(t);
+  const script = join(dir, 'updates.mjs');
+  const library = new URL('../../src/index.js', import.meta.url).href;
+  const thread = new URL('../../src/core/io-thread.js', import.meta.url).href;
+  // The I/O thread online, so that the write may go there: the directory the update holds
+  // (a descriptor, not pinned without /proc) must not travel with it.
+  fs.writeFileSync(
+    script,
+    `import { updateJson, readJsonSync } from ${JSON.stringify(library)};
+import { ioThreadReady } from ${JSON.stringify(thread)};
+import { existsSync } from 'node:fs';
+if (existsSync('/proc/self/fd') || !(await ioThreadReady())) process.exit(3);
+const file = ${JSON.stringify(join(dir, 'c.json'))};
+for (let i = 0; i < 20; i += 1) await updateJson(file, (n) => n + 1, { default: 0 });
+process.stdout.write(String(readJsonSync(file)));
+`,
+  );
+  const trace = join(dir, 'trace');
+  const run = spawnSync(
+    'unshare',
+    [
+      '--mount',
+      '--fork',
+      'sh',
+      '-c',
+      'mount -t tmpfs none /proc && exec strace -f -qq -e trace=close -o "$0" "$1" "$2"',
+      trace,
+      process.execPath,
+      script,
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, '20');
+  const twice = fs
+    .readFileSync(trace, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('EBADF'));
+  assert.deepEqual(twice, [], 'a descriptor closed twice');
 });
